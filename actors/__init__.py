@@ -1,0 +1,1 @@
+"""pykka actor shells around the pure cores: validators, participants and the router."""

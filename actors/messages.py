@@ -1,0 +1,52 @@
+"""Messages that validator and participant actors accept, and the receipt a submitter gets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from consensus.actions import Timeout
+from events.results import EventResult
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The outcome of one submitted event.
+
+    ``height`` is the block that holds the event (accepted or rejected by the rules), or None
+    when the event was refused at intake and never reached a block.
+    """
+
+    event_id: bytes
+    result: EventResult
+    height: int | None
+    validator: int
+
+    @property
+    def accepted(self) -> bool:
+        return self.result.accepted
+
+
+ReplyTo = Callable[[Receipt], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitEvent:
+    envelope: bytes
+    reply_to: ReplyTo | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FireTimeout:
+    timeout: Timeout
+
+
+@dataclass(frozen=True, slots=True)
+class Inspect:
+    """Run ``fn`` on the validator's ledger node in the actor's thread and answer its result.
+
+    Only for reads; the host sends it with ``ask``, never another actor.
+    """
+
+    fn: Callable[[Any], Any]

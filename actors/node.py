@@ -1,0 +1,243 @@
+"""A validator's ledger machinery: intake, mempool, block building and checking, commit.
+
+This is the ``Application`` the consensus core drives. It owns the state and the log of one
+validator and is used from that validator's actor thread only. Events are verified once, on
+arrival; a proposal's events that did not pass through this validator's intake are verified when
+the proposal is checked.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from actors.mempool import Mempool
+from consensus.application import Head
+from consensus.certificates import Verifier
+from events.block import Block, BlockHeader, CommittedBlock
+from events.envelope import MAX_EVENT_BYTES, decode_body, decode_envelope, event_id
+from events.errors import MalformedError
+from events.genesis import Genesis
+from events.merkle import root_from_leaf_hashes
+from events.results import Code, EventResult
+from events.signing import Domain, verify_signature
+from rules.engine import Execution, RuleBook, genesis_state
+from rules.replay import execute, header_mismatch, replay_blocks, results_root
+from rules.state import State
+from rules.tables import SCHEMA
+from storage.errors import LogCorruptError
+from storage.log import EventLog
+from storage.records import IntakeRejection
+
+log = logging.getLogger(__name__)
+
+CommitListener = Callable[[CommittedBlock, Sequence[EventResult]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSettings:
+    max_block_events: int = 2000
+    mempool_capacity: int = 20_000
+    snapshot_every: int = 1000
+
+
+def rebuild_state(genesis: Genesis, rules: RuleBook, event_log: EventLog) -> State:
+    """The state at the log's head: the latest valid snapshot, then replay of later blocks."""
+    state, start = genesis_state(genesis), 1
+    snapshot = event_log.latest_snapshot()
+    if snapshot is not None:
+        candidate = State(SCHEMA)
+        candidate.load_snapshot(snapshot.state)
+        header = event_log.stored_block(snapshot.height).committed.block.header
+        if candidate.table_digests() == header.table_digests:
+            state, start = candidate, snapshot.height + 1
+        else:
+            log.warning(
+                "%s: snapshot at %d does not match its header; replaying from genesis",
+                event_log.path,
+                snapshot.height,
+            )
+    blocks = (s.committed.block for s in event_log.stored_blocks(start))
+    divergence = replay_blocks(state, rules, blocks)
+    if divergence is not None:
+        raise LogCorruptError(
+            divergence.height, f"replay differs from the header: {divergence.what}"
+        )
+    return state
+
+
+class LedgerNode:
+    def __init__(
+        self,
+        index: int,
+        genesis: Genesis,
+        rules: RuleBook,
+        event_log: EventLog,
+        settings: NodeSettings,
+        verify: Verifier = verify_signature,
+    ) -> None:
+        self.index = index
+        self.genesis = genesis
+        self.rules = rules
+        self.log = event_log
+        self.settings = settings
+        self._verify = verify
+        self.state = rebuild_state(genesis, rules, event_log)
+        self._pending: dict[bytes, bytes] = {}
+        self._executions: dict[bytes, Execution] = {}
+        self.listeners: list[CommitListener] = []
+        self.mempool = Mempool(settings.mempool_capacity)
+
+    # ------------------------------------------------------------------ intake
+
+    def admit(self, envelope_bytes: bytes, from_peer: bool = False) -> EventResult | None:
+        """Verify an arriving event and pool it; a typed rejection if it may not be pooled.
+
+        Rejections of a participant's submission are kept in the intake log. A peer's gossip of
+        an event this validator already has is routine and not recorded.
+        """
+        eid = event_id(envelope_bytes)
+        problem = self._intake_problem(eid, envelope_bytes)
+        if problem is None:
+            self.mempool.add(eid, envelope_bytes)
+            return None
+        if from_peer and problem.code is Code.DUPLICATE:
+            return problem
+        self.log.record_intake_rejection(
+            IntakeRejection(
+                eid, problem.code.value, problem.detail, len(envelope_bytes), envelope_bytes[:256]
+            )
+        )
+        return problem
+
+    def _intake_problem(self, eid: bytes, envelope_bytes: bytes) -> EventResult | None:
+        if eid in self.mempool:
+            return EventResult(Code.DUPLICATE, "this event is already waiting for a block")
+        location = self.log.locate(eid)
+        if location is not None:
+            return EventResult(Code.DUPLICATE, f"this event is already in block {location.height}")
+        if self.mempool.full:
+            return EventResult(Code.OVERLOADED, "the validator's mempool is full; retry later")
+        return self._envelope_problem(envelope_bytes)
+
+    def _envelope_problem(self, envelope_bytes: bytes) -> EventResult | None:
+        if len(envelope_bytes) > MAX_EVENT_BYTES:
+            return EventResult(Code.MALFORMED, f"event larger than {MAX_EVENT_BYTES} bytes")
+        try:
+            envelope = decode_envelope(envelope_bytes)
+            body = decode_body(envelope.body)
+        except MalformedError as exc:
+            return EventResult(Code.MALFORMED, str(exc))
+        if not envelope.signatures or envelope.signatures[0].signer != body.author:
+            return EventResult(Code.MISSING_SIGNATURE, "the first signature must be the author's")
+        chain = self.genesis.chain_id
+        for sig in envelope.signatures:
+            if not self._verify(sig.signer, sig.signature, Domain.EVENT, chain, envelope.body):
+                return EventResult(
+                    Code.BAD_SIGNATURE, f"signature of {sig.signer.hex()[:16]}… does not verify"
+                )
+        return None
+
+    # ------------------------------------------------------------ Application
+
+    def head(self) -> Head:
+        return Head(self.log.head_height, self.log.head_hash, self.log.head_time_ms)
+
+    def has_pending_events(self) -> bool:
+        return len(self.mempool) > 0
+
+    def build_block(
+        self, height: int, round_: int, proposer: int, time_ms: int, allow_empty: bool
+    ) -> Block | None:
+        chosen = self.mempool.oldest(self.settings.max_block_events)
+        if not chosen and not allow_empty:
+            return None
+        envelopes = tuple(env for _, env in chosen)
+        draft = Block(self._header(height, round_, proposer, time_ms, (), b"", ()), envelopes)
+        execution, ids = execute(self.state, self.rules, draft)
+        header = self._header(
+            height,
+            round_,
+            proposer,
+            time_ms,
+            ids,
+            results_root(ids, execution.results),
+            execution.table_digests,
+        )
+        block = Block(header, envelopes)
+        self._executions[block.hash] = execution
+        return block
+
+    def _header(
+        self,
+        height: int,
+        round_: int,
+        proposer: int,
+        time_ms: int,
+        ids: Sequence[bytes],
+        results: bytes,
+        digests: tuple,
+    ) -> BlockHeader:
+        return BlockHeader(
+            self.genesis.chain_id,
+            height,
+            round_,
+            self.log.head_hash,
+            proposer,
+            time_ms,
+            len(ids),
+            root_from_leaf_hashes(ids),
+            results,
+            digests,
+        )
+
+    def check_block(self, block: Block) -> str | None:
+        header = block.header
+        if block.hash in self._executions:
+            return None
+        problem = self._link_problem(header, len(block.events))
+        if problem is not None:
+            return problem
+        for envelope_bytes in block.events:
+            if event_id(envelope_bytes) in self.mempool:
+                continue  # verified at intake
+            rejection = self._envelope_problem(envelope_bytes)
+            if rejection is not None:
+                return f"event {event_id(envelope_bytes).hex()[:16]}…: {rejection.detail}"
+        execution, ids = execute(self.state, self.rules, block)
+        problem = header_mismatch(header, execution, ids)
+        if problem is None:
+            self._executions[block.hash] = execution
+        return problem
+
+    def _link_problem(self, header: BlockHeader, event_count: int) -> str | None:
+        head = self.head()
+        if header.chain_id != self.genesis.chain_id:
+            return f"chain id {header.chain_id!r} is not this chain's"
+        if header.height != head.height + 1 or header.prev_hash != head.block_hash:
+            return "does not extend the last committed block"
+        if header.time_ms <= head.time_ms:
+            return "block time is not after the previous block's"
+        if header.event_count != event_count or event_count > self.settings.max_block_events:
+            return f"event count {event_count} is wrong or above the block limit"
+        if not 0 <= header.proposer < len(self.genesis.validators):
+            return "proposer is not a validator"
+        return None
+
+    def commit(self, committed: CommittedBlock) -> None:
+        block = committed.block
+        execution = self._executions.pop(block.hash)
+        height = block.header.height
+        self.log.append(committed, execution.results)
+        self.state.adopt(execution.overlay, execution.hashes)
+        if height % self.settings.snapshot_every == 0:
+            self.log.put_snapshot(height, self.state.snapshot_bytes())
+        self._executions.clear()
+        self.mempool.remove(event_id(e) for e in block.events)
+        for listener in self.listeners:
+            listener(committed, execution.results)
+
+    def committed_blocks(self, from_height: int, limit: int) -> list[CommittedBlock]:
+        to_height = from_height + limit - 1
+        return [s.committed for s in self.log.stored_blocks(from_height, to_height)]

@@ -1,0 +1,78 @@
+"""The participant actor: holds a party's key and sequence counter, signs and submits events.
+
+Sequence numbers must rise with every event an author signs; the actor's single thread makes
+"take the next number, sign, submit" one step, however many host threads submit at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import pykka
+
+from actors.messages import SubmitEvent
+from actors.receipts import ReceiptFuture
+from events.body import EventBody
+from events.envelope import seal
+from events.identity import Identity
+
+
+@dataclass(frozen=True, slots=True)
+class SignAndSubmit:
+    body: EventBody
+    future: ReceiptFuture
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitSigned:
+    envelope: bytes
+    future: ReceiptFuture
+
+
+@dataclass(frozen=True, slots=True)
+class SignOnly:
+    """Answer (by ``ask``) the envelope bytes without submitting: for multi-party artefacts."""
+
+    body: EventBody
+
+
+class ParticipantActor(pykka.ThreadingActor):
+    def __init__(
+        self,
+        identity: Identity,
+        chain_id: str,
+        validator: pykka.ActorRef[Any],
+        last_seq: int,
+    ) -> None:
+        super().__init__()
+        self.identity = identity
+        self._chain_id = chain_id
+        self._validator = validator
+        self._seq = last_seq
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, SignAndSubmit):
+            try:
+                envelope = self._seal(message.body)
+            except (TypeError, ValueError) as exc:
+                message.future.fail(exc)
+                return None
+            self._submit(envelope, message.future)
+        elif isinstance(message, SubmitSigned):
+            self._submit(message.envelope, message.future)
+        elif isinstance(message, SignOnly):
+            return self._seal(message.body)
+        return None
+
+    def _seal(self, body: EventBody) -> bytes:
+        self._seq += 1
+        signed = msgspec.structs.replace(body, author=self.identity.public_key, seq=self._seq)
+        return seal(signed, self._chain_id, [self.identity])
+
+    def _submit(self, envelope: bytes, future: ReceiptFuture) -> None:
+        try:
+            self._validator.tell(SubmitEvent(envelope, future.set))
+        except pykka.ActorDeadError as exc:
+            future.fail(exc)

@@ -1,0 +1,195 @@
+"""The validator actor: a thin pykka shell around the consensus core and the ledger node.
+
+It turns inbox messages into core inputs (with the current time), and the core's actions into
+transport sends and timers. No handler lets an exception out: pykka stops an actor whose handler
+raises, and one bad message must never take a validator down. Storage failures are the exception
+to the exception: a validator that cannot persist stops rather than diverge.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pykka
+
+from actors.messages import FireTimeout, Inspect, Receipt, ReplyTo, SubmitEvent
+from actors.node import LedgerNode, NodeSettings
+from actors.timers import TimerService
+from actors.transport import PeerDelivery, Transport
+from consensus.actions import Action, Broadcast, ScheduleTimeout, SendTo
+from consensus.certificates import Verifier
+from consensus.config import ConsensusConfig
+from consensus.core import ConsensusCore
+from events.block import CommittedBlock
+from events.codec import encode
+from events.envelope import event_id
+from events.errors import MalformedError
+from events.genesis import Genesis
+from events.identity import Identity
+from events.results import EventResult
+from events.signing import verify_signature
+from events.wire import EventGossip, decode_peer_message
+from rules.engine import RuleBook
+from storage.errors import StorageError
+from storage.log import EventLog
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], int]
+GOSSIP_BATCH = 256
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class ValidatorActor(pykka.ThreadingActor):
+    def __init__(
+        self,
+        index: int,
+        identity: Identity,
+        genesis: Genesis,
+        data_dir: Path,
+        transport: Transport,
+        timers: TimerService,
+        rules: RuleBook,
+        consensus: ConsensusConfig,
+        settings: NodeSettings,
+        durable: bool = True,
+        clock: Clock = wall_clock_ms,
+        verify: Verifier = verify_signature,
+    ) -> None:
+        super().__init__()
+        self.index = index
+        self._transport = transport
+        self._timers = timers
+        self._clock = clock
+        self._log = EventLog(data_dir, genesis, durable=durable)
+        try:
+            self.node = LedgerNode(index, genesis, rules, self._log, settings, verify)
+        except Exception:
+            self._log.close()
+            raise
+        self.node.listeners.append(self._answer_submitters)
+        self.core = ConsensusCore(
+            consensus,
+            index,
+            lambda domain, body: identity.sign(domain, genesis.chain_id, body),
+            self.node,
+            verify,
+        )
+        self._waiting: dict[bytes, list[ReplyTo]] = {}
+        self._gossip: list[bytes] = []
+        self._new_events = False
+
+    def on_start(self) -> None:
+        self._transport.attach(self.index, self.actor_ref)
+        self._carry_out(self.core.start(self._clock()))
+
+    def on_stop(self) -> None:
+        self._transport.detach(self.index)
+        self._log.close()
+
+    def on_failure(self, *_: object) -> None:
+        self._transport.detach(self.index)
+        self._log.close()
+
+    def on_receive(self, message: Any) -> Any:
+        try:
+            return self._dispatch(message)
+        except StorageError:
+            log.critical("validator %d cannot persist; stopping", self.index, exc_info=True)
+            self.stop()
+        except Exception:
+            log.exception("validator %d: handler failed on %s", self.index, type(message).__name__)
+        finally:
+            self._flush_when_idle()
+        return None
+
+    def _dispatch(self, message: Any) -> Any:
+        if isinstance(message, PeerDelivery):
+            self._on_peer(message)
+        elif isinstance(message, SubmitEvent):
+            self._on_submit(message)
+        elif isinstance(message, FireTimeout):
+            self._carry_out(self.core.on_timeout(message.timeout, self._clock()))
+        elif isinstance(message, Inspect):
+            return message.fn(self.node)
+        return None
+
+    def _on_submit(self, message: SubmitEvent) -> None:
+        eid = event_id(message.envelope)
+        rejection = self.node.admit(message.envelope)
+        if rejection is not None:
+            self._reply(message.reply_to, Receipt(eid, rejection, None, self.index))
+            return
+        if message.reply_to is not None:
+            self._waiting.setdefault(eid, []).append(message.reply_to)
+        self._gossip.append(message.envelope)
+        self._new_events = True
+
+    def _on_peer(self, delivery: PeerDelivery) -> None:
+        try:
+            message = decode_peer_message(delivery.payload)
+        except MalformedError as exc:
+            log.info(
+                "validator %d: malformed message from %d: %s", self.index, delivery.sender, exc
+            )
+            return
+        if isinstance(message, EventGossip):
+            for envelope in message.envelopes:
+                if self.node.admit(envelope, from_peer=True) is None:
+                    self._new_events = True
+            return
+        self._carry_out(self.core.on_message(delivery.sender, message, self._clock()))
+
+    def _flush_when_idle(self) -> None:
+        """Batch: gossip and wake consensus once the inbox is drained, not per event."""
+        if not self.actor_inbox.empty() and len(self._gossip) < GOSSIP_BATCH:
+            return
+        if self._gossip:
+            batch, self._gossip = tuple(self._gossip), []
+            self._transport.broadcast(self.index, encode(EventGossip(batch)))
+        if self._new_events:
+            self._new_events = False
+            self._carry_out(self.core.on_events_available(self._clock()))
+
+    def _carry_out(self, actions: Sequence[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Broadcast):
+                self._transport.broadcast(self.index, action.payload)
+            elif isinstance(action, SendTo):
+                self._transport.send(self.index, action.validator, action.payload)
+            elif isinstance(action, ScheduleTimeout):
+                self._timers.call_later(action.delay_ms, self._timeout_teller(action))
+
+    def _timeout_teller(self, action: ScheduleTimeout) -> Callable[[], None]:
+        ref = self.actor_ref
+
+        def tell() -> None:
+            if ref.is_alive():
+                try:
+                    ref.tell(FireTimeout(action.timeout))
+                except pykka.ActorDeadError:
+                    pass
+
+        return tell
+
+    def _answer_submitters(self, committed: CommittedBlock, results: Sequence[EventResult]) -> None:
+        height = committed.block.header.height
+        for envelope, result in zip(committed.block.events, results, strict=True):
+            eid = event_id(envelope)
+            for reply_to in self._waiting.pop(eid, ()):
+                self._reply(reply_to, Receipt(eid, result, height, self.index))
+
+    def _reply(self, reply_to: ReplyTo | None, receipt: Receipt) -> None:
+        if reply_to is None:
+            return
+        try:
+            reply_to(receipt)
+        except Exception:
+            log.exception("validator %d: a receipt callback failed", self.index)

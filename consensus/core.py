@@ -1,0 +1,497 @@
+"""The consensus state machine of one validator (Tendermint, Buchman, Kwon, Milosevic 2018).
+
+Inputs: decoded peer messages, timeouts and "events are waiting", each with the current time.
+Outputs: actions for the shell. Signatures on proposals and votes are checked here, with the
+verifier passed in, so that simulations exercise the same checks as production. The names follow
+docs/consensus.md: ``locked_*``, ``valid_*``, ``pol_round``, the ``upon`` rules in ``_progress``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from consensus.actions import Action, Broadcast, ScheduleTimeout, SendTo, Step, Timeout
+from consensus.application import Application
+from consensus.certificates import VOTE_DOMAIN, Verifier, make_qc, qc_problem
+from consensus.config import ConsensusConfig
+from events.block import Block, CommittedBlock
+from events.codec import encode
+from events.errors import MalformedError
+from events.signing import Domain, verify_signature
+from events.wire import (
+    PeerMessage,
+    Proposal,
+    SignedProposal,
+    SignedVote,
+    Status,
+    SyncRequest,
+    SyncResponse,
+    Vote,
+    VoteKind,
+    decode_proposal,
+    decode_vote,
+)
+
+log = logging.getLogger(__name__)
+
+Signer = Callable[[Domain, bytes], bytes]
+NIL = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Equivocation:
+    """Two different signed votes of one validator for one (kind, height, round)."""
+
+    validator: int
+    first: SignedVote
+    second: SignedVote
+
+
+@dataclass(slots=True)
+class _Height:
+    """Everything the core knows about the height being decided; dropped once it commits."""
+
+    round: int = 0
+    step: Step = Step.PROPOSE
+    locked_round: int = -1
+    locked_hash: bytes = NIL
+    valid_round: int = -1
+    valid_hash: bytes = NIL
+    proposals: dict[int, tuple[Proposal, SignedProposal]] = field(default_factory=dict)
+    blocks: dict[bytes, Block] = field(default_factory=dict)
+    validity: dict[bytes, bool] = field(default_factory=dict)
+    votes: dict[tuple[VoteKind, int], dict[int, SignedVote]] = field(default_factory=dict)
+    tallies: dict[tuple[VoteKind, int], dict[bytes, dict[int, bytes]]] = field(default_factory=dict)
+    round_senders: dict[int, set[int]] = field(default_factory=dict)
+    fired: set[tuple[str, int]] = field(default_factory=set)
+    active: bool = False
+    waiting_to_propose: bool = False
+    own_messages: list[bytes] = field(default_factory=list)
+
+
+class ConsensusCore:
+    def __init__(
+        self,
+        config: ConsensusConfig,
+        index: int,
+        sign: Signer,
+        app: Application,
+        verify: Verifier = verify_signature,
+    ) -> None:
+        self.config = config
+        self.index = index
+        self._sign = sign
+        self._verify = verify
+        self.app = app
+        self.evidence: list[Equivocation] = []
+        self._future: list[PeerMessage] = []
+        self._last_sync_request_ms = -(10**18)
+        self._last_status_reply_ms: dict[int, int] = {}
+        head = app.head()
+        self.height = head.height + 1
+        self._h = _Height()
+
+    # ----------------------------------------------------------------- inputs
+
+    def start(self, now_ms: int) -> list[Action]:
+        out: list[Action] = [Broadcast(encode(Status(self.index, self.height)))]
+        self._start_round(0, now_ms, out)
+        return out
+
+    def on_events_available(self, now_ms: int) -> list[Action]:
+        out: list[Action] = []
+        self._activate(out)
+        if self._h.waiting_to_propose:
+            self._propose(now_ms, out)
+        self._progress(now_ms, out)
+        return out
+
+    def on_timeout(self, timeout: Timeout, now_ms: int) -> list[Action]:
+        out: list[Action] = []
+        h = self._h
+        if timeout.height != self.height or timeout.round != h.round:
+            return out
+        # Messages may have been lost: say again what this validator said in this round.
+        out.extend(Broadcast(m) for m in h.own_messages)
+        if timeout.step is Step.PROPOSE and h.step is Step.PROPOSE:
+            self._vote(VoteKind.PREVOTE, NIL, out)
+            h.step = Step.PREVOTE
+        elif timeout.step is Step.PREVOTE and h.step is Step.PREVOTE:
+            self._vote(VoteKind.PRECOMMIT, NIL, out)
+            h.step = Step.PRECOMMIT
+        elif timeout.step is Step.PRECOMMIT:
+            self._start_round(h.round + 1, now_ms, out)
+        self._progress(now_ms, out)
+        return out
+
+    def on_message(self, sender: int, message: PeerMessage, now_ms: int) -> list[Action]:
+        """``sender`` is the transport's word for who sent it; signed content never trusts it."""
+        out: list[Action] = []
+        try:
+            if isinstance(message, SignedProposal):
+                self._on_proposal(message, sender, now_ms, out)
+            elif isinstance(message, SignedVote):
+                self._on_vote(message, now_ms, out)
+            elif isinstance(message, Status):
+                self._on_status(sender, message, now_ms, out)
+            elif isinstance(message, SyncRequest):
+                self._on_sync_request(sender, message, out)
+            elif isinstance(message, SyncResponse):
+                self._on_sync_response(message, now_ms, out)
+        except MalformedError as exc:
+            log.debug(
+                "validator %d dropped a malformed message from %d: %s", self.index, sender, exc
+            )
+        self._progress(now_ms, out)
+        return out
+
+    # ------------------------------------------------------------ messages in
+
+    def _on_proposal(
+        self, signed: SignedProposal, sender: int | None, now_ms: int, out: list[Action]
+    ) -> None:
+        proposal = decode_proposal(signed.body)
+        if not self._route_by_height(proposal.height, signed, now_ms, out, sender):
+            return
+        proposer = self.config.proposer(proposal.height, proposal.round)
+        if not self._verify(
+            self.config.validators[proposer],
+            signed.signature,
+            Domain.PROPOSAL,
+            self.config.chain_id,
+            signed.body,
+        ):
+            return
+        h = self._h
+        if proposal.round in h.proposals or proposal.block.header.proposer != proposer:
+            return
+        if not -1 <= proposal.pol_round < proposal.round:
+            return
+        h.proposals[proposal.round] = (proposal, signed)
+        h.blocks.setdefault(proposal.block.hash, proposal.block)
+        self._seen(proposer, proposal.round, out)
+
+    def _on_vote(self, signed: SignedVote, now_ms: int, out: list[Action]) -> None:
+        vote = decode_vote(signed.body)
+        if not 0 <= vote.validator < self.config.n:
+            return
+        if not self._route_by_height(vote.height, signed, now_ms, out, vote.validator):
+            return
+        if not self._verify(
+            self.config.validators[vote.validator],
+            signed.signature,
+            VOTE_DOMAIN[vote.kind],
+            self.config.chain_id,
+            signed.body,
+        ):
+            return
+        self._add_vote(vote, signed)
+        self._seen(vote.validator, vote.round, out)
+
+    def _add_vote(self, vote: Vote, signed: SignedVote) -> None:
+        h = self._h
+        votes = h.votes.setdefault((vote.kind, vote.round), {})
+        previous = votes.get(vote.validator)
+        if previous is not None:
+            if previous.body != signed.body:
+                self.evidence.append(Equivocation(vote.validator, previous, signed))
+            return
+        votes[vote.validator] = signed
+        tally = h.tallies.setdefault((vote.kind, vote.round), {})
+        tally.setdefault(vote.block_hash, {})[vote.validator] = signed.signature
+
+    def _route_by_height(
+        self,
+        height: int,
+        message: PeerMessage,
+        now_ms: int,
+        out: list[Action],
+        sender: int | None = None,
+    ) -> bool:
+        """True if the message is for the current height; buffers or answers the others."""
+        if height == self.height:
+            return True
+        if height == self.height + 1 and len(self._future) < 16 * self.config.n * 64:
+            self._future.append(message)
+        if height > self.height and sender is not None:
+            self._request_sync(sender, now_ms, out)
+        elif height < self.height and sender is not None:
+            self._reply_status(sender, now_ms, out)
+        return False
+
+    def _seen(self, validator: int, round_: int, out: list[Action]) -> None:
+        self._h.round_senders.setdefault(round_, set()).add(validator)
+        self._activate(out)
+
+    def _on_status(self, sender: int, status: Status, now_ms: int, out: list[Action]) -> None:
+        if not 0 <= status.sender < self.config.n:
+            return
+        if status.height > self.height:
+            self._request_sync(status.sender, now_ms, out)
+        elif status.height < self.height:
+            self._reply_status(status.sender, now_ms, out)
+
+    def _request_sync(self, validator: int, now_ms: int, out: list[Action]) -> None:
+        if validator == self.index:
+            return
+        if now_ms - self._last_sync_request_ms < self.config.sync_retry_ms:
+            return
+        self._last_sync_request_ms = now_ms
+        out.append(SendTo(validator, encode(SyncRequest(self.index, self.height))))
+
+    def _reply_status(self, validator: int, now_ms: int, out: list[Action]) -> None:
+        if validator == self.index:
+            return
+        last = self._last_status_reply_ms.get(validator, -(10**18))
+        if now_ms - last < self.config.sync_retry_ms:
+            return
+        self._last_status_reply_ms[validator] = now_ms
+        out.append(SendTo(validator, encode(Status(self.index, self.height))))
+
+    def _on_sync_request(self, sender: int, request: SyncRequest, out: list[Action]) -> None:
+        if not 0 <= request.sender < self.config.n or request.sender == self.index:
+            return
+        blocks = self.app.committed_blocks(request.from_height, self.config.sync_batch_blocks)
+        if blocks:
+            out.append(SendTo(request.sender, encode(SyncResponse(tuple(blocks)))))
+
+    def _on_sync_response(self, response: SyncResponse, now_ms: int, out: list[Action]) -> None:
+        for committed in response.blocks:
+            if committed.block.header.height != self.height:
+                continue
+            if not self._certified(committed):
+                return
+            problem = self.app.check_block(committed.block)
+            if problem is not None:
+                log.warning(
+                    "validator %d: synced block %d refused: %s", self.index, self.height, problem
+                )
+                return
+            self._commit(committed, now_ms, out)
+        if len(response.blocks) >= self.config.sync_batch_blocks:
+            self._last_sync_request_ms = -(10**18)
+            self._request_sync(self._any_peer(), now_ms, out)
+
+    def _certified(self, committed: CommittedBlock) -> bool:
+        qc = committed.qc
+        if qc.height != self.height or qc.block_hash != committed.block.hash:
+            return False
+        problem = qc_problem(
+            qc, self.config.chain_id, self.config.validators, self.config.quorum, self._verify
+        )
+        return problem is None
+
+    def _any_peer(self) -> int:
+        return (self.index + 1) % self.config.n
+
+    # ------------------------------------------------------------------ rounds
+
+    def _start_round(self, round_: int, now_ms: int, out: list[Action]) -> None:
+        h = self._h
+        h.round = round_
+        h.step = Step.PROPOSE
+        h.own_messages = []
+        h.waiting_to_propose = False
+        if round_ > 0:
+            h.active = False
+            self._activate(out)
+        if self.config.proposer(self.height, round_) == self.index:
+            self._propose(now_ms, out)
+
+    def _activate(self, out: list[Action]) -> None:
+        """Start the round's propose timer once there is something to decide."""
+        h = self._h
+        if h.active:
+            return
+        if h.round == 0 and not (self.app.has_pending_events() or h.round_senders):
+            return
+        h.active = True
+        delay = self.config.timeout_ms(self.config.timeout_propose_ms, h.round)
+        out.append(ScheduleTimeout(Timeout(Step.PROPOSE, self.height, h.round), delay))
+
+    def _propose(self, now_ms: int, out: list[Action]) -> None:
+        h = self._h
+        if h.valid_round >= 0:
+            block = h.blocks[h.valid_hash]
+        else:
+            head = self.app.head()
+            time_ms = max(now_ms, head.time_ms + 1)
+            built = self.app.build_block(self.height, h.round, self.index, time_ms, h.round > 0)
+            if built is None:
+                h.waiting_to_propose = True
+                return
+            block = built
+            h.validity[block.hash] = True
+        h.waiting_to_propose = False
+        proposal = Proposal(self.height, h.round, h.valid_round, block)
+        body = encode(proposal)
+        signed = SignedProposal(body, self._sign(Domain.PROPOSAL, body))
+        h.proposals[h.round] = (proposal, signed)
+        h.blocks[block.hash] = block
+        self._say(encode(signed), out)
+
+    def _vote(self, kind: VoteKind, block_hash: bytes, out: list[Action]) -> None:
+        vote = Vote(kind, self.height, self._h.round, block_hash, self.index)
+        body = encode(vote)
+        signed = SignedVote(body, self._sign(VOTE_DOMAIN[kind], body))
+        self._add_vote(vote, signed)
+        self._say(encode(signed), out)
+
+    def _say(self, payload: bytes, out: list[Action]) -> None:
+        self._h.own_messages.append(payload)
+        out.append(Broadcast(payload))
+
+    # --------------------------------------------------------- the upon rules
+
+    def _progress(self, now_ms: int, out: list[Action]) -> None:
+        """Apply every rule whose condition holds, until none does."""
+        changed = True
+        while changed:
+            height = self.height
+            changed = (
+                self._try_commit(now_ms, out)
+                or self._try_skip_round(now_ms, out)
+                or self._try_prevote(now_ms, out)
+                or self._try_lock(now_ms, out)
+                or self._try_precommit_nil(out)
+                or self._try_schedule_vote_timeouts(out)
+            )
+            if self.height != height:
+                changed = self._replay_future(now_ms, out) or True
+
+    def _try_commit(self, now_ms: int, out: list[Action]) -> bool:
+        h = self._h
+        for (kind, round_), tally in h.tallies.items():
+            if kind is not VoteKind.PRECOMMIT:
+                continue
+            for block_hash, signatures in tally.items():
+                if block_hash == NIL or len(signatures) < self.config.quorum:
+                    continue
+                if block_hash not in h.blocks:
+                    self._request_sync(next(iter(signatures)), now_ms, out)
+                    continue
+                if not self._valid(block_hash, now_ms):
+                    continue
+                qc = make_qc(self.height, round_, block_hash, signatures)
+                self._commit(CommittedBlock(h.blocks[block_hash], qc), now_ms, out)
+                return True
+        return False
+
+    def _try_skip_round(self, now_ms: int, out: list[Action]) -> bool:
+        h = self._h
+        later = [
+            r
+            for r, senders in h.round_senders.items()
+            if r > h.round and len(senders) >= self.config.f + 1
+        ]
+        if not later:
+            return False
+        self._start_round(min(later), now_ms, out)
+        return True
+
+    def _try_prevote(self, now_ms: int, out: list[Action]) -> bool:
+        h = self._h
+        entry = h.proposals.get(h.round)
+        if h.step is not Step.PROPOSE or entry is None:
+            return False
+        proposal = entry[0]
+        block_hash = proposal.block.hash
+        if proposal.pol_round == -1:
+            acceptable = h.locked_round == -1 or h.locked_hash == block_hash
+        elif self._count(VoteKind.PREVOTE, proposal.pol_round, block_hash) >= self.config.quorum:
+            acceptable = h.locked_round <= proposal.pol_round or h.locked_hash == block_hash
+        else:
+            return False
+        fresh = proposal.pol_round == -1
+        ok = acceptable and self._valid(block_hash, now_ms, check_drift=fresh)
+        self._vote(VoteKind.PREVOTE, block_hash if ok else NIL, out)
+        h.step = Step.PREVOTE
+        return True
+
+    def _try_lock(self, now_ms: int, out: list[Action]) -> bool:
+        h = self._h
+        entry = h.proposals.get(h.round)
+        if entry is None or h.step < Step.PREVOTE or ("lock", h.round) in h.fired:
+            return False
+        block_hash = entry[0].block.hash
+        if self._count(VoteKind.PREVOTE, h.round, block_hash) < self.config.quorum:
+            return False
+        if not self._valid(block_hash, now_ms):
+            return False
+        h.fired.add(("lock", h.round))
+        if h.step is Step.PREVOTE:
+            h.locked_round, h.locked_hash = h.round, block_hash
+            self._vote(VoteKind.PRECOMMIT, block_hash, out)
+            h.step = Step.PRECOMMIT
+        h.valid_round, h.valid_hash = h.round, block_hash
+        return True
+
+    def _try_precommit_nil(self, out: list[Action]) -> bool:
+        h = self._h
+        if h.step is not Step.PREVOTE:
+            return False
+        if self._count(VoteKind.PREVOTE, h.round, NIL) < self.config.quorum:
+            return False
+        self._vote(VoteKind.PRECOMMIT, NIL, out)
+        h.step = Step.PRECOMMIT
+        return True
+
+    def _try_schedule_vote_timeouts(self, out: list[Action]) -> bool:
+        h = self._h
+        scheduled = False
+        for kind, step in ((VoteKind.PREVOTE, Step.PREVOTE), (VoteKind.PRECOMMIT, Step.PRECOMMIT)):
+            marker = (kind.name, h.round)
+            if marker in h.fired or h.step < step:
+                continue
+            if len(h.votes.get((kind, h.round), {})) < self.config.quorum:
+                continue
+            h.fired.add(marker)
+            delay = self.config.timeout_ms(self.config.timeout_vote_ms, h.round)
+            out.append(ScheduleTimeout(Timeout(step, self.height, h.round), delay))
+            scheduled = True
+        return scheduled
+
+    # ----------------------------------------------------------------- helpers
+
+    def _count(self, kind: VoteKind, round_: int, block_hash: bytes) -> int:
+        return len(self._h.tallies.get((kind, round_), {}).get(block_hash, ()))
+
+    def _valid(self, block_hash: bytes, now_ms: int, check_drift: bool = False) -> bool:
+        """Execute-and-compare once per block; the clock drift check only for fresh proposals."""
+        h = self._h
+        block = h.blocks[block_hash]
+        if check_drift:
+            drift = abs(block.header.time_ms - now_ms)
+            if drift > self.config.max_clock_drift_ms:
+                log.info("validator %d: block time off by %d ms", self.index, drift)
+                return False
+        known = h.validity.get(block_hash)
+        if known is None:
+            problem = self.app.check_block(block)
+            if problem is not None:
+                log.info(
+                    "validator %d: proposal at height %d refused: %s",
+                    self.index,
+                    self.height,
+                    problem,
+                )
+            known = h.validity[block_hash] = problem is None
+        return known
+
+    def _commit(self, committed: CommittedBlock, now_ms: int, out: list[Action]) -> None:
+        self.app.commit(committed)
+        self.height = committed.block.header.height + 1
+        self._h = _Height()
+        self._start_round(0, now_ms, out)
+        self._activate(out)
+
+    def _replay_future(self, now_ms: int, out: list[Action]) -> bool:
+        pending, self._future = self._future, []
+        for message in pending:
+            if isinstance(message, SignedProposal):
+                self._on_proposal(message, None, now_ms, out)
+            elif isinstance(message, SignedVote):
+                self._on_vote(message, now_ms, out)
+        return bool(pending)

@@ -1,0 +1,31 @@
+"""Consortium: a tamper-evident ledger that several organisations run together.
+
+The public surface for host applications; everything else is internal.
+"""
+
+from actors.messages import Receipt
+from actors.receipts import ReceiptFuture
+from consortium.api import Consortium, ParticipantHandle
+from consortium.config import ConsortiumConfig
+from events.genesis import Genesis, GenesisParticipant, GenesisValidator, TokenDefinition
+from events.identity import Identity
+from events.payments import IssueTokens, RegisterParticipant, Transfer
+from events.results import Code, EventResult
+
+__all__ = [
+    "Code",
+    "Consortium",
+    "ConsortiumConfig",
+    "EventResult",
+    "Genesis",
+    "GenesisParticipant",
+    "GenesisValidator",
+    "Identity",
+    "IssueTokens",
+    "ParticipantHandle",
+    "Receipt",
+    "ReceiptFuture",
+    "RegisterParticipant",
+    "TokenDefinition",
+    "Transfer",
+]

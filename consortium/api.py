@@ -1,0 +1,216 @@
+"""The host-facing facade: start a consortium, get participant handles, query, stop.
+
+Everything here is safe to call from any host thread. Nothing here is called by an actor, so the
+blocking ``ask`` calls below cannot deadlock the actors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pykka
+
+from actors.messages import Inspect
+from actors.node import LedgerNode, NodeSettings
+from actors.participant import ParticipantActor, SignAndSubmit, SignOnly, SubmitSigned
+from actors.receipts import ReceiptFuture
+from actors.timers import TimerService
+from actors.transport import InProcessRouter
+from actors.validator import ValidatorActor
+from consensus.config import ConsensusConfig
+from consortium.config import ConsortiumConfig
+from events.block import BlockHeader, state_digest
+from events.body import EventBody
+from events.envelope import add_signatures
+from events.genesis import Genesis
+from events.identity import Identity
+from rules.rulebook import RULEBOOK
+from rules.tables import Account, Order, Settlement, account_key
+
+T = TypeVar("T")
+ASK_TIMEOUT_S = 30.0
+
+
+class ParticipantHandle:
+    """A party's way to sign and submit events; receipts come back as ``ReceiptFuture``."""
+
+    def __init__(self, identity: Identity, chain_id: str, actor: pykka.ActorRef[Any]) -> None:
+        self.identity = identity
+        self.chain_id = chain_id
+        self._actor = actor
+
+    @property
+    def public_key(self) -> bytes:
+        return self.identity.public_key
+
+    def submit(self, body: EventBody) -> ReceiptFuture:
+        """Sign ``body`` as this participant (author and sequence are filled in) and submit it.
+
+        >>> receipt = alice.submit(Transfer(token="EUR", to=bob.public_key, amount=500)).result(5)
+        >>> receipt.accepted, receipt.height
+        """
+        future = ReceiptFuture()
+        self._actor.tell(SignAndSubmit(body, future))
+        return future
+
+    def sign(self, body: EventBody) -> bytes:
+        """The signed envelope, not submitted: to pass to co-signers first."""
+        return self._actor.ask(SignOnly(body), timeout=ASK_TIMEOUT_S)
+
+    def cosign(self, envelope: bytes) -> bytes:
+        """Add this participant's signature to another party's envelope (same body bytes)."""
+        return add_signatures(envelope, self.chain_id, [self.identity])
+
+    def submit_signed(self, envelope: bytes) -> ReceiptFuture:
+        future = ReceiptFuture()
+        self._actor.tell(SubmitSigned(envelope, future))
+        return future
+
+
+class Consortium:
+    """N validators (and their participants) in this process, each with its own LMDB log."""
+
+    def __init__(
+        self,
+        genesis: Genesis,
+        data_dir: Path | str,
+        validator_identities: Sequence[Identity],
+        config: ConsortiumConfig | None = None,
+    ) -> None:
+        keys = tuple(i.public_key for i in validator_identities)
+        if keys != genesis.validator_keys:
+            raise ValueError("validator identities must match the genesis validators, in order")
+        self.genesis = genesis
+        self.data_dir = Path(data_dir)
+        self.config = config or ConsortiumConfig()
+        self._identities = tuple(validator_identities)
+        self.router = InProcessRouter()
+        self._timers = TimerService()
+        self._validators: dict[int, pykka.ActorRef[Any]] = {}
+        self._participants: list[pykka.ActorRef[Any]] = []
+        self._consensus = ConsensusConfig(
+            genesis.chain_id,
+            keys,
+            timeout_propose_ms=self.config.timeout_propose_ms,
+            timeout_vote_ms=self.config.timeout_vote_ms,
+            timeout_delta_ms=self.config.timeout_delta_ms,
+            max_clock_drift_ms=self.config.max_clock_drift_ms,
+        )
+        try:
+            for index in range(len(keys)):
+                self.start_validator(index)
+        except Exception:
+            self.stop()
+            raise
+
+    @property
+    def size(self) -> int:
+        return len(self._identities)
+
+    # ------------------------------------------------------------- validators
+
+    def validator_dir(self, index: int) -> Path:
+        return self.data_dir / f"validator-{index}"
+
+    def start_validator(self, index: int) -> None:
+        """Start (or restart from its log) validator ``index``."""
+        if index in self._validators:
+            raise ValueError(f"validator {index} is already running")
+        settings = NodeSettings(
+            self.config.max_block_events, self.config.mempool_capacity, self.config.snapshot_every
+        )
+        ref = ValidatorActor.start(
+            index,
+            self._identities[index],
+            self.genesis,
+            self.validator_dir(index),
+            self.router,
+            self._timers,
+            RULEBOOK,
+            self._consensus,
+            settings,
+            durable=self.config.durable,
+        )
+        self._validators[index] = ref
+
+    def stop_validator(self, index: int) -> None:
+        """Stop one validator (as a crash would, between two messages); its log stays on disk."""
+        ref = self._validators.pop(index)
+        ref.stop()
+
+    def running_validators(self) -> list[int]:
+        return sorted(self._validators)
+
+    # ------------------------------------------------------------ participants
+
+    def participant(self, identity: Identity, validator: int | None = None) -> ParticipantHandle:
+        """A handle that signs as ``identity`` and submits to one validator.
+
+        The sequence counter continues from what the ledger has seen of this key.
+        """
+        home = validator if validator is not None else identity.public_key[0] % self.size
+        if home not in self._validators:
+            home = self.running_validators()[0]
+        last_seq = self.inspect(
+            lambda node: node.state.get("nonces", identity.public_key) or 0, home
+        )
+        ref = ParticipantActor.start(
+            identity, self.genesis.chain_id, self._validators[home], last_seq
+        )
+        self._participants.append(ref)
+        return ParticipantHandle(identity, self.genesis.chain_id, ref)
+
+    # ---------------------------------------------------------------- queries
+
+    def inspect(self, fn: Callable[[LedgerNode], T], validator: int | None = None) -> T:
+        """Run a read-only ``fn`` on a validator's ledger node, in that validator's thread."""
+        index = validator if validator is not None else self.running_validators()[0]
+        return self._validators[index].ask(Inspect(fn), timeout=ASK_TIMEOUT_S)
+
+    def head(self, validator: int | None = None) -> BlockHeader | None:
+        def read(node: LedgerNode) -> BlockHeader | None:
+            height = node.log.head_height
+            return node.log.stored_block(height).committed.block.header if height else None
+
+        return self.inspect(read, validator)
+
+    def height(self, validator: int | None = None) -> int:
+        return self.inspect(lambda node: node.log.head_height, validator)
+
+    def state_digest(self, validator: int | None = None) -> bytes:
+        return self.inspect(lambda node: state_digest(node.state.table_digests()), validator)
+
+    def accounts(self, validator: int | None = None) -> list[Account]:
+        return self.inspect(lambda node: [a for _, a in node.state.rows("accounts")], validator)
+
+    def balance(self, owner: bytes, token: str, validator: int | None = None) -> int:
+        def read(node: LedgerNode) -> int:
+            account = node.state.get("accounts", account_key(owner, token))
+            return 0 if account is None else account.balance
+
+        return self.inspect(read, validator)
+
+    def orders(self, validator: int | None = None) -> list[tuple[bytes, Order]]:
+        return self.inspect(lambda node: list(node.state.rows("orders")), validator)
+
+    def settlements(self, validator: int | None = None) -> list[tuple[bytes, Settlement]]:
+        return self.inspect(lambda node: list(node.state.rows("settlements")), validator)
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def stop(self) -> None:
+        """Stop every participant and validator and close every log; safe to call twice."""
+        for ref in self._participants:
+            ref.stop(block=False)
+        self._participants.clear()
+        for index in list(self._validators):
+            self.stop_validator(index)
+        self._timers.stop()
+
+    def __enter__(self) -> Consortium:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,18 @@
+"""Settings of an embedded consortium, with defaults that suit a single machine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ConsortiumConfig:
+    durable: bool = True
+    """fsync every committed block (LMDB ``sync``); off only for throwaway benchmarks."""
+    max_block_events: int = 2000
+    mempool_capacity: int = 20_000
+    snapshot_every: int = 1000
+    timeout_propose_ms: int = 1000
+    timeout_vote_ms: int = 500
+    timeout_delta_ms: int = 500
+    max_clock_drift_ms: int = 5_000

@@ -1,0 +1,1 @@
+"""Vocabulary of the ledger: identities, signed envelopes, event bodies, hashing."""

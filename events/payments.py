@@ -1,0 +1,33 @@
+"""Event bodies of token payments: registration, issuance, transfer.
+
+Amounts are integers in minor units, never floats.
+"""
+
+from __future__ import annotations
+
+from events.body import EventBody
+
+
+class RegisterParticipant(EventBody, frozen=True, tag="payments.register"):
+    """An organisation admin enrols a key under its organisation with one role."""
+
+    participant: bytes
+    name: str
+    role: str
+
+
+class IssueTokens(EventBody, frozen=True, tag="payments.issue"):
+    """The issuing organisation creates ``amount`` of its token in a participant's account."""
+
+    token: str
+    to: bytes
+    amount: int
+
+
+class Transfer(EventBody, frozen=True, tag="payments.transfer"):
+    """Moves ``amount`` of ``token`` from the author's account to ``to``."""
+
+    token: str
+    to: bytes
+    amount: int
+    memo: str = ""

@@ -1,0 +1,91 @@
+"""Messages between validators. Proposals and votes are signed; the rest carry signed data.
+
+Vote bytes are canonical (encoded from the Struct) and checked to be so on receipt, so a quorum
+certificate can be verified later from (height, round, hash, validator) alone.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import msgspec
+
+from events.block import Block, CommittedBlock
+from events.codec import BoundedDecoder, encode
+from events.errors import MalformedError
+
+MAX_PEER_MESSAGE_BYTES = 256 * 1024 * 1024
+
+
+class VoteKind(enum.IntEnum):
+    PREVOTE = 1
+    PRECOMMIT = 2
+
+
+class Proposal(msgspec.Struct, frozen=True, array_like=True):
+    height: int
+    round: int
+    pol_round: int
+    block: Block
+
+
+class Vote(msgspec.Struct, frozen=True, array_like=True):
+    kind: VoteKind
+    height: int
+    round: int
+    block_hash: bytes  # empty for a vote for nothing (nil)
+    validator: int
+
+
+class SignedProposal(msgspec.Struct, frozen=True, tag="proposal", array_like=True):
+    body: bytes
+    signature: bytes
+
+
+class SignedVote(msgspec.Struct, frozen=True, tag="vote", array_like=True):
+    body: bytes
+    signature: bytes
+
+
+class EventGossip(msgspec.Struct, frozen=True, tag="gossip", array_like=True):
+    """Envelopes a validator accepted at intake, forwarded so every mempool holds them."""
+
+    envelopes: tuple[bytes, ...]
+
+
+class Status(msgspec.Struct, frozen=True, tag="status", array_like=True):
+    """The next height the sender will decide; a peer behind it asks for blocks."""
+
+    sender: int
+    height: int
+
+
+class SyncRequest(msgspec.Struct, frozen=True, tag="sync_request", array_like=True):
+    sender: int
+    from_height: int
+
+
+class SyncResponse(msgspec.Struct, frozen=True, tag="sync_response", array_like=True):
+    blocks: tuple[CommittedBlock, ...]
+
+
+PeerMessage = SignedProposal | SignedVote | EventGossip | Status | SyncRequest | SyncResponse
+
+_PEER = BoundedDecoder(PeerMessage, MAX_PEER_MESSAGE_BYTES, "peer message")
+_PROPOSAL = BoundedDecoder(Proposal, MAX_PEER_MESSAGE_BYTES, "proposal")
+_VOTE = BoundedDecoder(Vote, 1024, "vote")
+
+
+def decode_peer_message(data: bytes) -> PeerMessage:
+    return _PEER.decode(data)
+
+
+def decode_proposal(data: bytes) -> Proposal:
+    return _PROPOSAL.decode(data)
+
+
+def decode_vote(data: bytes) -> Vote:
+    vote = _VOTE.decode(data)
+    if encode(vote) != bytes(data):
+        raise MalformedError("vote: bytes are not in canonical form")
+    return vote

@@ -1,0 +1,39 @@
+"""What a rule sees of the event it judges: the state, the ledger time and who signed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from events.results import Code, Rejected
+from rules.state import Overlay
+from rules.tables import Participant
+
+
+@dataclass(frozen=True, slots=True)
+class EventContext:
+    state: Overlay
+    height: int
+    time_ms: int
+    event_id: bytes
+    signers: tuple[bytes, ...]
+    author: Participant
+
+    def require(self, condition: bool, code: Code, detail: str) -> None:
+        if not condition:
+            raise Rejected(code, detail)
+
+    def require_role(self, *roles: str) -> None:
+        self.require(
+            self.author.role in roles,
+            Code.WRONG_ROLE,
+            f"role {self.author.role!r} may not do this; needs one of {', '.join(roles)}",
+        )
+
+    def participant(self, key: bytes, what: str) -> Participant:
+        found = self.state.get("participants", key)
+        self.require(
+            found is not None and found.active,
+            Code.NOT_FOUND,
+            f"{what} is not a registered participant",
+        )
+        return found

@@ -1,0 +1,120 @@
+"""Executes a block's events against the state: the one deterministic path from log to state.
+
+Every validator runs this before voting on a proposal, and every replay and audit runs it again;
+so it reads nothing but its arguments. Signatures are not checked here: validators checked them
+at intake, and an audit checks them separately. The author's signature must still be present.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from events.block import TableDigest
+from events.body import EventBody
+from events.envelope import decode_body, decode_envelope, signers
+from events.errors import MalformedError
+from events.genesis import Genesis
+from events.results import ACCEPTED, Code, EventResult, Rejected
+from rules.context import EventContext
+from rules.lthash import LtHash
+from rules.state import Overlay, State
+from rules.tables import SCHEMA, Participant, Token, token_key
+
+log = logging.getLogger(__name__)
+
+
+class Rule(Protocol):
+    """One event type's rule: ``check`` raises Rejected or returns; ``apply`` only writes."""
+
+    def check(self, ctx: EventContext, body: Any) -> None: ...
+
+    def apply(self, ctx: EventContext, body: Any) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionRule:
+    check: Callable[[EventContext, Any], None]
+    apply: Callable[[EventContext, Any], None]
+
+
+RuleBook = Mapping[type[EventBody], Rule]
+
+
+@dataclass(slots=True)
+class Execution:
+    """A block executed but not yet committed."""
+
+    overlay: Overlay
+    results: list[EventResult]
+    hashes: dict[str, LtHash]
+
+    @property
+    def table_digests(self) -> tuple[TableDigest, ...]:
+        return tuple(TableDigest(name, h.digest()) for name, h in self.hashes.items())
+
+
+def genesis_state(genesis: Genesis) -> State:
+    state = State(SCHEMA)
+    for p in genesis.participants:
+        state.put_initial("participants", p.public_key, Participant(p.name, p.organisation, p.role))
+    for t in genesis.tokens:
+        state.put_initial("tokens", token_key(t.symbol), Token(t.organisation))
+    return state
+
+
+def execute_block(
+    state: State,
+    rules: RuleBook,
+    height: int,
+    time_ms: int,
+    envelopes: Sequence[bytes],
+    event_ids: Sequence[bytes],
+) -> Execution:
+    overlay = Overlay(state)
+    results = [
+        _execute_event(overlay, rules, height, time_ms, env, eid)
+        for env, eid in zip(envelopes, event_ids, strict=True)
+    ]
+    return Execution(overlay, results, state.hashes_after(overlay))
+
+
+def _execute_event(
+    block: Overlay,
+    rules: RuleBook,
+    height: int,
+    time_ms: int,
+    envelope_bytes: bytes,
+    eid: bytes,
+) -> EventResult:
+    try:
+        envelope = decode_envelope(envelope_bytes)
+        body = decode_body(envelope.body)
+    except MalformedError as exc:
+        return EventResult(Code.MALFORMED, str(exc))
+    signed_by = signers(envelope)
+    if not signed_by or signed_by[0] != body.author:
+        return EventResult(Code.MISSING_SIGNATURE, "the first signature must be the author's")
+    last_seq = block.get("nonces", body.author) or 0
+    if body.seq <= last_seq:
+        return EventResult(Code.REPLAY, f"sequence {body.seq} already used (last {last_seq})")
+    # From here on the sequence number is spent, accepted or not: a rejected event can never be
+    # replayed later, when it might pass.
+    block.put("nonces", body.author, body.seq)
+    author = block.get("participants", body.author)
+    if author is None or not author.active:
+        return EventResult(Code.UNKNOWN_AUTHOR, "the author's key is not a registered participant")
+    rule = rules.get(type(body))
+    if rule is None:
+        return EventResult(Code.INVALID, f"no rule for {type(body).__name__} on this ledger")
+    scratch = Overlay(block)
+    ctx = EventContext(scratch, height, time_ms, eid, signed_by, author)
+    try:
+        rule.check(ctx, body)
+        rule.apply(ctx, body)
+    except Rejected as rejected:
+        return rejected.result
+    scratch.merge_into_parent()
+    return ACCEPTED

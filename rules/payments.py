@@ -1,0 +1,97 @@
+"""Token payments: enrolment of participants, issuance, and balance-checked transfers."""
+
+from __future__ import annotations
+
+from events.payments import IssueTokens, RegisterParticipant, Transfer
+from events.results import Code
+from rules.context import EventContext
+from rules.engine import FunctionRule
+from rules.tables import Account, Order, Participant, StatusChange, account_key, token_key
+
+ADMIN = "org_admin"
+ISSUER = "issuer"
+ENROLLABLE_ROLES = frozenset({"user", "merchant", "enterprise", ISSUER})
+
+
+def _check_register(ctx: EventContext, body: RegisterParticipant) -> None:
+    ctx.require_role(ADMIN)
+    ctx.require(len(body.participant) == 32, Code.INVALID, "participant must be a 32-byte key")
+    ctx.require(
+        body.role in ENROLLABLE_ROLES, Code.INVALID, f"role {body.role!r} cannot be enrolled"
+    )
+    ctx.require(
+        ctx.state.get("participants", body.participant) is None,
+        Code.ALREADY_EXISTS,
+        "this key is already registered",
+    )
+
+
+def _apply_register(ctx: EventContext, body: RegisterParticipant) -> None:
+    participant = Participant(body.name, ctx.author.organisation, body.role)
+    ctx.state.put("participants", body.participant, participant)
+
+
+def _check_issue(ctx: EventContext, body: IssueTokens) -> None:
+    ctx.require_role(ADMIN, ISSUER)
+    ctx.require(body.amount > 0, Code.INVALID, "amount must be positive")
+    token = ctx.state.get("tokens", token_key(body.token))
+    ctx.require(token is not None, Code.NOT_FOUND, f"token {body.token!r} does not exist")
+    ctx.require(
+        token.organisation == ctx.author.organisation,
+        Code.WRONG_ROLE,
+        f"only {token.organisation} may issue {body.token}",
+    )
+    ctx.participant(body.to, "recipient")
+
+
+def _apply_issue(ctx: EventContext, body: IssueTokens) -> None:
+    key = token_key(body.token)
+    token = ctx.state.get("tokens", key)
+    ctx.state.put("tokens", key, type(token)(token.organisation, token.supply + body.amount))
+    credit(ctx, body.to, body.token, body.amount)
+
+
+def _check_transfer(ctx: EventContext, body: Transfer) -> None:
+    ctx.require(body.amount > 0, Code.INVALID, "amount must be positive")
+    ctx.require(
+        ctx.state.get("tokens", token_key(body.token)) is not None,
+        Code.NOT_FOUND,
+        f"token {body.token!r} does not exist",
+    )
+    ctx.require(body.to != body.author, Code.INVALID, "cannot transfer to yourself")
+    ctx.participant(body.to, "recipient")
+    balance = balance_of(ctx, body.author, body.token)
+    ctx.require(
+        balance >= body.amount,
+        Code.INSUFFICIENT_FUNDS,
+        f"balance {balance} {body.token} is less than {body.amount}",
+    )
+
+
+def _apply_transfer(ctx: EventContext, body: Transfer) -> None:
+    credit(ctx, body.author, body.token, -body.amount)
+    credit(ctx, body.to, body.token, body.amount)
+    change = StatusChange("completed", ctx.height, ctx.time_ms)
+    order = Order(
+        "transfer", (body.author, body.to), body.token, body.amount, "completed", (change,)
+    )
+    ctx.state.put("orders", ctx.event_id, order)
+
+
+def balance_of(ctx: EventContext, owner: bytes, token: str) -> int:
+    account = ctx.state.get("accounts", account_key(owner, token))
+    return 0 if account is None else account.balance
+
+
+def credit(ctx: EventContext, owner: bytes, token: str, amount: int) -> None:
+    """Add ``amount`` (negative to debit) to an account, creating it on first use."""
+    key = account_key(owner, token)
+    account = ctx.state.get("accounts", key) or Account(owner, token)
+    ctx.state.put("accounts", key, Account(owner, token, account.balance + amount))
+
+
+RULES = {
+    RegisterParticipant: FunctionRule(_check_register, _apply_register),
+    IssueTokens: FunctionRule(_check_issue, _apply_issue),
+    Transfer: FunctionRule(_check_transfer, _apply_transfer),
+}

@@ -1,0 +1,126 @@
+"""The ledger state: named tables of rows, each with an incrementally maintained digest.
+
+Execution never writes to the committed ``State`` directly. A block runs in an ``Overlay`` (and
+each event in a child overlay), so a proposal can be executed, voted on and then either adopted
+in O(rows touched) or dropped. Keys are bytes and rows are frozen msgspec Structs (or ints), so
+the digest depends on content only, never on dict order.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import msgspec
+
+from events.block import TableDigest
+from events.codec import encode
+from rules.lthash import LtHash
+
+_DELETED = object()
+
+
+def row_element(key: bytes, value: object) -> bytes:
+    return len(key).to_bytes(4, "big") + key + encode(value)
+
+
+class StateView(ABC):
+    """Read access shared by the committed state and overlays."""
+
+    @abstractmethod
+    def get(self, table: str, key: bytes) -> Any:
+        """The row under ``key``, or None."""
+
+
+class State(StateView):
+    """Committed tables. ``schema`` maps table name to row type and fixes the digest order."""
+
+    def __init__(self, schema: Mapping[str, type]) -> None:
+        self.schema = dict(sorted(schema.items()))
+        self.tables: dict[str, dict[bytes, Any]] = {name: {} for name in self.schema}
+        self._hashes: dict[str, LtHash] = {name: LtHash() for name in self.schema}
+
+    def get(self, table: str, key: bytes) -> Any:
+        return self.tables[table].get(key)
+
+    def rows(self, table: str) -> Iterator[tuple[bytes, Any]]:
+        """Rows in key order: queries and snapshots see the same order on every machine."""
+        rows = self.tables[table]
+        for key in sorted(rows):
+            yield key, rows[key]
+
+    def table_digests(self) -> tuple[TableDigest, ...]:
+        return tuple(TableDigest(name, h.digest()) for name, h in self._hashes.items())
+
+    def hashes_after(self, overlay: Overlay) -> dict[str, LtHash]:
+        """The table hashes ``overlay`` would give; the committed state is left untouched."""
+        hashes = dict(self._hashes)
+        for name, writes in overlay.writes.items():
+            h = hashes[name].copy()
+            rows = self.tables[name]
+            for key, value in writes.items():
+                old = rows.get(key)
+                if old is not None:
+                    h.remove(row_element(key, old))
+                if value is not _DELETED:
+                    h.add(row_element(key, value))
+            hashes[name] = h
+        return hashes
+
+    def adopt(self, overlay: Overlay, hashes: dict[str, LtHash]) -> None:
+        """Make an executed overlay committed, with the hashes computed for it."""
+        for name, writes in overlay.writes.items():
+            rows = self.tables[name]
+            for key, value in writes.items():
+                if value is _DELETED:
+                    rows.pop(key, None)
+                else:
+                    rows[key] = value
+        self._hashes = hashes
+
+    def put_initial(self, table: str, key: bytes, value: object) -> None:
+        """Write outside any block: genesis and snapshot loading only."""
+        old = self.tables[table].get(key)
+        if old is not None:
+            self._hashes[table].remove(row_element(key, old))
+        self.tables[table][key] = value
+        self._hashes[table].add(row_element(key, value))
+
+    def snapshot_bytes(self) -> bytes:
+        return encode({name: [(k, encode(v)) for k, v in self.rows(name)] for name in self.schema})
+
+    def load_snapshot(self, data: bytes) -> None:
+        decoded = msgspec.msgpack.decode(data, type=dict[str, list[tuple[bytes, bytes]]])
+        for name, rows in decoded.items():
+            row_type = self.schema[name]
+            for key, value in rows:
+                self.put_initial(name, key, msgspec.msgpack.decode(value, type=row_type))
+
+
+class Overlay(StateView):
+    """Uncommitted writes over a parent view; ``merge_into_parent`` folds them down one level."""
+
+    def __init__(self, parent: StateView) -> None:
+        self.parent = parent
+        self.writes: dict[str, dict[bytes, Any]] = {}
+
+    def get(self, table: str, key: bytes) -> Any:
+        writes = self.writes.get(table)
+        if writes is not None and key in writes:
+            value = writes[key]
+            return None if value is _DELETED else value
+        return self.parent.get(table, key)
+
+    def put(self, table: str, key: bytes, value: object) -> None:
+        self.writes.setdefault(table, {})[key] = value
+
+    def delete(self, table: str, key: bytes) -> None:
+        self.writes.setdefault(table, {})[key] = _DELETED
+
+    def merge_into_parent(self) -> None:
+        parent = self.parent
+        if not isinstance(parent, Overlay):
+            raise TypeError("only a child overlay merges into a parent overlay")
+        for name, writes in self.writes.items():
+            parent.writes.setdefault(name, {}).update(writes)

@@ -1,0 +1,78 @@
+"""Rows of the shared state and the keys they are stored under.
+
+``accounts``, ``orders`` and ``settlements`` are the three read models every workflow feeds;
+the other tables hold what the rules need to decide (who is who, which sequence numbers are used).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Participant(msgspec.Struct, frozen=True, array_like=True):
+    name: str
+    organisation: str
+    role: str
+    active: bool = True
+
+
+class Token(msgspec.Struct, frozen=True, array_like=True):
+    organisation: str
+    supply: int = 0
+
+
+class Account(msgspec.Struct, frozen=True, array_like=True):
+    """Balance of one token held by one key, in minor units."""
+
+    owner: bytes
+    token: str
+    balance: int = 0
+
+
+class StatusChange(msgspec.Struct, frozen=True, array_like=True):
+    status: str
+    height: int
+    time_ms: int
+
+
+class Order(msgspec.Struct, frozen=True, array_like=True):
+    """A piece of work or a payment, with its status history."""
+
+    kind: str
+    parties: tuple[bytes, ...]
+    token: str
+    amount: int
+    status: str
+    history: tuple[StatusChange, ...]
+
+
+class Settlement(msgspec.Struct, frozen=True, array_like=True):
+    """Who owes whom, for which orders, and how far settlement has come."""
+
+    debtor: bytes
+    creditor: bytes
+    token: str
+    amount: int
+    orders: tuple[bytes, ...]
+    status: str
+    history: tuple[StatusChange, ...]
+
+
+SCHEMA: dict[str, type] = {
+    "participants": Participant,
+    "nonces": int,
+    "tokens": Token,
+    "accounts": Account,
+    "orders": Order,
+    "settlements": Settlement,
+}
+
+PROJECTIONS = ("accounts", "orders", "settlements")
+
+
+def account_key(owner: bytes, token: str) -> bytes:
+    return owner + token.encode()
+
+
+def token_key(symbol: str) -> bytes:
+    return symbol.encode()

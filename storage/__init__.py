@@ -1,0 +1,1 @@
+"""Durable, append-only storage of committed blocks, on LMDB."""

@@ -1,0 +1,296 @@
+"""One validator's append-only event log in an LMDB environment.
+
+Named databases: ``headers`` and ``blocks`` (height -> record), ``ids`` (event id -> height and
+position), ``snapshots`` (height -> state), ``intake`` (events refused before consensus) and
+``meta`` (genesis). Heights are big-endian so ``append=True`` keeps writes at the end of the
+B-tree; every ``append`` result is checked, because LMDB answers an out-of-order key with False,
+not an exception. A committed block is one write transaction, durable by default.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import lmdb
+
+from events.block import CommittedBlock, header_hash
+from events.codec import encode
+from events.envelope import event_id
+from events.genesis import Genesis, decode_genesis
+from events.merkle import root_from_leaf_hashes
+from events.results import EventResult
+from storage.errors import LogCorruptError, StorageError
+from storage.records import (
+    BLOCK_DECODER,
+    HEADER_DECODER,
+    INTAKE_DECODER,
+    SNAPSHOT_DECODER,
+    IntakeRejection,
+    StoredBlock,
+    StoredSnapshot,
+    frame,
+    unframe,
+)
+
+log = logging.getLogger(__name__)
+
+FORMAT = b"consortium-log/1"
+_DATABASES = (b"meta", b"headers", b"blocks", b"ids", b"snapshots", b"intake")
+ZERO_HASH = bytes(32)
+
+# LMDB forbids opening one environment twice in a process; this set makes that a clear error.
+_OPEN_PATHS: set[Path] = set()
+_OPEN_LOCK = threading.Lock()
+
+
+def _key(n: int) -> bytes:
+    return n.to_bytes(8, "big")
+
+
+@dataclass(frozen=True, slots=True)
+class EventLocation:
+    height: int
+    index: int
+
+
+class EventLog:
+    def __init__(
+        self,
+        path: Path | str,
+        genesis: Genesis | None = None,
+        *,
+        durable: bool = True,
+        readonly: bool = False,
+        map_size: int = 64 << 20,
+    ) -> None:
+        self.path = Path(path).resolve()
+        if readonly and not (self.path / "data.mdb").exists():
+            raise StorageError(
+                f"{self.path} is not a consortium data directory (no data.mdb); "
+                "pass the directory of one validator"
+            )
+        with _OPEN_LOCK:
+            if self.path in _OPEN_PATHS:
+                raise StorageError(f"{self.path} is already open in this process; close it first")
+            _OPEN_PATHS.add(self.path)
+        try:
+            self._env = self._open(readonly, durable, map_size)
+        except Exception:
+            self._release()
+            raise
+        self._db = {
+            name.decode(): self._env.open_db(name, create=not readonly) for name in _DATABASES
+        }
+        self.genesis = self._init_genesis(genesis, readonly)
+        self._head_height, self._head_hash, self._head_time = self._verify_chain()
+
+    def _open(self, readonly: bool, durable: bool, map_size: int) -> lmdb.Environment:
+        if not readonly:
+            self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            return lmdb.open(
+                str(self.path),
+                map_size=map_size,
+                max_dbs=len(_DATABASES),
+                readonly=readonly,
+                lock=not readonly,
+                sync=durable,
+                metasync=durable,
+                writemap=False,
+            )
+        except lmdb.Error as exc:
+            raise StorageError(f"cannot open the log in {self.path}: {exc}") from exc
+
+    def _init_genesis(self, genesis: Genesis | None, readonly: bool) -> Genesis:
+        with self._env.begin(db=self._db["meta"]) as txn:
+            stored = txn.get(b"genesis")
+            fmt = txn.get(b"format")
+        if stored is None:
+            if genesis is None or readonly:
+                raise StorageError(
+                    f"{self.path} holds no consortium log; pass a genesis to create one"
+                )
+            with self._env.begin(write=True, db=self._db["meta"]) as txn:
+                txn.put(b"format", FORMAT)
+                txn.put(b"genesis", frame(encode(genesis)))
+            return genesis
+        if fmt != FORMAT:
+            raise StorageError(f"{self.path} has log format {fmt!r}; this version reads {FORMAT!r}")
+        payload = unframe(stored)
+        if payload is None:
+            raise LogCorruptError(0, "the stored genesis fails its checksum")
+        found = decode_genesis(payload)
+        if genesis is not None and found.hash != genesis.hash:
+            raise StorageError(
+                f"{self.path} belongs to chain {found.chain_id!r} with another genesis; "
+                "use a fresh directory for a new consortium"
+            )
+        return found
+
+    # ---------------------------------------------------------------- reading
+
+    @property
+    def head_height(self) -> int:
+        return self._head_height
+
+    @property
+    def head_hash(self) -> bytes:
+        return self._head_hash
+
+    @property
+    def head_time_ms(self) -> int:
+        return self._head_time
+
+    def _verify_chain(self) -> tuple[int, bytes, int]:
+        """Walk every header: checksums, consecutive heights, each linked to the one before."""
+        height, prev_hash, time_ms = 0, ZERO_HASH, self.genesis.genesis_time_ms
+        with self._env.begin(db=self._db["headers"]) as txn:
+            for key, record in txn.cursor():
+                expected = height + 1
+                if int.from_bytes(key, "big") != expected:
+                    raise LogCorruptError(expected, f"found height {int.from_bytes(key, 'big')}")
+                payload = unframe(record)
+                if payload is None:
+                    raise LogCorruptError(expected, "header fails its checksum")
+                header = HEADER_DECODER.decode(payload)
+                if header.height != expected or header.prev_hash != prev_hash:
+                    raise LogCorruptError(expected, "header does not link to the previous block")
+                height, prev_hash, time_ms = expected, header_hash(header), header.time_ms
+        if height:
+            self._check_block_record(height, prev_hash)
+        return height, prev_hash, time_ms
+
+    def _check_block_record(self, height: int, expected_hash: bytes) -> None:
+        stored = self.stored_block(height)
+        if stored.committed.block.hash != expected_hash:
+            raise LogCorruptError(height, "block record does not match its header")
+        block = stored.committed.block
+        ids = [event_id(e) for e in block.events]
+        if root_from_leaf_hashes(ids) != block.header.events_root:
+            raise LogCorruptError(height, "events do not match the header's events root")
+
+    def stored_block(self, height: int) -> StoredBlock:
+        with self._env.begin(db=self._db["blocks"]) as txn:
+            record = txn.get(_key(height))
+        if record is None:
+            raise KeyError(f"no block at height {height} (head is {self._head_height})")
+        payload = unframe(record)
+        if payload is None:
+            raise LogCorruptError(height, "block record fails its checksum")
+        return BLOCK_DECODER.decode(payload)
+
+    def stored_blocks(
+        self, from_height: int = 1, to_height: int | None = None
+    ) -> Iterator[StoredBlock]:
+        """Blocks in height order, each checksum-verified, in one read transaction."""
+        last = self._head_height if to_height is None else min(to_height, self._head_height)
+        with self._env.begin(db=self._db["blocks"]) as txn:
+            cursor = txn.cursor()
+            if not cursor.set_range(_key(from_height)):
+                return
+            for key, record in cursor:
+                height = int.from_bytes(key, "big")
+                if height > last:
+                    return
+                payload = unframe(record)
+                if payload is None:
+                    raise LogCorruptError(height, "block record fails its checksum")
+                yield BLOCK_DECODER.decode(payload)
+
+    def locate(self, eid: bytes) -> EventLocation | None:
+        with self._env.begin(db=self._db["ids"]) as txn:
+            value = txn.get(eid)
+        if value is None:
+            return None
+        return EventLocation(int.from_bytes(value[:8], "big"), int.from_bytes(value[8:], "big"))
+
+    def latest_snapshot(self) -> StoredSnapshot | None:
+        with self._env.begin(db=self._db["snapshots"]) as txn:
+            cursor = txn.cursor()
+            if not cursor.last():
+                return None
+            payload = unframe(cursor.value())
+        if payload is None:
+            log.warning("%s: latest snapshot fails its checksum; replaying from genesis", self.path)
+            return None
+        return SNAPSHOT_DECODER.decode(payload)
+
+    def intake_rejections(self) -> list[IntakeRejection]:
+        with self._env.begin(db=self._db["intake"]) as txn:
+            return [INTAKE_DECODER.decode(p) for _, r in txn.cursor() if (p := unframe(r))]
+
+    # ---------------------------------------------------------------- writing
+
+    def append(self, committed: CommittedBlock, results: Sequence[EventResult]) -> None:
+        """Store one committed block in one durable transaction; it must extend the head."""
+        header = committed.block.header
+        if header.height != self._head_height + 1 or header.prev_hash != self._head_hash:
+            raise StorageError(
+                f"block {header.height} does not extend the head {self._head_height}"
+            )
+        key = _key(header.height)
+        block_record = frame(encode(StoredBlock(committed, tuple(results))))
+        header_record = frame(encode(header))
+        id_rows = [
+            (event_id(env), key + i.to_bytes(4, "big"))
+            for i, env in enumerate(committed.block.events)
+        ]
+
+        def write(txn: lmdb.Transaction) -> None:
+            self._put_append(txn, "headers", key, header_record)
+            self._put_append(txn, "blocks", key, block_record)
+            ids = self._db["ids"]
+            for eid, location in id_rows:
+                txn.put(eid, location, db=ids, overwrite=False)
+
+        self._write(write)
+        self._head_height = header.height
+        self._head_hash = committed.block.hash
+        self._head_time = header.time_ms
+
+    def put_snapshot(self, height: int, state: bytes) -> None:
+        """Keep the state at ``height``: a cache, checked against its header when loaded."""
+        record = frame(encode(StoredSnapshot(height, state)))
+        self._write(lambda txn: self._put_append(txn, "snapshots", _key(height), record))
+
+    def record_intake_rejection(self, rejection: IntakeRejection) -> None:
+        def write(txn: lmdb.Transaction) -> None:
+            cursor = txn.cursor(db=self._db["intake"])
+            n = int.from_bytes(cursor.key(), "big") + 1 if cursor.last() else 1
+            self._put_append(txn, "intake", _key(n), frame(encode(rejection)))
+
+        self._write(write)
+
+    def _put_append(self, txn: lmdb.Transaction, db: str, key: bytes, value: bytes) -> None:
+        if not txn.put(key, value, db=self._db[db], append=True):
+            raise StorageError(f"{db}: key {key.hex()} is not after the last key; log not extended")
+
+    def _write(self, write: Callable[[lmdb.Transaction], None]) -> None:
+        """Run ``write`` in one transaction, growing the map and retrying when it is full."""
+        while True:
+            try:
+                with self._env.begin(write=True) as txn:
+                    write(txn)
+                return
+            except lmdb.MapFullError:
+                new_size = self._env.info()["map_size"] * 2
+                log.info("%s: growing the LMDB map to %d MiB", self.path, new_size >> 20)
+                self._env.set_mapsize(new_size)
+
+    def close(self) -> None:
+        self._env.close()
+        self._release()
+
+    def _release(self) -> None:
+        with _OPEN_LOCK:
+            _OPEN_PATHS.discard(self.path)
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

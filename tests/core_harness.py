@@ -1,0 +1,175 @@
+"""A deterministic in-memory network for the pure consensus core: virtual time, no threads.
+
+Validators are ``ConsensusCore`` instances over ``MemoryApp``; every message and timeout goes
+through one heap ordered by (virtual time, sequence), so a run is a function of its inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from consensus.actions import Action, Broadcast, ScheduleTimeout, SendTo, Timeout
+from consensus.application import Head
+from consensus.config import ConsensusConfig
+from consensus.core import ConsensusCore
+from events.block import Block, BlockHeader, CommittedBlock
+from events.identity import Identity
+from events.wire import decode_peer_message
+
+ZERO = bytes(32)
+
+
+class MemoryApp:
+    """An application whose events are opaque byte strings and whose state is the chain itself."""
+
+    def __init__(self, chain_id: str) -> None:
+        self.chain_id = chain_id
+        self.chain: list[CommittedBlock] = []
+        self.pending: list[bytes] = []
+        self.bad_blocks: set[bytes] = set()
+
+    def head(self) -> Head:
+        if not self.chain:
+            return Head(0, ZERO, 0)
+        block = self.chain[-1].block
+        return Head(block.header.height, block.hash, block.header.time_ms)
+
+    def build_block(
+        self, height: int, round_: int, proposer: int, time_ms: int, allow_empty: bool
+    ) -> Block | None:
+        if not self.pending and not allow_empty:
+            return None
+        events = tuple(self.pending[:100])
+        root = hashlib.sha256(b"".join(events)).digest()
+        header = BlockHeader(
+            self.chain_id,
+            height,
+            round_,
+            self.head().block_hash,
+            proposer,
+            time_ms,
+            len(events),
+            root,
+            b"",
+            (),
+        )
+        return Block(header, events)
+
+    def check_block(self, block: Block) -> str | None:
+        head = self.head()
+        h = block.header
+        if h.height != head.height + 1 or h.prev_hash != head.block_hash:
+            return "does not extend head"
+        if h.time_ms <= head.time_ms:
+            return "time not after previous"
+        if hashlib.sha256(b"".join(block.events)).digest() != h.events_root:
+            return "events root"
+        return None
+
+    def commit(self, committed: CommittedBlock) -> None:
+        assert self.check_block(committed.block) is None
+        self.chain.append(committed)
+        done = set(committed.block.events)
+        self.pending = [e for e in self.pending if e not in done]
+
+    def committed_blocks(self, from_height: int, limit: int) -> list[CommittedBlock]:
+        return self.chain[from_height - 1 : from_height - 1 + limit]
+
+    def has_pending_events(self) -> bool:
+        return bool(self.pending)
+
+
+@dataclass(order=True)
+class _Item:
+    due: int
+    seq: int
+    kind: str = field(compare=False)
+    target: int = field(compare=False)
+    sender: int = field(compare=False)
+    payload: object = field(compare=False)
+
+
+class MemoryNetwork:
+    def __init__(self, n: int, latency_ms: int = 5, timeouts: dict[str, int] | None = None) -> None:
+        self.identities = [Identity.from_seed(f"v{i}", f"core-test/{i}".encode()) for i in range(n)]
+        self.config = ConsensusConfig(
+            "core-test", tuple(i.public_key for i in self.identities), **(timeouts or {})
+        )
+        self.latency_ms = latency_ms
+        self.now = 1_000_000
+        self._queue: list[_Item] = []
+        self._seq = itertools.count()
+        self.down: set[int] = set()
+        self.link_ok: Callable[[int, int], bool] = lambda a, b: True
+        self.apps = [MemoryApp("core-test") for _ in range(n)]
+        self.cores = [self._core(i) for i in range(n)]
+        for i in range(n):
+            self._carry_out(i, self.cores[i].start(self.now))
+
+    def _core(self, i: int) -> ConsensusCore:
+        identity = self.identities[i]
+        return ConsensusCore(
+            self.config, i, lambda d, b: identity.sign(d, "core-test", b), self.apps[i]
+        )
+
+    def submit(self, event: bytes, to: tuple[int, ...] | None = None) -> None:
+        for i in to if to is not None else range(len(self.cores)):
+            if i in self.down:
+                continue
+            self.apps[i].pending.append(event)
+            self._carry_out(i, self.cores[i].on_events_available(self.now))
+
+    def crash(self, i: int) -> None:
+        self.down.add(i)
+
+    def restart(self, i: int) -> None:
+        """Restart from the app's committed chain: the in-memory stand-in for a log on disk."""
+        self.down.discard(i)
+        self.cores[i] = self._core(i)
+        self._carry_out(i, self.cores[i].start(self.now))
+
+    def _push(self, due: int, kind: str, target: int, sender: int, payload: object) -> None:
+        heapq.heappush(self._queue, _Item(due, next(self._seq), kind, target, sender, payload))
+
+    def _carry_out(self, i: int, actions: list[Action]) -> None:
+        for a in actions:
+            if isinstance(a, Broadcast):
+                for j in range(len(self.cores)):
+                    if j != i:
+                        self._push(self.now + self.latency_ms, "msg", j, i, a.payload)
+            elif isinstance(a, SendTo):
+                self._push(self.now + self.latency_ms, "msg", a.validator, i, a.payload)
+            elif isinstance(a, ScheduleTimeout):
+                self._push(self.now + a.delay_ms, "timeout", i, i, a.timeout)
+
+    def step(self) -> bool:
+        if not self._queue:
+            return False
+        item = heapq.heappop(self._queue)
+        self.now = max(self.now, item.due)
+        i = item.target
+        if i in self.down or (item.kind == "msg" and not self.link_ok(item.sender, i)):
+            return True
+        core = self.cores[i]
+        if item.kind == "timeout":
+            assert isinstance(item.payload, Timeout)
+            self._carry_out(i, core.on_timeout(item.payload, self.now))
+        else:
+            assert isinstance(item.payload, bytes)
+            message = decode_peer_message(item.payload)
+            self._carry_out(i, core.on_message(item.sender, message, self.now))
+        return True
+
+    def run_until(self, done: Callable[[], bool], max_ms: int = 120_000) -> bool:
+        deadline = self.now + max_ms
+        while not done():
+            if not self.step() or self.now > deadline:
+                return done()
+        return True
+
+    def heights(self) -> list[int]:
+        return [len(app.chain) for app in self.apps]

@@ -1,0 +1,142 @@
+"""The LMDB event log: append-only, checked appends, corruption detection, map growth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lmdb
+import pytest
+
+from events.block import Block, BlockHeader, CommittedBlock, QuorumCertificate
+from events.envelope import event_id
+from events.merkle import root_from_leaf_hashes
+from events.results import ACCEPTED
+from storage.errors import LogCorruptError, StorageError
+from storage.log import ZERO_HASH, EventLog
+from tests.ledger_fixtures import GENESIS
+
+
+def _block(height: int, prev: bytes, events: tuple[bytes, ...] = (b"e",)) -> CommittedBlock:
+    ids = [event_id(e) for e in events]
+    header = BlockHeader(
+        GENESIS.chain_id,
+        height,
+        0,
+        prev,
+        0,
+        1_000 + height,
+        len(events),
+        root_from_leaf_hashes(ids),
+        b"",
+        (),
+    )
+    block = Block(header, events)
+    return CommittedBlock(block, QuorumCertificate(height, 0, block.hash, ()))
+
+
+def _fill(path: Path, n: int, events_per_block: int = 1) -> list[CommittedBlock]:
+    blocks, prev = [], ZERO_HASH
+    with EventLog(path, GENESIS, durable=False) as log:
+        for h in range(1, n + 1):
+            events = tuple(f"{h}-{i}".encode() for i in range(events_per_block))
+            committed = _block(h, prev, events)
+            log.append(committed, [ACCEPTED] * len(events))
+            blocks.append(committed)
+            prev = committed.block.hash
+    return blocks
+
+
+def test_append_and_reopen_keep_every_block_and_index(tmp_path: Path) -> None:
+    blocks = _fill(tmp_path, 5)
+    with EventLog(tmp_path, GENESIS) as log:
+        assert log.head_height == 5 and log.head_hash == blocks[-1].block.hash
+        assert [s.committed for s in log.stored_blocks()] == blocks
+        assert log.locate(event_id(b"3-0")).height == 3
+
+
+def test_append_refuses_a_block_that_does_not_extend_the_head(tmp_path: Path) -> None:
+    _fill(tmp_path, 2)
+    with EventLog(tmp_path, GENESIS) as log:
+        with pytest.raises(StorageError, match="does not extend"):
+            log.append(_block(2, ZERO_HASH), [ACCEPTED])
+        with pytest.raises(StorageError, match="does not extend"):
+            log.append(_block(3, ZERO_HASH), [ACCEPTED])
+
+
+def test_opening_twice_in_one_process_is_refused(tmp_path: Path) -> None:
+    with EventLog(tmp_path, GENESIS):
+        with pytest.raises(StorageError, match="already open"):
+            EventLog(tmp_path, GENESIS)
+
+
+def test_another_genesis_is_refused(tmp_path: Path) -> None:
+    _fill(tmp_path, 1)
+    other = type(GENESIS)(
+        **{**{f: getattr(GENESIS, f) for f in GENESIS.__struct_fields__}, "chain_id": "other"}
+    )
+    with pytest.raises(StorageError, match="another genesis"):
+        EventLog(tmp_path, other)
+
+
+def _tamper(path: Path, db: bytes, key: bytes, change) -> None:
+    env = lmdb.open(str(path), max_dbs=8)
+    handle = env.open_db(db)
+    with env.begin(write=True, db=handle) as txn:
+        txn.put(key, change(txn.get(key)))
+    env.close()
+
+
+def test_flipped_bit_in_a_header_is_reported(tmp_path: Path) -> None:
+    _fill(tmp_path, 3)
+
+    def flip(record: bytes) -> bytes:
+        data = bytearray(record)
+        data[-3] ^= 0x10
+        return bytes(data)
+
+    _tamper(tmp_path, b"headers", (2).to_bytes(8, "big"), flip)
+    with pytest.raises(LogCorruptError) as error:
+        EventLog(tmp_path, GENESIS)
+    assert error.value.height == 2 and "checksum" in error.value.what
+
+
+def test_flipped_bit_in_the_last_block_record_is_reported(tmp_path: Path) -> None:
+    _fill(tmp_path, 3)
+
+    def flip(record: bytes) -> bytes:
+        data = bytearray(record)
+        data[10] ^= 0x01
+        return bytes(data)
+
+    _tamper(tmp_path, b"blocks", (3).to_bytes(8, "big"), flip)
+    with pytest.raises(LogCorruptError, match="height 3"):
+        EventLog(tmp_path, GENESIS)
+
+
+def test_header_under_the_wrong_key_breaks_the_chain(tmp_path: Path) -> None:
+    _fill(tmp_path, 3)
+    env = lmdb.open(str(tmp_path), max_dbs=8)
+    headers = env.open_db(b"headers")
+    with env.begin(write=True, db=headers) as txn:
+        two, three = (txn.get(k.to_bytes(8, "big")) for k in (2, 3))
+        txn.put((2).to_bytes(8, "big"), three)
+        txn.put((3).to_bytes(8, "big"), two)
+    env.close()
+    with pytest.raises(LogCorruptError, match="height 2"):
+        EventLog(tmp_path, GENESIS)
+
+
+def test_map_grows_instead_of_failing(tmp_path: Path) -> None:
+    with EventLog(tmp_path, GENESIS, durable=False, map_size=1 << 20) as log:
+        prev = ZERO_HASH
+        big = bytes(200_000)
+        for h in range(1, 21):
+            committed = _block(h, prev, (big + h.to_bytes(4, "big"),))
+            log.append(committed, [ACCEPTED])
+            prev = committed.block.hash
+        assert log.head_height == 20
+
+
+def test_readonly_open_of_a_non_consortium_directory_says_so(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="not a consortium data directory"):
+        EventLog(tmp_path / "nothing", readonly=True)
