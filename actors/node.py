@@ -22,10 +22,9 @@ from events.genesis import Genesis
 from events.merkle import root_from_leaf_hashes
 from events.results import Code, EventResult
 from events.signing import Domain, verify_signature
-from rules.engine import Execution, RuleBook, genesis_state
+from rules.engine import Execution, Ruleset, genesis_state
 from rules.replay import execute, header_mismatch, replay_blocks, results_root
 from rules.state import State
-from rules.tables import SCHEMA
 from storage.errors import LogCorruptError
 from storage.log import EventLog
 from storage.records import IntakeRejection
@@ -42,12 +41,12 @@ class NodeSettings:
     snapshot_every: int = 1000
 
 
-def rebuild_state(genesis: Genesis, rules: RuleBook, event_log: EventLog) -> State:
+def rebuild_state(genesis: Genesis, ruleset: Ruleset, event_log: EventLog) -> State:
     """The state at the log's head: the latest valid snapshot, then replay of later blocks."""
-    state, start = genesis_state(genesis), 1
+    state, start = genesis_state(genesis, ruleset), 1
     snapshot = event_log.latest_snapshot()
     if snapshot is not None:
-        candidate = State(SCHEMA)
+        candidate = State(ruleset.schema)
         candidate.load_snapshot(snapshot.state)
         header = event_log.stored_block(snapshot.height).committed.block.header
         if candidate.table_digests() == header.table_digests:
@@ -59,7 +58,7 @@ def rebuild_state(genesis: Genesis, rules: RuleBook, event_log: EventLog) -> Sta
                 snapshot.height,
             )
     blocks = (s.committed.block for s in event_log.stored_blocks(start))
-    divergence = replay_blocks(state, rules, blocks)
+    divergence = replay_blocks(state, ruleset, blocks)
     if divergence is not None:
         raise LogCorruptError(
             divergence.height, f"replay differs from the header: {divergence.what}"
@@ -72,18 +71,18 @@ class LedgerNode:
         self,
         index: int,
         genesis: Genesis,
-        rules: RuleBook,
+        ruleset: Ruleset,
         event_log: EventLog,
         settings: NodeSettings,
         verify: Verifier = verify_signature,
     ) -> None:
         self.index = index
         self.genesis = genesis
-        self.rules = rules
+        self.ruleset = ruleset
         self.log = event_log
         self.settings = settings
         self._verify = verify
-        self.state = rebuild_state(genesis, rules, event_log)
+        self.state = rebuild_state(genesis, ruleset, event_log)
         self._pending: dict[bytes, bytes] = {}
         self._executions: dict[bytes, Execution] = {}
         self.listeners: list[CommitListener] = []
@@ -155,7 +154,7 @@ class LedgerNode:
             return None
         envelopes = tuple(env for _, env in chosen)
         draft = Block(self._header(height, round_, proposer, time_ms, (), b"", ()), envelopes)
-        execution, ids = execute(self.state, self.rules, draft)
+        execution, ids = execute(self.state, self.ruleset, draft)
         header = self._header(
             height,
             round_,
@@ -205,7 +204,7 @@ class LedgerNode:
             rejection = self._envelope_problem(envelope_bytes)
             if rejection is not None:
                 return f"event {event_id(envelope_bytes).hex()[:16]}…: {rejection.detail}"
-        execution, ids = execute(self.state, self.rules, block)
+        execution, ids = execute(self.state, self.ruleset, block)
         problem = header_mismatch(header, execution, ids)
         if problem is None:
             self._executions[block.hash] = execution

@@ -33,7 +33,7 @@ from events.identity import Identity
 from events.results import EventResult
 from events.signing import verify_signature
 from events.wire import EventGossip, decode_peer_message
-from rules.engine import RuleBook
+from rules.engine import Ruleset
 from storage.errors import StorageError
 from storage.log import EventLog
 
@@ -56,7 +56,7 @@ class ValidatorActor(pykka.ThreadingActor):
         data_dir: Path,
         transport: Transport,
         timers: TimerService,
-        rules: RuleBook,
+        ruleset: Ruleset,
         consensus: ConsensusConfig,
         settings: NodeSettings,
         durable: bool = True,
@@ -70,7 +70,7 @@ class ValidatorActor(pykka.ThreadingActor):
         self._clock = clock
         self._log = EventLog(data_dir, genesis, durable=durable)
         try:
-            self.node = LedgerNode(index, genesis, rules, self._log, settings, verify)
+            self.node = LedgerNode(index, genesis, ruleset, self._log, settings, verify)
         except Exception:
             self._log.close()
             raise

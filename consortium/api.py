@@ -26,7 +26,7 @@ from events.body import EventBody
 from events.envelope import add_signatures
 from events.genesis import Genesis
 from events.identity import Identity
-from rules.rulebook import RULEBOOK
+from rules.rulebook import RULESET
 from rules.tables import Account, Order, Settlement, account_key
 
 T = TypeVar("T")
@@ -128,7 +128,7 @@ class Consortium:
             self.validator_dir(index),
             self.router,
             self._timers,
-            RULEBOOK,
+            RULESET,
             self._consensus,
             settings,
             durable=self.config.durable,

@@ -1,4 +1,4 @@
-"""The ``consortium`` command line."""
+"""The ``consortium`` command line: one subcommand per module in ``consortium.commands``."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
+from consortium.commands import demo
 from events.errors import ConsortiumError
+
+COMMANDS = (demo,)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -18,29 +20,9 @@ def _parser() -> argparse.ArgumentParser:
         "trust each other.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the validators do")
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser(
-        "demo",
-        help="run the business processes on an embedded 4-validator consortium",
-        description="Starts 4 validators in this process with their logs under --data, runs the "
-        "workflows with good and bad events, and prints the outcomes and every validator's state "
-        "digest. Run it again on the same directory to resume from disk.",
-        epilog="example: consortium demo --data ./demo-data",
-    )
-    demo.add_argument(
-        "--data",
-        type=Path,
-        default=Path("consortium-demo-data"),
-        help="directory for the validators' logs (default: %(default)s)",
-    )
-    demo.add_argument(
-        "--events", type=int, default=1000, help="number of payment events (default: %(default)s)"
-    )
-    demo.add_argument(
-        "--no-fsync",
-        action="store_true",
-        help="do not fsync each block (faster; a power loss may lose blocks)",
-    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.register(commands)
     return parser
 
 
@@ -51,10 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        if args.command == "demo":
-            from consortium.demo import run_demo
-
-            return run_demo(args.data, args.events, print, durable=not args.no_fsync)
+        return int(args.run(args))
     except ConsortiumError as exc:
         print(f"consortium: {exc}", file=sys.stderr)
         return 2
@@ -64,7 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 3
-    return 0
+    except KeyboardInterrupt:
+        print("consortium: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

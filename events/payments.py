@@ -31,3 +31,6 @@ class Transfer(EventBody, frozen=True, tag="payments.transfer"):
     to: bytes
     amount: int
     memo: str = ""
+
+
+BODIES = (RegisterParticipant, IssueTokens, Transfer)

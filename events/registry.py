@@ -1,14 +1,17 @@
 """The tagged union of every event body the ledger accepts.
 
-A workflow adds its bodies here; the union is closed so that every validator decodes the same set.
+Each workflow's vocabulary module lists its bodies in ``BODIES``; adding a workflow means adding
+its module to ``VOCABULARIES``. The union is closed so that every validator decodes the same set.
 """
 
 from __future__ import annotations
 
 from typing import Union
 
-from events.payments import IssueTokens, RegisterParticipant, Transfer
+from events import payments
 
-EVENT_BODY_TYPES: tuple[type, ...] = (RegisterParticipant, IssueTokens, Transfer)
+VOCABULARIES = (payments,)
+
+EVENT_BODY_TYPES: tuple[type, ...] = tuple(b for m in VOCABULARIES for b in m.BODIES)
 
 EventBodyUnion = Union[EVENT_BODY_TYPES]  # type: ignore[valid-type]  # noqa: UP007

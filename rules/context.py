@@ -17,6 +17,7 @@ class EventContext:
     event_id: bytes
     signers: tuple[bytes, ...]
     author: Participant
+    enrollable_roles: frozenset[str]
 
     def require(self, condition: bool, code: Code, detail: str) -> None:
         if not condition:

@@ -21,7 +21,7 @@ from events.results import ACCEPTED, Code, EventResult, Rejected
 from rules.context import EventContext
 from rules.lthash import LtHash
 from rules.state import Overlay, State
-from rules.tables import SCHEMA, Participant, Token, token_key
+from rules.tables import Participant, Token, token_key
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,15 @@ class FunctionRule:
 RuleBook = Mapping[type[EventBody], Rule]
 
 
+@dataclass(frozen=True, slots=True)
+class Ruleset:
+    """Everything validators must agree on to execute alike: rules, table schema, roles."""
+
+    rules: RuleBook
+    schema: Mapping[str, type]
+    roles: frozenset[str]
+
+
 @dataclass(slots=True)
 class Execution:
     """A block executed but not yet committed."""
@@ -56,8 +65,8 @@ class Execution:
         return tuple(TableDigest(name, h.digest()) for name, h in self.hashes.items())
 
 
-def genesis_state(genesis: Genesis) -> State:
-    state = State(SCHEMA)
+def genesis_state(genesis: Genesis, ruleset: Ruleset) -> State:
+    state = State(ruleset.schema)
     for p in genesis.participants:
         state.put_initial("participants", p.public_key, Participant(p.name, p.organisation, p.role))
     for t in genesis.tokens:
@@ -67,7 +76,7 @@ def genesis_state(genesis: Genesis) -> State:
 
 def execute_block(
     state: State,
-    rules: RuleBook,
+    ruleset: Ruleset,
     height: int,
     time_ms: int,
     envelopes: Sequence[bytes],
@@ -75,7 +84,7 @@ def execute_block(
 ) -> Execution:
     overlay = Overlay(state)
     results = [
-        _execute_event(overlay, rules, height, time_ms, env, eid)
+        _execute_event(overlay, ruleset, height, time_ms, env, eid)
         for env, eid in zip(envelopes, event_ids, strict=True)
     ]
     return Execution(overlay, results, state.hashes_after(overlay))
@@ -83,7 +92,7 @@ def execute_block(
 
 def _execute_event(
     block: Overlay,
-    rules: RuleBook,
+    ruleset: Ruleset,
     height: int,
     time_ms: int,
     envelope_bytes: bytes,
@@ -106,11 +115,11 @@ def _execute_event(
     author = block.get("participants", body.author)
     if author is None or not author.active:
         return EventResult(Code.UNKNOWN_AUTHOR, "the author's key is not a registered participant")
-    rule = rules.get(type(body))
+    rule = ruleset.rules.get(type(body))
     if rule is None:
         return EventResult(Code.INVALID, f"no rule for {type(body).__name__} on this ledger")
     scratch = Overlay(block)
-    ctx = EventContext(scratch, height, time_ms, eid, signed_by, author)
+    ctx = EventContext(scratch, height, time_ms, eid, signed_by, author, ruleset.roles)
     try:
         rule.check(ctx, body)
         rule.apply(ctx, body)

@@ -10,14 +10,15 @@ from rules.tables import Account, Order, Participant, StatusChange, account_key,
 
 ADMIN = "org_admin"
 ISSUER = "issuer"
-ENROLLABLE_ROLES = frozenset({"user", "merchant", "enterprise", ISSUER})
+ROLES = frozenset({"user", "merchant", "enterprise", ISSUER})
+TABLES: dict[str, type] = {}
 
 
 def _check_register(ctx: EventContext, body: RegisterParticipant) -> None:
     ctx.require_role(ADMIN)
     ctx.require(len(body.participant) == 32, Code.INVALID, "participant must be a 32-byte key")
     ctx.require(
-        body.role in ENROLLABLE_ROLES, Code.INVALID, f"role {body.role!r} cannot be enrolled"
+        body.role in ctx.enrollable_roles, Code.INVALID, f"role {body.role!r} cannot be enrolled"
     )
     ctx.require(
         ctx.state.get("participants", body.participant) is None,

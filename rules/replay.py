@@ -14,7 +14,7 @@ from events.codec import encode
 from events.envelope import event_id
 from events.merkle import leaf_hash, root_from_leaf_hashes
 from events.results import EventResult
-from rules.engine import Execution, RuleBook, execute_block
+from rules.engine import Execution, Ruleset, execute_block
 from rules.state import State
 
 
@@ -24,10 +24,10 @@ def results_root(event_ids: Iterable[bytes], results: Iterable[EventResult]) -> 
     return root_from_leaf_hashes(leaves)
 
 
-def execute(state: State, rules: RuleBook, block: Block) -> tuple[Execution, list[bytes]]:
+def execute(state: State, ruleset: Ruleset, block: Block) -> tuple[Execution, list[bytes]]:
     ids = [event_id(e) for e in block.events]
     header = block.header
-    return execute_block(state, rules, header.height, header.time_ms, block.events, ids), ids
+    return execute_block(state, ruleset, header.height, header.time_ms, block.events, ids), ids
 
 
 def header_mismatch(header: BlockHeader, execution: Execution, ids: list[bytes]) -> str | None:
@@ -62,13 +62,13 @@ class Divergence:
 
 def replay_blocks(
     state: State,
-    rules: RuleBook,
+    ruleset: Ruleset,
     blocks: Iterable[Block],
     on_block: Callable[[Block, Execution], None] | None = None,
 ) -> Divergence | None:
     """Apply ``blocks`` to ``state`` in order; stop at the first that its header disowns."""
     for block in blocks:
-        execution, ids = execute(state, rules, block)
+        execution, ids = execute(state, ruleset, block)
         problem = header_mismatch(block.header, execution, ids)
         if problem is not None:
             return Divergence(block.header.height, problem)

@@ -1,8 +1,20 @@
-"""The rule book every validator runs: the union of all workflows' rules."""
+"""The ruleset every validator runs: the union of all workflows' rules, tables and roles.
+
+A workflow module provides ``RULES`` (event type -> rule), ``TABLES`` (table name -> row type)
+and ``ROLES`` (roles an organisation admin may enrol); adding a workflow means adding its module
+to ``WORKFLOWS``.
+"""
 
 from __future__ import annotations
 
 from rules import payments
-from rules.engine import RuleBook
+from rules.engine import Ruleset
+from rules.tables import CORE_TABLES
 
-RULEBOOK: RuleBook = {**payments.RULES}
+WORKFLOWS = (payments,)
+
+RULESET = Ruleset(
+    rules={t: r for m in WORKFLOWS for t, r in m.RULES.items()},
+    schema={**CORE_TABLES, **{n: t for m in WORKFLOWS for n, t in m.TABLES.items()}},
+    roles=frozenset(r for m in WORKFLOWS for r in m.ROLES),
+)

@@ -58,7 +58,7 @@ class Settlement(msgspec.Struct, frozen=True, array_like=True):
     history: tuple[StatusChange, ...]
 
 
-SCHEMA: dict[str, type] = {
+CORE_TABLES: dict[str, type] = {
     "participants": Participant,
     "nonces": int,
     "tokens": Token,

@@ -10,7 +10,8 @@ import pytest
 
 from consortium.api import Consortium, ParticipantHandle
 from consortium.config import ConsortiumConfig
-from consortium.demo import demo_genesis, identity
+from consortium.demo import demo_genesis
+from consortium.demo.common import identity
 from events.payments import IssueTokens, RegisterParticipant
 
 FAST = ConsortiumConfig(

@@ -10,7 +10,7 @@ import pytest
 
 from consensus.config import ConsensusConfig
 from consortium.api import Consortium
-from consortium.demo import identity
+from consortium.demo.common import identity
 from events.codec import encode
 from events.envelope import Envelope, Signature, decode_envelope, seal
 from events.payments import RegisterParticipant, Transfer

@@ -6,8 +6,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rules.lthash import LtHash
+from rules.rulebook import RULESET
 from rules.state import Overlay, State
-from rules.tables import SCHEMA, Participant
+from rules.tables import Participant
+
+SCHEMA = RULESET.schema
 
 rows = st.lists(st.tuples(st.binary(min_size=1, max_size=8), st.integers(0, 10**9)), max_size=30)
 

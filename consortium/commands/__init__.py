@@ -1,0 +1,1 @@
+"""Subcommands of the ``consortium`` command; each module has ``register(subparsers)``."""

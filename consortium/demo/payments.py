@@ -1,0 +1,90 @@
+"""Demo section: token payments with every kind of bad input mixed in."""
+
+from __future__ import annotations
+
+import random
+import time
+
+from actors.receipts import ReceiptFuture
+from consortium.api import Consortium, ParticipantHandle
+from consortium.demo.common import WAIT_S, Say, admin, identity, outcomes, print_outcomes
+from events.codec import encode
+from events.envelope import Envelope, Signature, decode_envelope, seal
+from events.identity import Identity
+from events.payments import IssueTokens, RegisterParticipant, Transfer
+
+TITLE = "Token payments"
+ORGANISATIONS = ("north-bank", "south-bank", "east-pay", "west-pay")
+TOKENS = (("NORTH", "north-bank"), ("EAST", "east-pay"))
+USERS = 16
+
+
+def run(consortium: Consortium, say: Say, events: int, seed: int = 7) -> None:
+    """Enrol users, issue tokens, then transfers mixed with every kind of bad input."""
+    admins = {org: consortium.participant(admin(org)) for org in ORGANISATIONS}
+    users = [identity(f"user-{i}@{ORGANISATIONS[i % 4]}") for i in range(USERS)]
+    handles = [consortium.participant(u) for u in users]
+    known = set(consortium.inspect(lambda n: [k for k, _ in n.state.rows("participants")]))
+    enrol = outcomes(
+        admins[ORGANISATIONS[i % 4]].submit(
+            RegisterParticipant(participant=u.public_key, name=u.name, role="user")
+        )
+        for i, u in enumerate(users)
+        if u.public_key not in known
+    )
+    issue = outcomes(
+        admins[org].submit(IssueTokens(token=symbol, to=u.public_key, amount=1_000_000))
+        for symbol, org in TOKENS
+        for u in users
+    )
+    print_outcomes(
+        f"enrolled {USERS} users, issued {len(TOKENS)} tokens to each", enrol + issue, say
+    )
+    rng = random.Random(seed)
+    futures: list[ReceiptFuture] = []
+    started = time.perf_counter()
+    for _ in range(events):
+        payer, payee = rng.sample(range(len(users)), 2)
+        token = TOKENS[rng.randrange(len(TOKENS))][0]
+        transfer = Transfer(token=token, to=users[payee].public_key, amount=rng.randint(1, 500))
+        futures.append(handles[payer].submit(transfer))
+    futures.extend(_bad_inputs(consortium, handles, users))
+    counts = outcomes(futures)
+    elapsed = time.perf_counter() - started
+    say(f"  {len(futures)} payment events answered in {elapsed:.2f} s; outcomes by reason:")
+    for code, n in sorted(counts.items()):
+        say(f"    {code:<20} {n}")
+    richest = max(users, key=lambda u: consortium.balance(u.public_key, "NORTH"))
+    say(f"  {richest.name} holds {consortium.balance(richest.public_key, 'NORTH')} NORTH")
+
+
+def _bad_inputs(
+    consortium: Consortium, handles: list[ParticipantHandle], users: list[Identity]
+) -> list[ReceiptFuture]:
+    """One of each kind of bad input; every one must come back with its typed rejection."""
+    alice, bob = handles[0], handles[1]
+    stranger = consortium.participant(identity("stranger-without-registration"))
+    good = alice.sign(Transfer(token="NORTH", to=users[1].public_key, amount=1))
+    envelope = decode_envelope(good)
+    forged = Signature(envelope.signatures[0].signer, bytes(64))
+    bad_signature = encode(Envelope(envelope.body, (forged,)))
+    replayed_seq = seal(
+        Transfer(
+            author=users[0].public_key, seq=1, token="NORTH", to=users[2].public_key, amount=2
+        ),
+        consortium.genesis.chain_id,
+        [users[0]],
+    )
+    first = alice.submit_signed(good)
+    first.result(WAIT_S)
+    return [
+        first,
+        alice.submit_signed(good),  # the same envelope again: duplicate
+        alice.submit_signed(replayed_seq),  # a sequence number already used: replay
+        alice.submit_signed(bad_signature),  # a forged signature
+        alice.submit_signed(b"\x93\xff not an envelope"),  # malformed bytes
+        bob.submit(Transfer(token="NORTH", to=users[0].public_key, amount=10**12)),  # overdraft
+        stranger.submit(Transfer(token="NORTH", to=users[0].public_key, amount=1)),  # unknown
+        bob.submit(RegisterParticipant(participant=bytes(32), name="x", role="user")),  # role
+        alice.submit(IssueTokens(token="NORTH", to=users[0].public_key, amount=5)),  # role
+    ]
