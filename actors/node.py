@@ -19,11 +19,11 @@ from events.block import Block, BlockHeader, CommittedBlock
 from events.envelope import MAX_EVENT_BYTES, decode_body, decode_envelope, event_id
 from events.errors import MalformedError
 from events.genesis import Genesis
-from events.merkle import root_from_leaf_hashes
+from events.log_tree import LogTree
 from events.results import Code, EventResult
 from events.signing import Domain, verify_signature
-from rules.engine import Execution, Ruleset, genesis_state
-from rules.replay import execute, header_mismatch, replay_blocks, results_root
+from rules.engine import Ruleset, genesis_state
+from rules.replay import BlockRun, header_mismatch, replay_blocks, run_block
 from rules.state import State
 from storage.errors import LogCorruptError
 from storage.log import EventLog
@@ -41,8 +41,9 @@ class NodeSettings:
     snapshot_every: int = 1000
 
 
-def rebuild_state(genesis: Genesis, ruleset: Ruleset, event_log: EventLog) -> State:
-    """The state at the log's head: the latest valid snapshot, then replay of later blocks."""
+def rebuild_state(genesis: Genesis, ruleset: Ruleset, event_log: EventLog) -> tuple[State, LogTree]:
+    """The state and log tree at the log's head: the latest valid snapshot, then a replay of
+    the blocks after it, each held against its header."""
     state, start = genesis_state(genesis, ruleset), 1
     snapshot = event_log.latest_snapshot()
     if snapshot is not None:
@@ -57,13 +58,17 @@ def rebuild_state(genesis: Genesis, ruleset: Ruleset, event_log: EventLog) -> St
                 event_log.path,
                 snapshot.height,
             )
+    log_tree = LogTree()
+    if start > 1:
+        stored = event_log.stored_block(start - 1)
+        log_tree = LogTree(stored.committed.block.header.log_size, stored.log_frontier)
     blocks = (s.committed.block for s in event_log.stored_blocks(start))
-    divergence = replay_blocks(state, ruleset, blocks)
+    divergence = replay_blocks(state, ruleset, log_tree, blocks)
     if divergence is not None:
         raise LogCorruptError(
             divergence.height, f"replay differs from the header: {divergence.what}"
         )
-    return state
+    return state, log_tree
 
 
 class LedgerNode:
@@ -82,9 +87,9 @@ class LedgerNode:
         self.log = event_log
         self.settings = settings
         self._verify = verify
-        self.state = rebuild_state(genesis, ruleset, event_log)
+        self.state, self.log_tree = rebuild_state(genesis, ruleset, event_log)
         self._pending: dict[bytes, bytes] = {}
-        self._executions: dict[bytes, Execution] = {}
+        self._runs: dict[bytes, BlockRun] = {}
         self.listeners: list[CommitListener] = []
         self.mempool = Mempool(settings.mempool_capacity)
 
@@ -153,47 +158,28 @@ class LedgerNode:
         if not chosen and not allow_empty:
             return None
         envelopes = tuple(env for _, env in chosen)
-        draft = Block(self._header(height, round_, proposer, time_ms, (), b"", ()), envelopes)
-        execution, ids = execute(self.state, self.ruleset, draft)
-        header = self._header(
-            height,
-            round_,
-            proposer,
-            time_ms,
-            ids,
-            results_root(ids, execution.results),
-            execution.table_digests,
+        run = run_block(self.state, self.ruleset, self.log_tree, height, time_ms, envelopes)
+        header = BlockHeader(
+            chain_id=self.genesis.chain_id,
+            height=height,
+            round=round_,
+            prev_hash=self.log.head_hash,
+            proposer=proposer,
+            time_ms=time_ms,
+            event_count=len(envelopes),
+            events_root=run.events_root,
+            results_root=run.results_root,
+            log_size=run.log_tree.size,
+            log_root=run.log_tree.root(),
+            table_digests=run.execution.table_digests,
         )
         block = Block(header, envelopes)
-        self._executions[block.hash] = execution
+        self._runs[block.hash] = run
         return block
-
-    def _header(
-        self,
-        height: int,
-        round_: int,
-        proposer: int,
-        time_ms: int,
-        ids: Sequence[bytes],
-        results: bytes,
-        digests: tuple,
-    ) -> BlockHeader:
-        return BlockHeader(
-            self.genesis.chain_id,
-            height,
-            round_,
-            self.log.head_hash,
-            proposer,
-            time_ms,
-            len(ids),
-            root_from_leaf_hashes(ids),
-            results,
-            digests,
-        )
 
     def check_block(self, block: Block) -> str | None:
         header = block.header
-        if block.hash in self._executions:
+        if block.hash in self._runs:
             return None
         problem = self._link_problem(header, len(block.events))
         if problem is not None:
@@ -204,10 +190,12 @@ class LedgerNode:
             rejection = self._envelope_problem(envelope_bytes)
             if rejection is not None:
                 return f"event {event_id(envelope_bytes).hex()[:16]}…: {rejection.detail}"
-        execution, ids = execute(self.state, self.ruleset, block)
-        problem = header_mismatch(header, execution, ids)
+        run = run_block(
+            self.state, self.ruleset, self.log_tree, header.height, header.time_ms, block.events
+        )
+        problem = header_mismatch(header, run)
         if problem is None:
-            self._executions[block.hash] = execution
+            self._runs[block.hash] = run
         return problem
 
     def _link_problem(self, header: BlockHeader, event_count: int) -> str | None:
@@ -226,16 +214,17 @@ class LedgerNode:
 
     def commit(self, committed: CommittedBlock) -> None:
         block = committed.block
-        execution = self._executions.pop(block.hash)
+        run = self._runs.pop(block.hash)
         height = block.header.height
-        self.log.append(committed, execution.results)
-        self.state.adopt(execution.overlay, execution.hashes)
+        self.log.append(committed, run.execution.results, run.log_tree.frontier)
+        self.state.adopt(run.execution.overlay, run.execution.hashes)
+        self.log_tree = run.log_tree
         if height % self.settings.snapshot_every == 0:
             self.log.put_snapshot(height, self.state.snapshot_bytes())
-        self._executions.clear()
-        self.mempool.remove(event_id(e) for e in block.events)
+        self._runs.clear()
+        self.mempool.remove(run.event_ids)
         for listener in self.listeners:
-            listener(committed, execution.results)
+            listener(committed, run.execution.results)
 
     def committed_blocks(self, from_height: int, limit: int) -> list[CommittedBlock]:
         to_height = from_height + limit - 1

@@ -1,9 +1,10 @@
 """Blocks, headers and quorum certificates.
 
-The header commits to everything a replay must reproduce: the previous block, the event ids
-(RFC 6962 Merkle root), the per-event results (Merkle root) and the digest of every table of the
-state after execution. A quorum certificate of 2f+1 precommit signatures over the header hash
-therefore certifies the resulting state, which is what lets an auditor trust a replay.
+The header commits to everything a replay must reproduce: the previous block, the events
+(RFC 6962 Merkle root over the envelope bytes), the per-event results, the digest of every table
+of the state after execution, and the head of the Merkle tree over the whole log. A quorum
+certificate of 2f+1 precommit signatures over the header hash therefore certifies the resulting
+state and a tree head, which is what lets an auditor trust a replay and a proof.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import msgspec
 
 from events.codec import encode
+from events.merkle import leaf_hash
 
 
 class TableDigest(msgspec.Struct, frozen=True, array_like=True):
@@ -30,6 +32,8 @@ class BlockHeader(msgspec.Struct, frozen=True, array_like=True):
     event_count: int
     events_root: bytes
     results_root: bytes
+    log_size: int  # events in the whole log up to and including this block
+    log_root: bytes  # RFC 6962 head of the tree over every event of the log so far
     table_digests: tuple[TableDigest, ...]
 
     @property
@@ -42,6 +46,11 @@ def state_digest(table_digests: tuple[TableDigest, ...]) -> bytes:
     for t in table_digests:
         h.update(t.name.encode() + b"\x00" + t.digest)
     return h.digest()
+
+
+def event_leaves(envelopes: tuple[bytes, ...] | list[bytes]) -> list[bytes]:
+    """RFC 6962 leaf hashes of a block's events: the leaf data is the stored envelope bytes."""
+    return [leaf_hash(e) for e in envelopes]
 
 
 class Block(msgspec.Struct, frozen=True, array_like=True):

@@ -44,12 +44,29 @@ RuleBook = Mapping[type[EventBody], Rule]
 
 
 @dataclass(frozen=True, slots=True)
+class BlockContext:
+    """What a block hook sees: the block's state overlay and its ledger time."""
+
+    state: Overlay
+    height: int
+    time_ms: int
+
+
+BlockHook = Callable[[BlockContext], None]
+
+
+@dataclass(frozen=True, slots=True)
 class Ruleset:
-    """Everything validators must agree on to execute alike: rules, table schema, roles."""
+    """Everything validators must agree on to execute alike.
+
+    ``block_hooks`` run at the start of every block, before its events, in order: they carry out
+    what falls due by ledger time (an automatic void, a rebate at its time) deterministically.
+    """
 
     rules: RuleBook
     schema: Mapping[str, type]
     roles: frozenset[str]
+    block_hooks: tuple[BlockHook, ...] = ()
 
 
 @dataclass(slots=True)
@@ -83,6 +100,8 @@ def execute_block(
     event_ids: Sequence[bytes],
 ) -> Execution:
     overlay = Overlay(state)
+    for hook in ruleset.block_hooks:
+        hook(BlockContext(overlay, height, time_ms))
     results = [
         _execute_event(overlay, ruleset, height, time_ms, env, eid)
         for env, eid in zip(envelopes, event_ids, strict=True)

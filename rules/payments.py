@@ -5,13 +5,14 @@ from __future__ import annotations
 from events.payments import IssueTokens, RegisterParticipant, Transfer
 from events.results import Code
 from rules.context import EventContext
-from rules.engine import FunctionRule
+from rules.engine import BlockHook, FunctionRule
 from rules.tables import Account, Order, Participant, StatusChange, account_key, token_key
 
 ADMIN = "org_admin"
 ISSUER = "issuer"
 ROLES = frozenset({"user", "merchant", "enterprise", ISSUER})
 TABLES: dict[str, type] = {}
+BLOCK_HOOKS: tuple[BlockHook, ...] = ()
 
 
 def _check_register(ctx: EventContext, body: RegisterParticipant) -> None:

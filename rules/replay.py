@@ -1,17 +1,19 @@
 """Re-execute stored blocks and hold every result against what the block header committed to.
 
-The same function serves a restarting validator and an auditor: it stops at the first block
-whose execution differs from its header and says which table differs.
+The same functions serve a proposer building a block, a validator checking a proposal, a
+restarting validator and an auditor: ``run_block`` executes, ``header_mismatch`` says which
+committed value the execution does not reproduce.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from events.block import Block, BlockHeader, TableDigest
+from events.block import Block, BlockHeader, TableDigest, event_leaves
 from events.codec import encode
 from events.envelope import event_id
+from events.log_tree import LogTree
 from events.merkle import leaf_hash, root_from_leaf_hashes
 from events.results import EventResult
 from rules.engine import Execution, Ruleset, execute_block
@@ -24,19 +26,49 @@ def results_root(event_ids: Iterable[bytes], results: Iterable[EventResult]) -> 
     return root_from_leaf_hashes(leaves)
 
 
-def execute(state: State, ruleset: Ruleset, block: Block) -> tuple[Execution, list[bytes]]:
-    ids = [event_id(e) for e in block.events]
-    header = block.header
-    return execute_block(state, ruleset, header.height, header.time_ms, block.events, ids), ids
+@dataclass(slots=True)
+class BlockRun:
+    """A block executed on a state and appended to a copy of the log tree; nothing committed."""
+
+    execution: Execution
+    event_ids: list[bytes]
+    leaves: list[bytes]
+    log_tree: LogTree
+
+    @property
+    def events_root(self) -> bytes:
+        return root_from_leaf_hashes(self.leaves)
+
+    @property
+    def results_root(self) -> bytes:
+        return results_root(self.event_ids, self.execution.results)
 
 
-def header_mismatch(header: BlockHeader, execution: Execution, ids: list[bytes]) -> str | None:
-    """What in ``header`` the execution does not reproduce, or None."""
-    if root_from_leaf_hashes(ids) != header.events_root:
+def run_block(
+    state: State,
+    ruleset: Ruleset,
+    log_tree: LogTree,
+    height: int,
+    time_ms: int,
+    envelopes: Sequence[bytes],
+) -> BlockRun:
+    ids = [event_id(e) for e in envelopes]
+    leaves = event_leaves(list(envelopes))
+    tree = log_tree.copy()
+    tree.extend(leaves)
+    execution = execute_block(state, ruleset, height, time_ms, envelopes, ids)
+    return BlockRun(execution, ids, leaves, tree)
+
+
+def header_mismatch(header: BlockHeader, run: BlockRun) -> str | None:
+    """What in ``header`` the run does not reproduce, or None."""
+    if run.events_root != header.events_root:
         return "events root differs"
-    if results_root(ids, execution.results) != header.results_root:
+    if run.results_root != header.results_root:
         return "results root differs"
-    return digest_mismatch(header.table_digests, execution.table_digests)
+    if run.log_tree.size != header.log_size or run.log_tree.root() != header.log_root:
+        return "log tree head differs"
+    return digest_mismatch(header.table_digests, run.execution.table_digests)
 
 
 def digest_mismatch(
@@ -44,10 +76,9 @@ def digest_mismatch(
 ) -> str | None:
     if expected == found:
         return None
-    names = {d.name for d in expected} | {d.name for d in found}
     exp = {d.name: d.digest for d in expected}
     got = {d.name: d.digest for d in found}
-    for name in sorted(names):
+    for name in sorted(exp.keys() | got.keys()):
         if exp.get(name) != got.get(name):
             e, g = exp.get(name, b"").hex()[:16], got.get(name, b"").hex()[:16]
             return f"table {name!r} digest differs: header {e}…, replay {g}…"
@@ -63,16 +94,20 @@ class Divergence:
 def replay_blocks(
     state: State,
     ruleset: Ruleset,
+    log_tree: LogTree,
     blocks: Iterable[Block],
-    on_block: Callable[[Block, Execution], None] | None = None,
+    on_block: Callable[[Block, BlockRun], None] | None = None,
 ) -> Divergence | None:
-    """Apply ``blocks`` to ``state`` in order; stop at the first that its header disowns."""
+    """Apply ``blocks`` to ``state`` and ``log_tree`` in order; stop at the first one whose
+    header the execution does not reproduce."""
     for block in blocks:
-        execution, ids = execute(state, ruleset, block)
-        problem = header_mismatch(block.header, execution, ids)
+        header = block.header
+        run = run_block(state, ruleset, log_tree, header.height, header.time_ms, block.events)
+        problem = header_mismatch(header, run)
         if problem is not None:
-            return Divergence(block.header.height, problem)
-        state.adopt(execution.overlay, execution.hashes)
+            return Divergence(header.height, problem)
+        state.adopt(run.execution.overlay, run.execution.hashes)
+        log_tree.extend(run.leaves)
         if on_block is not None:
-            on_block(block, execution)
+            on_block(block, run)
     return None

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import lmdb
 
-from events.block import CommittedBlock, header_hash
+from events.block import CommittedBlock, event_leaves, header_hash
 from events.codec import encode
 from events.envelope import event_id
 from events.genesis import Genesis, decode_genesis
@@ -169,8 +169,7 @@ class EventLog:
         if stored.committed.block.hash != expected_hash:
             raise LogCorruptError(height, "block record does not match its header")
         block = stored.committed.block
-        ids = [event_id(e) for e in block.events]
-        if root_from_leaf_hashes(ids) != block.header.events_root:
+        if root_from_leaf_hashes(event_leaves(block.events)) != block.header.events_root:
             raise LogCorruptError(height, "events do not match the header's events root")
 
     def stored_block(self, height: int) -> StoredBlock:
@@ -225,7 +224,12 @@ class EventLog:
 
     # ---------------------------------------------------------------- writing
 
-    def append(self, committed: CommittedBlock, results: Sequence[EventResult]) -> None:
+    def append(
+        self,
+        committed: CommittedBlock,
+        results: Sequence[EventResult],
+        log_frontier: Sequence[bytes],
+    ) -> None:
         """Store one committed block in one durable transaction; it must extend the head."""
         header = committed.block.header
         if header.height != self._head_height + 1 or header.prev_hash != self._head_hash:
@@ -233,7 +237,7 @@ class EventLog:
                 f"block {header.height} does not extend the head {self._head_height}"
             )
         key = _key(header.height)
-        block_record = frame(encode(StoredBlock(committed, tuple(results))))
+        block_record = frame(encode(StoredBlock(committed, tuple(results), tuple(log_frontier))))
         header_record = frame(encode(header))
         id_rows = [
             (event_id(env), key + i.to_bytes(4, "big"))

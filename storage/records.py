@@ -19,6 +19,7 @@ class StoredBlock(msgspec.Struct, frozen=True, array_like=True):
 
     committed: CommittedBlock
     results: tuple[EventResult, ...]
+    log_frontier: tuple[bytes, ...]  # of the whole-log Merkle tree after this block
 
 
 class StoredSnapshot(msgspec.Struct, frozen=True, array_like=True):

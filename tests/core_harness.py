@@ -55,6 +55,8 @@ class MemoryApp:
             len(events),
             root,
             b"",
+            0,
+            b"",
             (),
         )
         return Block(header, events)

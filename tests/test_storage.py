@@ -7,7 +7,7 @@ from pathlib import Path
 import lmdb
 import pytest
 
-from events.block import Block, BlockHeader, CommittedBlock, QuorumCertificate
+from events.block import Block, BlockHeader, CommittedBlock, QuorumCertificate, event_leaves
 from events.envelope import event_id
 from events.merkle import root_from_leaf_hashes
 from events.results import ACCEPTED
@@ -17,7 +17,7 @@ from tests.ledger_fixtures import GENESIS
 
 
 def _block(height: int, prev: bytes, events: tuple[bytes, ...] = (b"e",)) -> CommittedBlock:
-    ids = [event_id(e) for e in events]
+    root = root_from_leaf_hashes(event_leaves(events))
     header = BlockHeader(
         GENESIS.chain_id,
         height,
@@ -26,7 +26,9 @@ def _block(height: int, prev: bytes, events: tuple[bytes, ...] = (b"e",)) -> Com
         0,
         1_000 + height,
         len(events),
-        root_from_leaf_hashes(ids),
+        root,
+        b"",
+        0,
         b"",
         (),
     )
@@ -40,7 +42,7 @@ def _fill(path: Path, n: int, events_per_block: int = 1) -> list[CommittedBlock]
         for h in range(1, n + 1):
             events = tuple(f"{h}-{i}".encode() for i in range(events_per_block))
             committed = _block(h, prev, events)
-            log.append(committed, [ACCEPTED] * len(events))
+            log.append(committed, [ACCEPTED] * len(events), ())
             blocks.append(committed)
             prev = committed.block.hash
     return blocks
@@ -58,9 +60,9 @@ def test_append_refuses_a_block_that_does_not_extend_the_head(tmp_path: Path) ->
     _fill(tmp_path, 2)
     with EventLog(tmp_path, GENESIS) as log:
         with pytest.raises(StorageError, match="does not extend"):
-            log.append(_block(2, ZERO_HASH), [ACCEPTED])
+            log.append(_block(2, ZERO_HASH), [ACCEPTED], ())
         with pytest.raises(StorageError, match="does not extend"):
-            log.append(_block(3, ZERO_HASH), [ACCEPTED])
+            log.append(_block(3, ZERO_HASH), [ACCEPTED], ())
 
 
 def test_opening_twice_in_one_process_is_refused(tmp_path: Path) -> None:
@@ -132,7 +134,7 @@ def test_map_grows_instead_of_failing(tmp_path: Path) -> None:
         big = bytes(200_000)
         for h in range(1, 21):
             committed = _block(h, prev, (big + h.to_bytes(4, "big"),))
-            log.append(committed, [ACCEPTED])
+            log.append(committed, [ACCEPTED], ())
             prev = committed.block.hash
         assert log.head_height == 20
 
