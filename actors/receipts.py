@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 from actors.messages import Receipt
@@ -30,6 +30,10 @@ class ReceiptFuture:
     def fail(self, error: BaseException) -> None:
         if not self._future.done():
             self._future.set_exception(error)
+
+    def add_done_callback(self, fn: Callable[[Receipt], None]) -> None:
+        """Call ``fn(receipt)`` once the receipt is in, on whichever thread delivers it."""
+        self._future.add_done_callback(lambda f: None if f.exception() else fn(f.result()))
 
     def done(self) -> bool:
         return self._future.done()

@@ -1,0 +1,73 @@
+"""``python -m bench``: throughput, latency and replay speed beside this machine's raw limits.
+
+Examples:
+  python -m bench                                  # 4 validators, 20,000 payments, durable
+  python -m bench --validators 4 7 10 --events 50000 --json results.json
+  python -m bench --rates 1000 3000                # latency at offered loads (open loop)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench import limits
+from bench.report import report_lines
+from bench.workload import run_payments
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--validators",
+        type=int,
+        nargs="+",
+        default=[4],
+        help="consortium sizes to run (default: 4)",
+    )
+    parser.add_argument(
+        "--events", type=int, default=20_000, help="payment events per run (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--rates",
+        type=float,
+        nargs="*",
+        default=[],
+        help="also run at these offered loads, events/s, to read latency",
+    )
+    parser.add_argument("--no-fsync", action="store_true", help="do not fsync each committed block")
+    parser.add_argument("--json", type=Path, help="write machine-readable results here")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
+    say("measuring raw limits of this machine …")
+    raw = limits.measure()
+    runs = []
+    for n in args.validators:
+        for rate in [None, *args.rates]:
+            label = "saturation" if rate is None else f"{rate:g} events/s offered"
+            say(f"running payments on {n} validators, {args.events} events, {label} …")
+            runs.append(run_payments(n, args.events, not args.no_fsync, rate, say))
+    for line in report_lines(raw, runs):
+        print(line)
+    if args.json:
+        args.json.write_text(
+            json.dumps({"raw_limits": raw.as_dict(), "runs": [r.as_dict() for r in runs]}, indent=2)
+        )
+        say(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

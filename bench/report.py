@@ -1,0 +1,51 @@
+"""The human-readable report: every throughput figure as a ratio of the machine's limits.
+
+C  = cores / (n/V + 1/S): committed events/s if each event were signed once and verified by
+     each of n validators and nothing else cost anything (V = one-thread verifications/s,
+     S = signatures/s).
+C1 = cores / (1/V + 1/S): the same when validators sharing a process verify an event once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from bench.limits import RawLimits
+from bench.workload import WorkloadResult
+
+
+def signature_bound(raw: RawLimits, verifications_per_event: int) -> float:
+    return raw.cores / (verifications_per_event / raw.verify_per_s + 1 / raw.sign_per_s)
+
+
+def report_lines(raw: RawLimits, runs: Sequence[WorkloadResult]) -> Iterator[str]:
+    yield f"Raw limits ({raw.cores} cores)"
+    yield f"  Ed25519 sign/s (1 thread)       {raw.sign_per_s:>12,.0f}"
+    yield f"  Ed25519 verify/s (1 thread)     {raw.verify_per_s:>12,.0f}"
+    yield f"  Ed25519 verify/s (all cores)    {raw.verify_all_cores_per_s:>12,.0f}"
+    yield f"  msgspec envelope+body decode/s  {raw.decode_per_s:>12,.0f}"
+    yield f"  LMDB appends/s (batched)        {raw.lmdb_append_per_s:>12,.0f}"
+    yield f"  LMDB durable commits/s          {raw.lmdb_durable_commits_per_s:>12,.0f}"
+    yield ""
+    header = (
+        f"{'n':>3} {'offered/s':>10} {'committed/s':>12} {'/C':>6} {'/C1':>6} "
+        f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'ev/block':>9} {'replay ev/s':>12} "
+        f"{'B/event':>8} {'RSS MB':>7}"
+    )
+    yield header
+    for r in runs:
+        c = signature_bound(raw, r.validators)
+        c1 = signature_bound(raw, 1)
+        offered = "max" if r.offered_per_s is None else f"{r.offered_per_s:,.0f}"
+        yield (
+            f"{r.validators:>3} {offered:>10} {r.committed_per_s:>12,.0f} "
+            f"{r.committed_per_s / c:>6.2f} {r.committed_per_s / c1:>6.2f} "
+            f"{r.latency_p50_ms:>8.1f} {r.latency_p95_ms:>8.1f} {r.latency_p99_ms:>8.1f} "
+            f"{r.events / max(1, r.blocks):>9.0f} {r.replay_events_per_s:>12,.0f} "
+            f"{r.bytes_per_event:>8.0f} {r.peak_rss_mb:>7.0f}"
+        )
+    if runs:
+        yield ""
+        c4, c1 = signature_bound(raw, 4), signature_bound(raw, 1)
+        yield f"C (n=4) = {c4:,.0f} events/s; C1 = {c1:,.0f} events/s"
+        yield "(durable)" if runs[0].durable else "(no fsync)"

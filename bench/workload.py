@@ -1,0 +1,180 @@
+"""Run a workload on an embedded consortium and measure what a host would see.
+
+Throughput is committed events per second from the first submission to the last receipt;
+latency is submit-to-receipt per event. With ``rate`` the events are offered at that pace
+(open loop), which is how latency is meant to be read; without it, as fast as backpressure allows.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from actors.messages import Receipt
+from actors.node import rebuild_state
+from consortium.api import Consortium, ParticipantHandle
+from consortium.config import ConsortiumConfig
+from events.genesis import Genesis, GenesisParticipant, GenesisValidator, TokenDefinition
+from events.identity import Identity
+from events.payments import IssueTokens, RegisterParticipant, Transfer
+from rules.rulebook import RULESET
+from storage.log import EventLog
+
+Progress = Callable[[str], None]
+MAX_IN_FLIGHT = 8_000
+USERS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadResult:
+    workload: str
+    validators: int
+    durable: bool
+    offered_per_s: float | None
+    events: int
+    accepted: int
+    seconds: float
+    committed_per_s: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+    latency_p99_ms: float
+    blocks: int
+    replay_events_per_s: float
+    bytes_per_event: float
+    peak_rss_mb: float
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _identity(name: str) -> Identity:
+    return Identity.from_seed(name, f"bench/{name}".encode())
+
+
+def bench_genesis(validators: int) -> tuple[Genesis, list[Identity]]:
+    keys = [_identity(f"validator-{i}") for i in range(validators)]
+    genesis = Genesis(
+        chain_id="bench",
+        genesis_time_ms=1_767_225_600_000,
+        validators=tuple(
+            GenesisValidator(k.name, f"org-{i}", k.public_key) for i, k in enumerate(keys)
+        ),
+        participants=(
+            GenesisParticipant("admin", "org-0", "org_admin", _identity("admin").public_key),
+        ),
+        tokens=(TokenDefinition("EUR", "org-0"),),
+    )
+    return genesis, keys
+
+
+def _fund(c: Consortium) -> list[ParticipantHandle]:
+    admin = c.participant(_identity("admin"))
+    users = [_identity(f"user-{i}") for i in range(USERS)]
+    for u in users:
+        admin.submit(RegisterParticipant(participant=u.public_key, name=u.name, role="user"))
+    issued = [admin.submit(IssueTokens(token="EUR", to=u.public_key, amount=10**12)) for u in users]
+    for future in issued:
+        if not future.result(60).accepted:
+            raise RuntimeError("funding the benchmark users failed")
+    return [c.participant(u) for u in users]
+
+
+def run_payments(
+    validators: int,
+    events: int,
+    durable: bool,
+    offered_per_s: float | None = None,
+    progress: Progress = lambda _: None,
+) -> WorkloadResult:
+    genesis, keys = bench_genesis(validators)
+    with tempfile.TemporaryDirectory(prefix="consortium-bench-") as tmp:
+        data = Path(tmp)
+        config = ConsortiumConfig(durable=durable)
+        with Consortium(genesis, data, keys, config) as c:
+            users = _fund(c)
+            start_height = c.height()
+            latencies, accepted, seconds = _drive(users, events, offered_per_s, progress)
+            blocks = c.height() - start_height
+        replay_rate = _replay_rate(genesis, data / "validator-0")
+        size = sum(f.stat().st_blocks * 512 for f in (data / "validator-0").iterdir())
+    latencies.sort()
+    return WorkloadResult(
+        workload="payments",
+        validators=validators,
+        durable=durable,
+        offered_per_s=offered_per_s,
+        events=events,
+        accepted=accepted,
+        seconds=seconds,
+        committed_per_s=events / seconds,
+        latency_p50_ms=_percentile(latencies, 0.50),
+        latency_p95_ms=_percentile(latencies, 0.95),
+        latency_p99_ms=_percentile(latencies, 0.99),
+        blocks=blocks,
+        replay_events_per_s=replay_rate,
+        bytes_per_event=size / max(1, events + 2 * USERS),
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
+
+
+def _drive(
+    users: list[ParticipantHandle], events: int, offered_per_s: float | None, progress: Progress
+) -> tuple[list[float], int, float]:
+    latencies: list[float] = []
+    accepted = 0
+    lock = threading.Lock()
+    in_flight = threading.Semaphore(MAX_IN_FLIGHT)
+    all_done = threading.Event()
+    answered = 0
+
+    def on_receipt(sent: float, receipt: Receipt) -> None:
+        nonlocal accepted, answered
+        elapsed_ms = (time.perf_counter() - sent) * 1000
+        with lock:
+            latencies.append(elapsed_ms)
+            accepted += receipt.accepted
+            answered += 1
+            if answered == events:
+                all_done.set()
+        in_flight.release()
+
+    started = time.perf_counter()
+    for i in range(events):
+        if offered_per_s:
+            delay = started + i / offered_per_s - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        in_flight.acquire()
+        payer, payee = users[i % USERS], users[(i * 7 + 1) % USERS]
+        if payee is payer:
+            payee = users[(i + 1) % USERS]
+        sent = time.perf_counter()
+        future = payer.submit(Transfer(token="EUR", to=payee.public_key, amount=1))
+        future.add_done_callback(lambda r, sent=sent: on_receipt(sent, r))
+        if i % 5000 == 0 and i:
+            progress(f"  submitted {i}/{events}")
+    if not all_done.wait(600):
+        raise TimeoutError("the benchmark's receipts did not all arrive within 10 minutes")
+    return latencies, accepted, time.perf_counter() - started
+
+
+def _replay_rate(genesis: Genesis, path: Path) -> float:
+    """Events per second rebuilding every projection from the log, without signature checks."""
+    with EventLog(path, genesis, readonly=True) as log:
+        events = log.stored_block(log.head_height).committed.block.header.log_size
+        started = time.perf_counter()
+        rebuild_state(genesis, RULESET, log)
+        return events / (time.perf_counter() - started)
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))]

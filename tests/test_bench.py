@@ -1,0 +1,19 @@
+"""The benchmark harness runs end to end at a tiny size, so it cannot rot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.__main__ import main
+
+
+def test_bench_runs_and_writes_json(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "results.json"
+    assert main(["--events", "300", "--no-fsync", "--json", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert results["raw_limits"]["verify_per_s"] > 0
+    [run] = results["runs"]
+    assert run["accepted"] == 300 and run["committed_per_s"] > 0
+    assert run["latency_p50_ms"] <= run["latency_p99_ms"]
+    assert "committed/s" in capsys.readouterr().out
