@@ -26,6 +26,8 @@ from events.body import EventBody
 from events.envelope import add_signatures
 from events.genesis import Genesis
 from events.identity import Identity
+from events.signing import verify_signature
+from events.verify_memo import VerificationMemo
 from rules.rulebook import RULESET
 from rules.tables import Account, Order, Settlement, account_key
 
@@ -88,6 +90,9 @@ class Consortium:
         self._identities = tuple(validator_identities)
         self.router = InProcessRouter()
         self._timers = TimerService()
+        self._verify = (
+            VerificationMemo().verify if self.config.share_verifications else verify_signature
+        )
         self._validators: dict[int, pykka.ActorRef[Any]] = {}
         self._participants: list[pykka.ActorRef[Any]] = []
         self._consensus = ConsensusConfig(
@@ -132,6 +137,7 @@ class Consortium:
             self._consensus,
             settings,
             durable=self.config.durable,
+            verify=self._verify,
         )
         self._validators[index] = ref
 

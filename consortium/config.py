@@ -16,3 +16,5 @@ class ConsortiumConfig:
     timeout_vote_ms: int = 500
     timeout_delta_ms: int = 500
     max_clock_drift_ms: int = 5_000
+    share_verifications: bool = True
+    """Validators of this process verify each signature once between them (one trust domain)."""
