@@ -6,7 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from actors.advice import INTAKE_CODES, advice_for
 from consensus.actions import Timeout
+from events.errors import RejectedAtIntake, RejectedByRule
 from events.results import EventResult
 
 
@@ -26,6 +28,14 @@ class Receipt:
     @property
     def accepted(self) -> bool:
         return self.result.accepted
+
+    def raise_if_rejected(self) -> Receipt:
+        """This receipt if the event was accepted; else RejectedAtIntake or RejectedByRule."""
+        if self.accepted:
+            return self
+        code = self.result.code
+        error = RejectedAtIntake if code in INTAKE_CODES else RejectedByRule
+        raise error(code.value, self.result.detail, advice_for(code))
 
 
 ReplyTo = Callable[[Receipt], None]

@@ -8,7 +8,6 @@ the proposal is checked.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ from events.envelope import MAX_EVENT_BYTES, decode_body, decode_envelope, event
 from events.errors import MalformedError
 from events.genesis import Genesis
 from events.log_tree import LogTree
+from events.logs import get_logger
 from events.results import Code, EventResult
 from events.signing import Domain, verify_signature
 from rules.engine import Ruleset, genesis_state
@@ -29,7 +29,7 @@ from storage.errors import LogCorruptError
 from storage.log import EventLog
 from storage.records import IntakeRejection
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 CommitListener = Callable[[CommittedBlock, Sequence[EventResult]], None]
 
@@ -223,6 +223,13 @@ class LedgerNode:
             self.log.put_snapshot(height, self.state.snapshot_bytes())
         self._runs.clear()
         self.mempool.remove(run.event_ids)
+        log.debug(
+            "validator %d committed height %d with %d events",
+            self.index,
+            height,
+            len(block.events),
+            extra={"validator": self.index, "height": height, "events": len(block.events)},
+        )
         for listener in self.listeners:
             listener(committed, run.execution.results)
 

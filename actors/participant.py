@@ -16,6 +16,7 @@ from actors.messages import SubmitEvent
 from actors.receipts import ReceiptFuture
 from events.body import EventBody
 from events.envelope import seal
+from events.errors import ConsortiumStopped
 from events.identity import Identity
 
 
@@ -75,4 +76,6 @@ class ParticipantActor(pykka.ThreadingActor):
         try:
             self._validator.tell(SubmitEvent(envelope, future.set))
         except pykka.ActorDeadError as exc:
-            future.fail(exc)
+            future.fail(
+                ConsortiumStopped(f"the validator this participant submits to has stopped: {exc}")
+            )

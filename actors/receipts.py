@@ -13,6 +13,7 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from actors.messages import Receipt
+from events.errors import ReceiptTimeout
 
 
 class ReceiptFuture:
@@ -39,8 +40,14 @@ class ReceiptFuture:
         return self._future.done()
 
     def result(self, timeout: float | None = None) -> Receipt:
-        """Block until the receipt arrives; ``TimeoutError`` after ``timeout`` seconds."""
-        return self._future.result(timeout)
+        """Block until the receipt arrives; ``ReceiptTimeout`` after ``timeout`` seconds."""
+        try:
+            return self._future.result(timeout)
+        except concurrent.futures.TimeoutError as exc:
+            raise ReceiptTimeout(
+                f"no receipt within {timeout} s; the event may still commit: wait longer, or "
+                "check that a quorum of validators is running"
+            ) from exc
 
     def __await__(self) -> Generator[Any, None, Receipt]:
         return asyncio.wrap_future(self._future).__await__()

@@ -8,7 +8,6 @@ to the exception: a validator that cannot persist stops rather than diverge.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ from events.envelope import event_id
 from events.errors import MalformedError
 from events.genesis import Genesis
 from events.identity import Identity
+from events.logs import get_logger
 from events.results import EventResult
 from events.signing import verify_signature
 from events.wire import EventGossip, decode_peer_message
@@ -37,7 +37,7 @@ from rules.engine import Ruleset
 from storage.errors import StorageError
 from storage.log import EventLog
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 Clock = Callable[[], int]
 GOSSIP_BATCH = 256
@@ -102,10 +102,20 @@ class ValidatorActor(pykka.ThreadingActor):
         try:
             return self._dispatch(message)
         except StorageError:
-            log.critical("validator %d cannot persist; stopping", self.index, exc_info=True)
+            log.critical(
+                "validator %d cannot persist; stopping",
+                self.index,
+                exc_info=True,
+                extra={"validator": self.index},
+            )
             self.stop()
         except Exception:
-            log.exception("validator %d: handler failed on %s", self.index, type(message).__name__)
+            log.exception(
+                "validator %d: handler failed on %s",
+                self.index,
+                type(message).__name__,
+                extra={"validator": self.index},
+            )
         finally:
             self._flush_when_idle()
         return None

@@ -8,7 +8,6 @@ docs/consensus.md: ``locked_*``, ``valid_*``, ``pol_round``, the ``upon`` rules 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,6 +18,7 @@ from consensus.config import ConsensusConfig
 from events.block import Block, CommittedBlock
 from events.codec import encode
 from events.errors import MalformedError
+from events.logs import get_logger
 from events.signing import Domain, verify_signature
 from events.wire import (
     PeerMessage,
@@ -34,7 +34,7 @@ from events.wire import (
     decode_vote,
 )
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 Signer = Callable[[Domain, bytes], bytes]
 NIL = b""

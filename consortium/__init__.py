@@ -7,25 +7,42 @@ from actors.messages import Receipt
 from actors.receipts import ReceiptFuture
 from consortium.api import Consortium, ParticipantHandle
 from consortium.config import ConsortiumConfig
+from events.errors import (
+    ConsortiumError,
+    ConsortiumStopped,
+    EventRejected,
+    ReceiptTimeout,
+    RejectedAtIntake,
+    RejectedByRule,
+)
 from events.genesis import Genesis, GenesisParticipant, GenesisValidator, TokenDefinition
 from events.identity import Identity
 from events.payments import IssueTokens, RegisterParticipant, Transfer
 from events.results import Code, EventResult
+from storage.errors import LogCorruptError, StorageError
 
 __all__ = [
     "Code",
     "Consortium",
     "ConsortiumConfig",
+    "ConsortiumError",
+    "ConsortiumStopped",
+    "EventRejected",
     "EventResult",
     "Genesis",
     "GenesisParticipant",
     "GenesisValidator",
     "Identity",
     "IssueTokens",
+    "LogCorruptError",
     "ParticipantHandle",
     "Receipt",
     "ReceiptFuture",
+    "ReceiptTimeout",
     "RegisterParticipant",
+    "RejectedAtIntake",
+    "RejectedByRule",
+    "StorageError",
     "TokenDefinition",
     "Transfer",
 ]

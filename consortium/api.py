@@ -24,6 +24,7 @@ from consortium.config import ConsortiumConfig
 from events.block import BlockHeader, state_digest
 from events.body import EventBody
 from events.envelope import add_signatures
+from events.errors import ConsortiumStopped
 from events.genesis import Genesis
 from events.identity import Identity
 from events.signing import verify_signature
@@ -54,7 +55,7 @@ class ParticipantHandle:
         >>> receipt.accepted, receipt.height
         """
         future = ReceiptFuture()
-        self._actor.tell(SignAndSubmit(body, future))
+        self._tell(SignAndSubmit(body, future), future)
         return future
 
     def sign(self, body: EventBody) -> bytes:
@@ -67,8 +68,14 @@ class ParticipantHandle:
 
     def submit_signed(self, envelope: bytes) -> ReceiptFuture:
         future = ReceiptFuture()
-        self._actor.tell(SubmitSigned(envelope, future))
+        self._tell(SubmitSigned(envelope, future), future)
         return future
+
+    def _tell(self, message: object, future: ReceiptFuture) -> None:
+        try:
+            self._actor.tell(message)
+        except pykka.ActorDeadError:
+            future.fail(ConsortiumStopped("this participant's consortium has been stopped"))
 
 
 class Consortium:
@@ -209,7 +216,7 @@ class Consortium:
     def stop(self) -> None:
         """Stop every participant and validator and close every log; safe to call twice."""
         for ref in self._participants:
-            ref.stop(block=False)
+            ref.stop()
         self._participants.clear()
         for index in list(self._validators):
             self.stop_validator(index)

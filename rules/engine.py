@@ -7,7 +7,6 @@ at intake, and an audit checks them separately. The author's signature must stil
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -22,8 +21,6 @@ from rules.context import EventContext
 from rules.lthash import LtHash
 from rules.state import Overlay, State
 from rules.tables import Participant, Token, token_key
-
-log = logging.getLogger(__name__)
 
 
 class Rule(Protocol):

@@ -9,7 +9,6 @@ not an exception. A committed block is one write transaction, durable by default
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from events.block import CommittedBlock, event_leaves, header_hash
 from events.codec import encode
 from events.envelope import event_id
 from events.genesis import Genesis, decode_genesis
+from events.logs import get_logger
 from events.merkle import root_from_leaf_hashes
 from events.results import EventResult
 from storage.errors import LogCorruptError, StorageError
@@ -36,7 +36,7 @@ from storage.records import (
     unframe,
 )
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 FORMAT = b"consortium-log/1"
 _DATABASES = (b"meta", b"headers", b"blocks", b"ids", b"snapshots", b"intake")
