@@ -8,8 +8,9 @@ the proposal is checked.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from actors.mempool import Mempool
 from consensus.application import Head
@@ -31,7 +32,11 @@ from storage.records import IntakeRejection
 
 log = get_logger(__name__)
 
-CommitListener = Callable[[CommittedBlock, Sequence[EventResult]], None]
+TableChanges = Mapping[str, Mapping[bytes, Any]]
+"""Rows a block changed, by table; a deleted row maps to None."""
+
+CommitListener = Callable[[CommittedBlock, Sequence[EventResult], TableChanges], None]
+"""Called on the validator's thread after each commit: it must return quickly."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,8 +235,9 @@ class LedgerNode:
             len(block.events),
             extra={"validator": self.index, "height": height, "events": len(block.events)},
         )
+        changes = run.execution.overlay.changes()
         for listener in self.listeners:
-            listener(committed, run.execution.results)
+            listener(committed, run.execution.results, changes)
 
     def committed_blocks(self, from_height: int, limit: int) -> list[CommittedBlock]:
         to_height = from_height + limit - 1

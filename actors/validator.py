@@ -189,7 +189,9 @@ class ValidatorActor(pykka.ThreadingActor):
 
         return tell
 
-    def _answer_submitters(self, committed: CommittedBlock, results: Sequence[EventResult]) -> None:
+    def _answer_submitters(
+        self, committed: CommittedBlock, results: Sequence[EventResult], _: object
+    ) -> None:
         height = committed.block.header.height
         for envelope, result in zip(committed.block.events, results, strict=True):
             eid = event_id(envelope)

@@ -6,6 +6,7 @@ blocking ``ask`` calls below cannot deadlock the actors.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +22,7 @@ from actors.transport import InProcessRouter
 from actors.validator import ValidatorActor
 from consensus.config import ConsensusConfig
 from consortium.config import ConsortiumConfig
+from consortium.subscriptions import BlockNotice, Subscription
 from events.block import BlockHeader, state_digest
 from events.body import EventBody
 from events.envelope import add_signatures
@@ -102,6 +104,7 @@ class Consortium:
         )
         self._validators: dict[int, pykka.ActorRef[Any]] = {}
         self._participants: list[pykka.ActorRef[Any]] = []
+        self._subscriptions: list[Subscription] = []
         self._consensus = ConsensusConfig(
             genesis.chain_id,
             keys,
@@ -175,6 +178,40 @@ class Consortium:
         self._participants.append(ref)
         return ParticipantHandle(identity, self.genesis.chain_id, ref)
 
+    # ----------------------------------------------------------- subscriptions
+
+    def subscribe(
+        self,
+        callback: Callable[[BlockNotice], None],
+        *,
+        validator: int | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+        capacity: int = 10_000,
+    ) -> Subscription:
+        """Call ``callback(notice)`` for every block committed from now on, in height order,
+        on a thread of the subscription (never on a validator's).
+
+        >>> sub = consortium.subscribe(lambda n: print(n.height, n.changed("accounts")))
+        >>> sub.close()
+        """
+        return self._attach(Subscription(callback, on_error, capacity), validator)
+
+    def subscribe_async(
+        self, *, validator: int | None = None, capacity: int = 10_000
+    ) -> Subscription:
+        """An async iterator of committed blocks; call it from the event loop that iterates.
+
+        >>> async for notice in consortium.subscribe_async():
+        ...     handle(notice)
+        """
+        loop = asyncio.get_running_loop()
+        return self._attach(Subscription(None, None, capacity, loop), validator)
+
+    def _attach(self, subscription: Subscription, validator: int | None) -> Subscription:
+        self.inspect(lambda node: node.listeners.append(subscription.listener), validator)
+        self._subscriptions.append(subscription)
+        return subscription
+
     # ---------------------------------------------------------------- queries
 
     def inspect(self, fn: Callable[[LedgerNode], T], validator: int | None = None) -> T:
@@ -215,6 +252,9 @@ class Consortium:
 
     def stop(self) -> None:
         """Stop every participant and validator and close every log; safe to call twice."""
+        for subscription in self._subscriptions:
+            subscription.close()
+        self._subscriptions.clear()
         for ref in self._participants:
             ref.stop()
         self._participants.clear()

@@ -118,6 +118,13 @@ class Overlay(StateView):
     def delete(self, table: str, key: bytes) -> None:
         self.writes.setdefault(table, {})[key] = _DELETED
 
+    def changes(self) -> dict[str, dict[bytes, Any]]:
+        """The writes as plain rows by table, deletions as None: what subscribers are told."""
+        return {
+            name: {k: (None if v is _DELETED else v) for k, v in sorted(writes.items())}
+            for name, writes in sorted(self.writes.items())
+        }
+
     def merge_into_parent(self) -> None:
         parent = self.parent
         if not isinstance(parent, Overlay):

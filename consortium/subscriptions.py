@@ -1,0 +1,148 @@
+"""Subscriptions to committed blocks: a callback, or an async iterator, per subscriber.
+
+The validator hands each committed block to a bounded queue and returns at once; a dispatcher
+thread of the subscription decodes the events and calls the host. A host slower than the ledger
+does not slow consensus: once its queue is full the subscription ends with
+``SubscriptionOverflow`` (raised by the iterator, passed to ``on_error``), and the host can
+re-read what it missed from the projections or the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from actors.node import TableChanges
+from events.block import CommittedBlock
+from events.body import EventBody
+from events.envelope import decode_body, decode_envelope, event_id, signers
+from events.errors import ConsortiumError
+from events.logs import get_logger
+from events.results import EventResult
+
+log = get_logger(__name__)
+_CLOSED = object()
+
+
+class SubscriptionOverflow(ConsortiumError):
+    """The subscriber fell too far behind; re-read the projections and subscribe again."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedEvent:
+    event_id: bytes
+    body: EventBody
+    signers: tuple[bytes, ...]
+    result: EventResult
+
+
+@dataclass(frozen=True, slots=True)
+class BlockNotice:
+    """One committed block as a subscriber sees it: its events and the rows it changed."""
+
+    height: int
+    time_ms: int
+    events: tuple[CommittedEvent, ...]
+    changes: TableChanges
+
+    def changed(self, table: str) -> Mapping[bytes, Any]:
+        """Rows of ``table`` this block wrote (None for a deleted row)."""
+        return self.changes.get(table, {})
+
+
+def notice_of(
+    committed: CommittedBlock, results: Sequence[EventResult], changes: TableChanges
+) -> BlockNotice:
+    events = []
+    for envelope_bytes, result in zip(committed.block.events, results, strict=True):
+        envelope = decode_envelope(envelope_bytes)
+        events.append(
+            CommittedEvent(
+                event_id(envelope_bytes), decode_body(envelope.body), signers(envelope), result
+            )
+        )
+    header = committed.block.header
+    return BlockNotice(header.height, header.time_ms, tuple(events), changes)
+
+
+class Subscription:
+    """Made by ``Consortium.subscribe`` (callback) or ``Consortium.subscribe_async`` (async
+    iterator); ``close()`` ends it, and so does stopping the consortium."""
+
+    def __init__(
+        self,
+        callback: Callable[[BlockNotice], None] | None,
+        on_error: Callable[[Exception], None] | None,
+        capacity: int,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self._callback = callback
+        self._on_error = on_error
+        self._queue: queue.Queue[Any] = queue.Queue(capacity)
+        self._loop = loop
+        self._inbox: asyncio.Queue[Any] | None = asyncio.Queue() if loop is not None else None
+        self.closed = False
+        self._thread = threading.Thread(
+            target=self._dispatch, daemon=True, name="consortium-subscription"
+        )
+        self._thread.start()
+
+    def listener(
+        self, committed: CommittedBlock, results: Sequence[EventResult], changes: TableChanges
+    ) -> None:
+        """The validator-side half: never blocks the validator."""
+        if self.closed:
+            return
+        try:
+            self._queue.put_nowait((committed, results, changes))
+        except queue.Full:
+            self.closed = True
+            overflow = SubscriptionOverflow(
+                "the subscriber fell behind by more blocks than its queue holds; "
+                "re-read the projections and subscribe again"
+            )
+            self._queue = queue.Queue(1)
+            self._queue.put_nowait(overflow)
+
+    def _dispatch(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _CLOSED or isinstance(item, Exception):
+                if isinstance(item, Exception) and self._on_error is not None:
+                    self._on_error(item)
+                self._hand_over(item)
+                return
+            notice = notice_of(*item)
+            if self._callback is not None:
+                try:
+                    self._callback(notice)
+                except Exception:
+                    log.exception("a subscription callback failed")
+            self._hand_over(notice)
+
+    def _hand_over(self, item: object) -> None:
+        if self._loop is not None and self._inbox is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._inbox.put_nowait, item)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._queue.put(_CLOSED)
+
+    def __aiter__(self) -> Subscription:
+        if self._inbox is None:
+            raise TypeError("iterate a subscription made by Consortium.subscribe_async")
+        return self
+
+    async def __anext__(self) -> BlockNotice:
+        assert self._inbox is not None
+        item = await self._inbox.get()
+        if item is _CLOSED:
+            raise StopAsyncIteration
+        if isinstance(item, Exception):
+            raise item
+        return item
