@@ -1,0 +1,21 @@
+"""Running a benchmark from code: the same workload as ``python -m bench``, small and quick.
+
+Run: python examples/run_benchmark.py
+"""
+
+from __future__ import annotations
+
+from bench import limits
+from bench.report import report_lines
+from bench.workload import run_payments
+
+
+def main() -> None:
+    raw = limits.measure(seconds=0.2)
+    result = run_payments(validators=4, events=2000, durable=False)
+    for line in report_lines(raw, [result]):
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
