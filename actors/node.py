@@ -35,7 +35,18 @@ log = get_logger(__name__)
 TableChanges = Mapping[str, Mapping[bytes, Any]]
 """Rows a block changed, by table; a deleted row maps to None."""
 
-CommitListener = Callable[[CommittedBlock, Sequence[EventResult], TableChanges], None]
+
+@dataclass(frozen=True, slots=True)
+class CommitRecord:
+    """What listeners learn of each committed block."""
+
+    committed: CommittedBlock
+    event_ids: Sequence[bytes]
+    results: Sequence[EventResult]
+    changes: TableChanges
+
+
+CommitListener = Callable[[CommitRecord], None]
 """Called on the validator's thread after each commit: it must return quickly."""
 
 
@@ -100,32 +111,48 @@ class LedgerNode:
 
     # ------------------------------------------------------------------ intake
 
-    def admit(self, envelope_bytes: bytes, from_peer: bool = False) -> EventResult | None:
-        """Verify an arriving event and pool it; a typed rejection if it may not be pooled.
-
-        Rejections of a participant's submission are kept in the intake log. A peer's gossip of
-        an event this validator already has is routine and not recorded.
-        """
-        eid = event_id(envelope_bytes)
-        problem = self._intake_problem(eid, envelope_bytes)
+    def admit(self, envelope_bytes: bytes, eid: bytes) -> EventResult | None:
+        """Verify a participant's event and pool it; a typed rejection, kept in the intake log,
+        if it may not be pooled."""
+        problem = self._intake_problem(eid, envelope_bytes, self.log.locate(eid) is not None)
         if problem is None:
             self.mempool.add(eid, envelope_bytes)
             return None
-        if from_peer and problem.code is Code.DUPLICATE:
-            return problem
+        self._record_rejection(eid, envelope_bytes, problem)
+        return problem
+
+    def admit_gossip(self, envelopes: Sequence[bytes]) -> int:
+        """Pool the events a peer forwarded; returns how many were new.
+
+        Events this validator already has are routine and not recorded; one read transaction
+        answers which of the batch are already committed.
+        """
+        ids = [event_id(e) for e in envelopes]
+        committed = self.log.committed_ids(ids)
+        added = 0
+        for eid, envelope_bytes in zip(ids, envelopes, strict=True):
+            problem = self._intake_problem(eid, envelope_bytes, eid in committed)
+            if problem is None:
+                self.mempool.add(eid, envelope_bytes)
+                added += 1
+            elif problem.code is not Code.DUPLICATE:
+                self._record_rejection(eid, envelope_bytes, problem)
+        return added
+
+    def _record_rejection(self, eid: bytes, envelope_bytes: bytes, problem: EventResult) -> None:
         self.log.record_intake_rejection(
             IntakeRejection(
                 eid, problem.code.value, problem.detail, len(envelope_bytes), envelope_bytes[:256]
             )
         )
-        return problem
 
-    def _intake_problem(self, eid: bytes, envelope_bytes: bytes) -> EventResult | None:
+    def _intake_problem(
+        self, eid: bytes, envelope_bytes: bytes, committed: bool
+    ) -> EventResult | None:
         if eid in self.mempool:
             return EventResult(Code.DUPLICATE, "this event is already waiting for a block")
-        location = self.log.locate(eid)
-        if location is not None:
-            return EventResult(Code.DUPLICATE, f"this event is already in block {location.height}")
+        if committed:
+            return EventResult(Code.DUPLICATE, "this event is already on the ledger")
         if self.mempool.full:
             return EventResult(Code.OVERLOADED, "the validator's mempool is full; retry later")
         return self._envelope_problem(envelope_bytes)
@@ -189,14 +216,21 @@ class LedgerNode:
         problem = self._link_problem(header, len(block.events))
         if problem is not None:
             return problem
-        for envelope_bytes in block.events:
-            if event_id(envelope_bytes) in self.mempool:
+        ids = [event_id(e) for e in block.events]
+        for eid, envelope_bytes in zip(ids, block.events, strict=True):
+            if eid in self.mempool:
                 continue  # verified at intake
             rejection = self._envelope_problem(envelope_bytes)
             if rejection is not None:
-                return f"event {event_id(envelope_bytes).hex()[:16]}…: {rejection.detail}"
+                return f"event {eid.hex()[:16]}…: {rejection.detail}"
         run = run_block(
-            self.state, self.ruleset, self.log_tree, header.height, header.time_ms, block.events
+            self.state,
+            self.ruleset,
+            self.log_tree,
+            header.height,
+            header.time_ms,
+            block.events,
+            ids,
         )
         problem = header_mismatch(header, run)
         if problem is None:
@@ -221,7 +255,7 @@ class LedgerNode:
         block = committed.block
         run = self._runs.pop(block.hash)
         height = block.header.height
-        self.log.append(committed, run.execution.results, run.log_tree.frontier)
+        self.log.append(committed, run.execution.results, run.log_tree.frontier, run.event_ids)
         self.state.adopt(run.execution.overlay, run.execution.hashes)
         self.log_tree = run.log_tree
         if height % self.settings.snapshot_every == 0:
@@ -236,8 +270,9 @@ class LedgerNode:
             extra={"validator": self.index, "height": height, "events": len(block.events)},
         )
         changes = run.execution.overlay.changes()
+        record = CommitRecord(committed, run.event_ids, run.execution.results, changes)
         for listener in self.listeners:
-            listener(committed, run.execution.results, changes)
+            listener(record)
 
     def committed_blocks(self, from_height: int, limit: int) -> list[CommittedBlock]:
         to_height = from_height + limit - 1

@@ -16,21 +16,19 @@ from typing import Any
 import pykka
 
 from actors.messages import FireTimeout, Inspect, Receipt, ReplyTo, SubmitEvent
-from actors.node import LedgerNode, NodeSettings
+from actors.node import CommitRecord, LedgerNode, NodeSettings
 from actors.timers import TimerService
 from actors.transport import PeerDelivery, Transport
 from consensus.actions import Action, Broadcast, ScheduleTimeout, SendTo
 from consensus.certificates import Verifier
 from consensus.config import ConsensusConfig
 from consensus.core import ConsensusCore
-from events.block import CommittedBlock
 from events.codec import encode
 from events.envelope import event_id
 from events.errors import MalformedError
 from events.genesis import Genesis
 from events.identity import Identity
 from events.logs import get_logger
-from events.results import EventResult
 from events.signing import verify_signature
 from events.wire import EventGossip, decode_peer_message
 from rules.engine import Ruleset
@@ -133,7 +131,7 @@ class ValidatorActor(pykka.ThreadingActor):
 
     def _on_submit(self, message: SubmitEvent) -> None:
         eid = event_id(message.envelope)
-        rejection = self.node.admit(message.envelope)
+        rejection = self.node.admit(message.envelope, eid)
         if rejection is not None:
             self._reply(message.reply_to, Receipt(eid, rejection, None, self.index))
             return
@@ -151,9 +149,8 @@ class ValidatorActor(pykka.ThreadingActor):
             )
             return
         if isinstance(message, EventGossip):
-            for envelope in message.envelopes:
-                if self.node.admit(envelope, from_peer=True) is None:
-                    self._new_events = True
+            if self.node.admit_gossip(message.envelopes):
+                self._new_events = True
             return
         self._carry_out(self.core.on_message(delivery.sender, message, self._clock()))
 
@@ -189,12 +186,9 @@ class ValidatorActor(pykka.ThreadingActor):
 
         return tell
 
-    def _answer_submitters(
-        self, committed: CommittedBlock, results: Sequence[EventResult], _: object
-    ) -> None:
-        height = committed.block.header.height
-        for envelope, result in zip(committed.block.events, results, strict=True):
-            eid = event_id(envelope)
+    def _answer_submitters(self, record: CommitRecord) -> None:
+        height = record.committed.block.header.height
+        for eid, result in zip(record.event_ids, record.results, strict=True):
             for reply_to in self._waiting.pop(eid, ()):
                 self._reply(reply_to, Receipt(eid, result, height, self.index))
 

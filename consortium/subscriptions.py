@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from actors.node import TableChanges
-from events.block import CommittedBlock
+from actors.node import CommitRecord, TableChanges
 from events.body import EventBody
-from events.envelope import decode_body, decode_envelope, event_id, signers
+from events.envelope import decode_body, decode_envelope, signers
 from events.errors import ConsortiumError
 from events.logs import get_logger
 from events.results import EventResult
@@ -54,19 +53,14 @@ class BlockNotice:
         return self.changes.get(table, {})
 
 
-def notice_of(
-    committed: CommittedBlock, results: Sequence[EventResult], changes: TableChanges
-) -> BlockNotice:
+def notice_of(record: CommitRecord) -> BlockNotice:
     events = []
-    for envelope_bytes, result in zip(committed.block.events, results, strict=True):
+    triples = zip(record.committed.block.events, record.event_ids, record.results, strict=True)
+    for envelope_bytes, eid, result in triples:
         envelope = decode_envelope(envelope_bytes)
-        events.append(
-            CommittedEvent(
-                event_id(envelope_bytes), decode_body(envelope.body), signers(envelope), result
-            )
-        )
-    header = committed.block.header
-    return BlockNotice(header.height, header.time_ms, tuple(events), changes)
+        events.append(CommittedEvent(eid, decode_body(envelope.body), signers(envelope), result))
+    header = record.committed.block.header
+    return BlockNotice(header.height, header.time_ms, tuple(events), record.changes)
 
 
 class Subscription:
@@ -91,14 +85,12 @@ class Subscription:
         )
         self._thread.start()
 
-    def listener(
-        self, committed: CommittedBlock, results: Sequence[EventResult], changes: TableChanges
-    ) -> None:
+    def listener(self, record: CommitRecord) -> None:
         """The validator-side half: never blocks the validator."""
         if self.closed:
             return
         try:
-            self._queue.put_nowait((committed, results, changes))
+            self._queue.put_nowait(record)
         except queue.Full:
             self.closed = True
             overflow = SubscriptionOverflow(
@@ -116,7 +108,7 @@ class Subscription:
                     self._on_error(item)
                 self._hand_over(item)
                 return
-            notice = notice_of(*item)
+            notice = notice_of(item)
             if self._callback is not None:
                 try:
                     self._callback(notice)

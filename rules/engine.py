@@ -134,12 +134,13 @@ def _execute_event(
     rule = ruleset.rules.get(type(body))
     if rule is None:
         return EventResult(Code.INVALID, f"no rule for {type(body).__name__} on this ledger")
-    scratch = Overlay(block)
-    ctx = EventContext(scratch, height, time_ms, eid, signed_by, author, ruleset.roles)
+    ctx = EventContext(block, height, time_ms, eid, signed_by, author, ruleset.roles)
+    block.begin()
     try:
         rule.check(ctx, body)
         rule.apply(ctx, body)
     except Rejected as rejected:
+        block.rollback()
         return rejected.result
-    scratch.merge_into_parent()
+    block.end()
     return ACCEPTED

@@ -51,8 +51,10 @@ def run_block(
     height: int,
     time_ms: int,
     envelopes: Sequence[bytes],
+    event_ids: Sequence[bytes] | None = None,
 ) -> BlockRun:
-    ids = [event_id(e) for e in envelopes]
+    """``event_ids`` may be passed when the caller has them already (they are hashes)."""
+    ids = list(event_ids) if event_ids is not None else [event_id(e) for e in envelopes]
     leaves = event_leaves(list(envelopes))
     tree = log_tree.copy()
     tree.extend(leaves)

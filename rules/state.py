@@ -19,6 +19,7 @@ from events.codec import encode
 from rules.lthash import LtHash
 
 _DELETED = object()
+_ABSENT = object()
 
 
 def row_element(key: bytes, value: object) -> bytes:
@@ -99,11 +100,16 @@ class State(StateView):
 
 
 class Overlay(StateView):
-    """Uncommitted writes over a parent view; ``merge_into_parent`` folds them down one level."""
+    """Uncommitted writes over a parent view.
+
+    One event's writes are made atomic by a journal (``begin``, then ``rollback`` or ``end``)
+    rather than by a child overlay, so reads during execution go through one level only.
+    """
 
     def __init__(self, parent: StateView) -> None:
         self.parent = parent
         self.writes: dict[str, dict[bytes, Any]] = {}
+        self._journal: list[tuple[dict[bytes, Any], bytes, Any]] | None = None
 
     def get(self, table: str, key: bytes) -> Any:
         writes = self.writes.get(table)
@@ -113,10 +119,31 @@ class Overlay(StateView):
         return self.parent.get(table, key)
 
     def put(self, table: str, key: bytes, value: object) -> None:
-        self.writes.setdefault(table, {})[key] = value
+        writes = self.writes.setdefault(table, {})
+        if self._journal is not None:
+            self._journal.append((writes, key, writes.get(key, _ABSENT)))
+        writes[key] = value
 
     def delete(self, table: str, key: bytes) -> None:
-        self.writes.setdefault(table, {})[key] = _DELETED
+        self.put(table, key, _DELETED)
+
+    def begin(self) -> None:
+        """Start recording writes so that ``rollback`` can undo them."""
+        self._journal = []
+
+    def rollback(self) -> None:
+        """Undo every write since ``begin``."""
+        assert self._journal is not None, "rollback without begin"
+        for writes, key, previous in reversed(self._journal):
+            if previous is _ABSENT:
+                del writes[key]
+            else:
+                writes[key] = previous
+        self._journal = None
+
+    def end(self) -> None:
+        """Keep the writes since ``begin``."""
+        self._journal = None
 
     def changes(self) -> dict[str, dict[bytes, Any]]:
         """The writes as plain rows by table, deletions as None: what subscribers are told."""
@@ -124,10 +151,3 @@ class Overlay(StateView):
             name: {k: (None if v is _DELETED else v) for k, v in sorted(writes.items())}
             for name, writes in sorted(self.writes.items())
         }
-
-    def merge_into_parent(self) -> None:
-        parent = self.parent
-        if not isinstance(parent, Overlay):
-            raise TypeError("only a child overlay merges into a parent overlay")
-        for name, writes in self.writes.items():
-            parent.writes.setdefault(name, {}).update(writes)

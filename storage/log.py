@@ -18,7 +18,6 @@ import lmdb
 
 from events.block import CommittedBlock, event_leaves, header_hash
 from events.codec import encode
-from events.envelope import event_id
 from events.genesis import Genesis, decode_genesis
 from events.logs import get_logger
 from events.merkle import root_from_leaf_hashes
@@ -207,6 +206,11 @@ class EventLog:
             return None
         return EventLocation(int.from_bytes(value[:8], "big"), int.from_bytes(value[8:], "big"))
 
+    def committed_ids(self, ids: Sequence[bytes]) -> set[bytes]:
+        """Which of ``ids`` are in the log, in one read transaction."""
+        with self._env.begin(db=self._db["ids"]) as txn:
+            return {eid for eid in ids if txn.get(eid) is not None}
+
     def latest_snapshot(self) -> StoredSnapshot | None:
         with self._env.begin(db=self._db["snapshots"]) as txn:
             cursor = txn.cursor()
@@ -229,6 +233,7 @@ class EventLog:
         committed: CommittedBlock,
         results: Sequence[EventResult],
         log_frontier: Sequence[bytes],
+        event_ids: Sequence[bytes],
     ) -> None:
         """Store one committed block in one durable transaction; it must extend the head."""
         header = committed.block.header
@@ -239,10 +244,7 @@ class EventLog:
         key = _key(header.height)
         block_record = frame(encode(StoredBlock(committed, tuple(results), tuple(log_frontier))))
         header_record = frame(encode(header))
-        id_rows = [
-            (event_id(env), key + i.to_bytes(4, "big"))
-            for i, env in enumerate(committed.block.events)
-        ]
+        id_rows = [(eid, key + i.to_bytes(4, "big")) for i, eid in enumerate(event_ids)]
 
         def write(txn: lmdb.Transaction) -> None:
             self._put_append(txn, "headers", key, header_record)

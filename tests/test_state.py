@@ -53,14 +53,23 @@ def test_overlay_is_invisible_until_adopted_and_digest_matches_recompute() -> No
     assert state.table_digests() == fresh.table_digests()
 
 
-def test_child_overlay_merges_into_parent_only_when_asked() -> None:
+def test_rollback_undoes_exactly_the_writes_since_begin() -> None:
     state = State(SCHEMA)
+    state.put_initial("nonces", b"a", 1)
     block = Overlay(state)
-    event = Overlay(block)
-    event.put("nonces", b"x", 1)
-    assert block.get("nonces", b"x") is None
-    event.merge_into_parent()
-    assert block.get("nonces", b"x") == 1
+    block.put("nonces", b"b", 2)
+    block.begin()
+    block.put("nonces", b"a", 5)
+    block.put("nonces", b"b", 6)
+    block.delete("nonces", b"b")
+    block.put("nonces", b"c", 7)
+    block.rollback()
+    assert (block.get("nonces", b"a"), block.get("nonces", b"b")) == (1, 2)
+    assert block.get("nonces", b"c") is None and b"c" not in block.writes["nonces"]
+    block.begin()
+    block.put("nonces", b"c", 8)
+    block.end()
+    assert block.get("nonces", b"c") == 8
 
 
 def test_snapshot_round_trip_keeps_rows_and_digests() -> None:
