@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from itertools import islice
 
+from events.envelope import DecodedEvent
+
 
 class Mempool:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._pending: dict[bytes, bytes] = {}
+        self._decoded: dict[bytes, DecodedEvent] = {}
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -25,8 +28,12 @@ class Mempool:
     def full(self) -> bool:
         return len(self._pending) >= self.capacity
 
-    def add(self, eid: bytes, envelope: bytes) -> None:
+    def add(self, eid: bytes, envelope: bytes, decoded: DecodedEvent) -> None:
         self._pending[eid] = envelope
+        self._decoded[eid] = decoded
+
+    def decoded(self, eid: bytes) -> DecodedEvent | None:
+        return self._decoded.get(eid)
 
     def oldest(self, limit: int) -> list[tuple[bytes, bytes]]:
         return list(islice(self._pending.items(), limit))
@@ -34,3 +41,4 @@ class Mempool:
     def remove(self, ids: Iterable[bytes]) -> None:
         for eid in ids:
             self._pending.pop(eid, None)
+            self._decoded.pop(eid, None)

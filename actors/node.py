@@ -16,7 +16,7 @@ from actors.mempool import Mempool
 from consensus.application import Head
 from consensus.certificates import Verifier
 from events.block import Block, BlockHeader, CommittedBlock
-from events.envelope import MAX_EVENT_BYTES, decode_body, decode_envelope, event_id
+from events.envelope import MAX_EVENT_BYTES, DecodedEvent, decode_event, event_id
 from events.errors import MalformedError
 from events.genesis import Genesis
 from events.log_tree import LogTree
@@ -104,7 +104,6 @@ class LedgerNode:
         self.settings = settings
         self._verify = verify
         self.state, self.log_tree = rebuild_state(genesis, ruleset, event_log)
-        self._pending: dict[bytes, bytes] = {}
         self._runs: dict[bytes, BlockRun] = {}
         self.listeners: list[CommitListener] = []
         self.mempool = Mempool(settings.mempool_capacity)
@@ -114,12 +113,12 @@ class LedgerNode:
     def admit(self, envelope_bytes: bytes, eid: bytes) -> EventResult | None:
         """Verify a participant's event and pool it; a typed rejection, kept in the intake log,
         if it may not be pooled."""
-        problem = self._intake_problem(eid, envelope_bytes, self.log.locate(eid) is not None)
-        if problem is None:
-            self.mempool.add(eid, envelope_bytes)
-            return None
-        self._record_rejection(eid, envelope_bytes, problem)
-        return problem
+        screened = self._screen(eid, envelope_bytes, self.log.locate(eid) is not None)
+        if isinstance(screened, EventResult):
+            self._record_rejection(eid, envelope_bytes, screened)
+            return screened
+        self.mempool.add(eid, envelope_bytes, screened)
+        return None
 
     def admit_gossip(self, envelopes: Sequence[bytes]) -> int:
         """Pool the events a peer forwarded; returns how many were new.
@@ -131,12 +130,12 @@ class LedgerNode:
         committed = self.log.committed_ids(ids)
         added = 0
         for eid, envelope_bytes in zip(ids, envelopes, strict=True):
-            problem = self._intake_problem(eid, envelope_bytes, eid in committed)
-            if problem is None:
-                self.mempool.add(eid, envelope_bytes)
+            screened = self._screen(eid, envelope_bytes, eid in committed)
+            if not isinstance(screened, EventResult):
+                self.mempool.add(eid, envelope_bytes, screened)
                 added += 1
-            elif problem.code is not Code.DUPLICATE:
-                self._record_rejection(eid, envelope_bytes, problem)
+            elif screened.code is not Code.DUPLICATE:
+                self._record_rejection(eid, envelope_bytes, screened)
         return added
 
     def _record_rejection(self, eid: bytes, envelope_bytes: bytes, problem: EventResult) -> None:
@@ -146,26 +145,27 @@ class LedgerNode:
             )
         )
 
-    def _intake_problem(
+    def _screen(
         self, eid: bytes, envelope_bytes: bytes, committed: bool
-    ) -> EventResult | None:
+    ) -> DecodedEvent | EventResult:
+        """The decoded event if it may enter the mempool, else why not."""
         if eid in self.mempool:
             return EventResult(Code.DUPLICATE, "this event is already waiting for a block")
         if committed:
             return EventResult(Code.DUPLICATE, "this event is already on the ledger")
         if self.mempool.full:
             return EventResult(Code.OVERLOADED, "the validator's mempool is full; retry later")
-        return self._envelope_problem(envelope_bytes)
+        return self._verified(envelope_bytes)
 
-    def _envelope_problem(self, envelope_bytes: bytes) -> EventResult | None:
+    def _verified(self, envelope_bytes: bytes) -> DecodedEvent | EventResult:
+        """Decode and verify every signature; the decoded event, or a typed rejection."""
         if len(envelope_bytes) > MAX_EVENT_BYTES:
             return EventResult(Code.MALFORMED, f"event larger than {MAX_EVENT_BYTES} bytes")
         try:
-            envelope = decode_envelope(envelope_bytes)
-            body = decode_body(envelope.body)
+            envelope, event = decode_event(envelope_bytes)
         except MalformedError as exc:
             return EventResult(Code.MALFORMED, str(exc))
-        if not envelope.signatures or envelope.signatures[0].signer != body.author:
+        if not event.signers or event.signers[0] != event.body.author:
             return EventResult(Code.MISSING_SIGNATURE, "the first signature must be the author's")
         chain = self.genesis.chain_id
         for sig in envelope.signatures:
@@ -173,7 +173,7 @@ class LedgerNode:
                 return EventResult(
                     Code.BAD_SIGNATURE, f"signature of {sig.signer.hex()[:16]}… does not verify"
                 )
-        return None
+        return event
 
     # ------------------------------------------------------------ Application
 
@@ -190,7 +190,11 @@ class LedgerNode:
         if not chosen and not allow_empty:
             return None
         envelopes = tuple(env for _, env in chosen)
-        run = run_block(self.state, self.ruleset, self.log_tree, height, time_ms, envelopes)
+        ids = [eid for eid, _ in chosen]
+        decoded = [self.mempool.decoded(eid) for eid in ids]
+        run = run_block(
+            self.state, self.ruleset, self.log_tree, height, time_ms, envelopes, ids, decoded
+        )
         header = BlockHeader(
             chain_id=self.genesis.chain_id,
             height=height,
@@ -217,12 +221,15 @@ class LedgerNode:
         if problem is not None:
             return problem
         ids = [event_id(e) for e in block.events]
+        decoded: list[DecodedEvent | None] = []
         for eid, envelope_bytes in zip(ids, block.events, strict=True):
-            if eid in self.mempool:
-                continue  # verified at intake
-            rejection = self._envelope_problem(envelope_bytes)
-            if rejection is not None:
-                return f"event {eid.hex()[:16]}…: {rejection.detail}"
+            event = self.mempool.decoded(eid)  # verified at intake
+            if event is None:
+                verified = self._verified(envelope_bytes)
+                if isinstance(verified, EventResult):
+                    return f"event {eid.hex()[:16]}…: {verified.detail}"
+                event = verified
+            decoded.append(event)
         run = run_block(
             self.state,
             self.ruleset,
@@ -231,6 +238,7 @@ class LedgerNode:
             header.time_ms,
             block.events,
             ids,
+            decoded,
         )
         problem = header_mismatch(header, run)
         if problem is None:

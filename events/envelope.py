@@ -91,3 +91,16 @@ def first_bad_signer(envelope: Envelope, chain_id: str) -> bytes | None:
 
 def signers(envelope: Envelope) -> tuple[bytes, ...]:
     return tuple(s.signer for s in envelope.signatures)
+
+
+class DecodedEvent(msgspec.Struct, frozen=True):
+    """An envelope's body and signer keys, decoded once at intake and reused by execution."""
+
+    body: EventBody
+    signers: tuple[bytes, ...]
+
+
+def decode_event(envelope_bytes: bytes) -> tuple[Envelope, DecodedEvent]:
+    """Decode an envelope and its body; MalformedError names what is wrong."""
+    envelope = decode_envelope(envelope_bytes)
+    return envelope, DecodedEvent(decode_body(envelope.body), signers(envelope))

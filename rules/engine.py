@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from events.block import TableDigest
 from events.body import EventBody
-from events.envelope import decode_body, decode_envelope, signers
+from events.envelope import DecodedEvent, decode_event
 from events.errors import MalformedError
 from events.genesis import Genesis
 from events.results import ACCEPTED, Code, EventResult, Rejected
@@ -95,13 +95,16 @@ def execute_block(
     time_ms: int,
     envelopes: Sequence[bytes],
     event_ids: Sequence[bytes],
+    decoded: Sequence[DecodedEvent | None] | None = None,
 ) -> Execution:
+    """``decoded[i]``, where given, is ``envelopes[i]`` already decoded (at intake)."""
     overlay = Overlay(state)
     for hook in ruleset.block_hooks:
         hook(BlockContext(overlay, height, time_ms))
+    known = decoded if decoded is not None else [None] * len(envelopes)
     results = [
-        _execute_event(overlay, ruleset, height, time_ms, env, eid)
-        for env, eid in zip(envelopes, event_ids, strict=True)
+        _execute_event(overlay, ruleset, height, time_ms, env, eid, event)
+        for env, eid, event in zip(envelopes, event_ids, known, strict=True)
     ]
     return Execution(overlay, results, state.hashes_after(overlay))
 
@@ -113,13 +116,14 @@ def _execute_event(
     time_ms: int,
     envelope_bytes: bytes,
     eid: bytes,
+    event: DecodedEvent | None,
 ) -> EventResult:
-    try:
-        envelope = decode_envelope(envelope_bytes)
-        body = decode_body(envelope.body)
-    except MalformedError as exc:
-        return EventResult(Code.MALFORMED, str(exc))
-    signed_by = signers(envelope)
+    if event is None:
+        try:
+            event = decode_event(envelope_bytes)[1]
+        except MalformedError as exc:
+            return EventResult(Code.MALFORMED, str(exc))
+    body, signed_by = event.body, event.signers
     if not signed_by or signed_by[0] != body.author:
         return EventResult(Code.MISSING_SIGNATURE, "the first signature must be the author's")
     last_seq = block.get("nonces", body.author) or 0

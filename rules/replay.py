@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from events.block import Block, BlockHeader, TableDigest, event_leaves
 from events.codec import encode
-from events.envelope import event_id
+from events.envelope import DecodedEvent, event_id
 from events.log_tree import LogTree
 from events.merkle import leaf_hash, root_from_leaf_hashes
 from events.results import EventResult
@@ -52,13 +52,14 @@ def run_block(
     time_ms: int,
     envelopes: Sequence[bytes],
     event_ids: Sequence[bytes] | None = None,
+    decoded: Sequence[DecodedEvent | None] | None = None,
 ) -> BlockRun:
-    """``event_ids`` may be passed when the caller has them already (they are hashes)."""
+    """``event_ids`` and ``decoded`` may be passed when the caller has them already."""
     ids = list(event_ids) if event_ids is not None else [event_id(e) for e in envelopes]
     leaves = event_leaves(list(envelopes))
     tree = log_tree.copy()
     tree.extend(leaves)
-    execution = execute_block(state, ruleset, height, time_ms, envelopes, ids)
+    execution = execute_block(state, ruleset, height, time_ms, envelopes, ids, decoded)
     return BlockRun(execution, ids, leaves, tree)
 
 
