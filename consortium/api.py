@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pykka
 
@@ -62,7 +62,7 @@ class ParticipantHandle:
 
     def sign(self, body: EventBody) -> bytes:
         """The signed envelope, not submitted: to pass to co-signers first."""
-        return self._actor.ask(SignOnly(body), timeout=ASK_TIMEOUT_S)
+        return cast(bytes, self._actor.ask(SignOnly(body), timeout=ASK_TIMEOUT_S))
 
     def cosign(self, envelope: bytes) -> bytes:
         """Add this participant's signature to another party's envelope (same body bytes)."""
@@ -217,7 +217,7 @@ class Consortium:
     def inspect(self, fn: Callable[[LedgerNode], T], validator: int | None = None) -> T:
         """Run a read-only ``fn`` on a validator's ledger node, in that validator's thread."""
         index = validator if validator is not None else self.running_validators()[0]
-        return self._validators[index].ask(Inspect(fn), timeout=ASK_TIMEOUT_S)
+        return cast(T, self._validators[index].ask(Inspect(fn), timeout=ASK_TIMEOUT_S))
 
     def head(self, validator: int | None = None) -> BlockHeader | None:
         def read(node: LedgerNode) -> BlockHeader | None:

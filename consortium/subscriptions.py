@@ -137,4 +137,5 @@ class Subscription:
             raise StopAsyncIteration
         if isinstance(item, Exception):
             raise item
-        return item
+        notice: BlockNotice = item
+        return notice

@@ -6,7 +6,7 @@ Untrusted bytes are size-checked before msgspec sees them, and every decoder is 
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -25,7 +25,8 @@ def encode(value: object) -> bytes:
 class BoundedDecoder(Generic[T]):
     """A typed decoder that refuses inputs above ``max_bytes`` with a MalformedError."""
 
-    def __init__(self, type_: type[T], max_bytes: int, what: str) -> None:
+    def __init__(self, type_: Any, max_bytes: int, what: str) -> None:
+        """``type_`` is a Struct type or a union of them (hence ``Any``: unions are not types)."""
         self._decoder: msgspec.msgpack.Decoder[T] = msgspec.msgpack.Decoder(type_)
         self._max_bytes = max_bytes
         self._what = what

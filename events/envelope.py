@@ -34,8 +34,8 @@ class Envelope(msgspec.Struct, frozen=True, array_like=True):
     signatures: tuple[Signature, ...]
 
 
-_ENVELOPE = BoundedDecoder(Envelope, MAX_EVENT_BYTES, "envelope")
-_BODY = BoundedDecoder(EventBodyUnion, MAX_EVENT_BYTES, "event body")
+_ENVELOPE: BoundedDecoder[Envelope] = BoundedDecoder(Envelope, MAX_EVENT_BYTES, "envelope")
+_BODY: BoundedDecoder[EventBody] = BoundedDecoder(EventBodyUnion, MAX_EVENT_BYTES, "event body")
 
 
 def event_id(envelope_bytes: bytes) -> bytes:

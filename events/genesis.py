@@ -49,7 +49,7 @@ class Genesis(msgspec.Struct, frozen=True):
         return hashlib.sha256(encode(self)).digest()
 
 
-_GENESIS = BoundedDecoder(Genesis, 16 * 1024 * 1024, "genesis")
+_GENESIS: BoundedDecoder[Genesis] = BoundedDecoder(Genesis, 16 * 1024 * 1024, "genesis")
 
 
 def decode_genesis(data: bytes) -> Genesis:

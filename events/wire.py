@@ -71,9 +71,11 @@ class SyncResponse(msgspec.Struct, frozen=True, tag="sync_response", array_like=
 
 PeerMessage = SignedProposal | SignedVote | EventGossip | Status | SyncRequest | SyncResponse
 
-_PEER = BoundedDecoder(PeerMessage, MAX_PEER_MESSAGE_BYTES, "peer message")
-_PROPOSAL = BoundedDecoder(Proposal, MAX_PEER_MESSAGE_BYTES, "proposal")
-_VOTE = BoundedDecoder(Vote, 1024, "vote")
+_PEER: BoundedDecoder[PeerMessage] = BoundedDecoder(
+    PeerMessage, MAX_PEER_MESSAGE_BYTES, "peer message"
+)
+_PROPOSAL: BoundedDecoder[Proposal] = BoundedDecoder(Proposal, MAX_PEER_MESSAGE_BYTES, "proposal")
+_VOTE: BoundedDecoder[Vote] = BoundedDecoder(Vote, 1024, "vote")
 
 
 def decode_peer_message(data: bytes) -> PeerMessage:

@@ -31,10 +31,7 @@ class EventContext:
         )
 
     def participant(self, key: bytes, what: str) -> Participant:
-        found = self.state.get("participants", key)
-        self.require(
-            found is not None and found.active,
-            Code.NOT_FOUND,
-            f"{what} is not a registered participant",
-        )
+        found: Participant | None = self.state.get("participants", key)
+        if found is None or not found.active:
+            raise Rejected(Code.NOT_FOUND, f"{what} is not a registered participant")
         return found
