@@ -4,6 +4,7 @@ Examples:
   python -m bench                                  # 4 validators, 20,000 payments, durable
   python -m bench --validators 4 7 10 --events 50000 --json results.json
   python -m bench --rates 1000 3000                # latency at offered loads (open loop)
+  python -m bench --compare --plot bench.png        # against the eventsourcing library; a plot
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench import limits
+from bench.compare import compare
+from bench.plot import plot
 from bench.report import report_lines
 from bench.workload import run_payments
 
@@ -45,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-fsync", action="store_true", help="do not fsync each committed block")
     parser.add_argument("--json", type=Path, help="write machine-readable results here")
+    parser.add_argument("--plot", type=Path, help="draw throughput and latency to this PNG")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="also run the same append and replay jobs on the eventsourcing library (SQLite)",
+    )
     return parser
 
 
@@ -59,13 +68,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             label = "saturation" if rate is None else f"{rate:g} events/s offered"
             say(f"running payments on {n} validators, {args.events} events, {label} …")
             runs.append(run_payments(n, args.events, not args.no_fsync, rate, say))
-    for line in report_lines(raw, runs):
+    comparison = None
+    if args.compare:
+        say("appending and replaying with the eventsourcing library and with Consortium …")
+        comparison = compare(min(args.events, 20_000))
+    for line in report_lines(raw, runs, comparison):
         print(line)
     if args.json:
-        args.json.write_text(
-            json.dumps({"raw_limits": raw.as_dict(), "runs": [r.as_dict() for r in runs]}, indent=2)
-        )
+        results = {
+            "raw_limits": raw.as_dict(),
+            "runs": [r.as_dict() for r in runs],
+            "comparison": comparison.as_dict() if comparison else None,
+        }
+        args.json.write_text(json.dumps(results, indent=2))
         say(f"wrote {args.json}")
+    if args.plot:
+        plot(runs, args.plot)
+        say(f"wrote {args.plot}")
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+from bench.compare import Comparison
 from bench.limits import RawLimits
 from bench.workload import WorkloadResult
 
@@ -18,7 +19,9 @@ def signature_bound(raw: RawLimits, verifications_per_event: int) -> float:
     return raw.cores / (verifications_per_event / raw.verify_per_s + 1 / raw.sign_per_s)
 
 
-def report_lines(raw: RawLimits, runs: Sequence[WorkloadResult]) -> Iterator[str]:
+def report_lines(
+    raw: RawLimits, runs: Sequence[WorkloadResult], comparison: Comparison | None = None
+) -> Iterator[str]:
     yield f"Raw limits ({raw.cores} cores)"
     yield f"  Ed25519 sign/s (1 thread)       {raw.sign_per_s:>12,.0f}"
     yield f"  Ed25519 verify/s (1 thread)     {raw.verify_per_s:>12,.0f}"
@@ -49,3 +52,17 @@ def report_lines(raw: RawLimits, runs: Sequence[WorkloadResult]) -> Iterator[str
         c4, c1 = signature_bound(raw, 4), signature_bound(raw, 1)
         yield f"C (n=4) = {c4:,.0f} events/s; C1 = {c1:,.0f} events/s"
         yield "(durable)" if runs[0].durable else "(no fsync)"
+    if comparison is not None:
+        c = comparison
+        yield ""
+        yield f"Against eventsourcing (SQLite), {c.events} events, {c.batch} per transaction:"
+        yield (
+            f"  durable append/s   eventsourcing {c.eventsourcing_append_per_s:>10,.0f}   "
+            f"consortium {c.consortium_append_per_s:>10,.0f}   "
+            f"x{c.consortium_append_per_s / c.eventsourcing_append_per_s:.2f}"
+        )
+        yield (
+            f"  replay events/s    eventsourcing {c.eventsourcing_replay_per_s:>10,.0f}   "
+            f"consortium {c.consortium_replay_per_s:>10,.0f}   "
+            f"x{c.consortium_replay_per_s / c.eventsourcing_replay_per_s:.2f}"
+        )

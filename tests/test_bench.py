@@ -10,10 +10,15 @@ from bench.__main__ import main
 
 def test_bench_runs_and_writes_json(tmp_path: Path, capsys) -> None:
     out = tmp_path / "results.json"
-    assert main(["--events", "300", "--no-fsync", "--json", str(out)]) == 0
+    png = tmp_path / "bench.png"
+    args = ["--events", "300", "--no-fsync", "--json", str(out), "--plot", str(png), "--compare"]
+    assert main(args) == 0
     results = json.loads(out.read_text())
     assert results["raw_limits"]["verify_per_s"] > 0
     [run] = results["runs"]
     assert run["accepted"] == 300 and run["committed_per_s"] > 0
     assert run["latency_p50_ms"] <= run["latency_p99_ms"]
+    assert results["comparison"]["eventsourcing_replay_per_s"] > 0
+    assert results["comparison"]["consortium_replay_per_s"] > 0
+    assert png.stat().st_size > 1000
     assert "committed/s" in capsys.readouterr().out

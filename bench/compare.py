@@ -1,0 +1,162 @@
+"""The same two jobs done by Consortium's log and by the Python ``eventsourcing`` library.
+
+Both append events durably (eventsourcing: SQLite in WAL mode, one transaction per save;
+Consortium: LMDB with fsync, one transaction per block) and rebuild a balance projection from
+what they stored (eventsourcing: its notification log, mapped back to domain events; Consortium:
+every block re-executed by the payment rules, with all three projections and the state digest).
+Consortium does strictly more per event on replay, so the ratio is conservative.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.workload import bench_genesis
+from events.block import Block, BlockHeader, CommittedBlock, QuorumCertificate
+from events.genesis import Genesis
+from events.log_tree import LogTree
+from events.payments import IssueTokens, Transfer
+from rules.engine import genesis_state
+from rules.replay import replay_blocks, run_block
+from rules.rulebook import RULESET
+from storage.log import ZERO_HASH, EventLog
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    events: int
+    batch: int
+    eventsourcing_append_per_s: float
+    consortium_append_per_s: float
+    eventsourcing_replay_per_s: float
+    consortium_replay_per_s: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def compare(events: int = 20_000, batch: int = 100) -> Comparison:
+    es_append, es_replay = _eventsourcing(events, batch)
+    our_append, our_replay = _consortium(events, batch)
+    return Comparison(events, batch, es_append, our_append, es_replay, our_replay)
+
+
+def _eventsourcing(events: int, batch: int) -> tuple[float, float]:
+    from eventsourcing.application import Application
+
+    from bench.eventsourcing_model import Account
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(Path(tmp) / "es.sqlite"),
+        }
+        app: Application = Application(env=env)
+        accounts = [Account() for _ in range(64)]
+        app.save(*accounts)
+        started = time.perf_counter()
+        for i in range(0, events, batch):
+            touched = []
+            for j in range(i, min(events, i + batch)):
+                account = accounts[j % len(accounts)]
+                account.credit(1)
+                touched.append(account)
+            app.save(*{id(a): a for a in touched}.values())  # one durable transaction
+        append_rate = events / (time.perf_counter() - started)
+        started = time.perf_counter()
+        balances: dict[Any, int] = {}
+        replayed, position = 0, 1
+        while True:
+            notifications = app.recorder.select_notifications(start=position, limit=1000)
+            if not notifications:
+                break
+            for notification in notifications:
+                domain_event = app.mapper.to_domain_event(notification)
+                if isinstance(domain_event, Account.Credited):
+                    balances[domain_event.originator_id] = (
+                        balances.get(domain_event.originator_id, 0) + domain_event.amount
+                    )
+                    replayed += 1
+            position = notifications[-1].id + 1
+        replay_rate = replayed / (time.perf_counter() - started)
+        app.close()
+    return append_rate, replay_rate
+
+
+def _consortium(events: int, batch: int) -> tuple[float, float]:
+    """Appends pre-executed blocks of ``batch`` signed payments, then replays them all."""
+    genesis, _ = bench_genesis(4)
+    blocks = _payment_blocks(genesis, events, batch)
+    with tempfile.TemporaryDirectory() as tmp:
+        with EventLog(Path(tmp), genesis, durable=True) as log:
+            started = time.perf_counter()
+            for committed, results, frontier, ids in blocks:
+                log.append(committed, results, frontier, ids)
+            append_rate = events / (time.perf_counter() - started)
+            state = genesis_state(genesis, RULESET)
+            started = time.perf_counter()
+            divergence = replay_blocks(
+                state, RULESET, LogTree(), (s.committed.block for s in log.stored_blocks())
+            )
+            replay_rate = (events + 1) / (time.perf_counter() - started)
+    if divergence is not None:
+        raise RuntimeError(f"benchmark replay diverged: {divergence}")
+    return append_rate, replay_rate
+
+
+def _payment_blocks(genesis: Genesis, events: int, batch: int) -> list[tuple[Any, ...]]:
+    from bench.workload import _identity
+    from events.envelope import seal
+
+    admin, alice, bob = _identity("admin"), _identity("user-0"), _identity("user-1")
+    chain = genesis.chain_id
+    envelopes = [
+        seal(
+            IssueTokens(
+                author=admin.public_key, seq=1, token="EUR", to=admin.public_key, amount=10**12
+            ),
+            chain,
+            [admin],
+        )
+    ]
+    for i in range(events):
+        payer, payee = (admin, alice) if i % 2 == 0 else (admin, bob)
+        envelopes.append(
+            seal(
+                Transfer(
+                    author=payer.public_key, seq=i + 2, token="EUR", to=payee.public_key, amount=1
+                ),
+                chain,
+                [payer],
+            )
+        )
+    state, tree, prev = genesis_state(genesis, RULESET), LogTree(), ZERO_HASH
+    out = []
+    for height, start in enumerate(range(0, len(envelopes), batch), start=1):
+        chunk = tuple(envelopes[start : start + batch])
+        run = run_block(state, RULESET, tree, height, 1_767_225_600_000 + height, chunk)
+        header = BlockHeader(
+            chain,
+            height,
+            0,
+            prev,
+            0,
+            1_767_225_600_000 + height,
+            len(chunk),
+            run.events_root,
+            run.results_root,
+            run.log_tree.size,
+            run.log_tree.root(),
+            run.execution.table_digests,
+        )
+        block = Block(header, chunk)
+        state.adopt(run.execution.overlay, run.execution.hashes)
+        tree = run.log_tree
+        prev = block.hash
+        committed = CommittedBlock(block, QuorumCertificate(height, 0, block.hash, ()))
+        out.append((committed, run.execution.results, tree.frontier, run.event_ids))
+    return out

@@ -1,0 +1,37 @@
+"""``--plot FILE.png``: throughput against validators and latency against offered load."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.workload import WorkloadResult
+
+
+def plot(runs: Sequence[WorkloadResult], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    saturated = sorted((r for r in runs if r.offered_per_s is None), key=lambda r: r.validators)
+    left.plot([r.validators for r in saturated], [r.committed_per_s for r in saturated], "o-")
+    left.set(xlabel="validators", ylabel="committed events/s", title="Throughput at saturation")
+    for n in sorted({r.validators for r in runs}):
+        paced = sorted(
+            (r for r in runs if r.validators == n and r.offered_per_s),
+            key=lambda r: r.offered_per_s or 0,
+        )
+        if paced:
+            loads = [r.offered_per_s for r in paced]
+            right.plot(loads, [r.latency_p50_ms for r in paced], "o-", label=f"n={n} p50")
+            right.plot(loads, [r.latency_p99_ms for r in paced], "x--", label=f"n={n} p99")
+    right.set(
+        xlabel="offered events/s", ylabel="commit latency, ms", title="Latency against offered load"
+    )
+    if right.lines:
+        right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
