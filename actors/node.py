@@ -79,12 +79,12 @@ def rebuild_state(genesis: Genesis, ruleset: Ruleset, event_log: EventLog) -> tu
         stored = event_log.stored_block(start - 1)
         log_tree = LogTree(stored.committed.block.header.log_size, stored.log_frontier)
     blocks = (s.committed.block for s in event_log.stored_blocks(start))
-    divergence = replay_blocks(state, ruleset, log_tree, blocks)
-    if divergence is not None:
+    replay = replay_blocks(state, ruleset, log_tree, blocks)
+    if replay.divergence is not None:
         raise LogCorruptError(
-            divergence.height, f"replay differs from the header: {divergence.what}"
+            replay.divergence.height, f"replay differs from the header: {replay.divergence.what}"
         )
-    return state, log_tree
+    return state, replay.log_tree
 
 
 class LedgerNode:

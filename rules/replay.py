@@ -94,23 +94,32 @@ class Divergence:
     what: str
 
 
+@dataclass(slots=True)
+class Replay:
+    """Where a replay stopped: the first divergence (None if every block held) and the log
+    tree after the last block that held."""
+
+    divergence: Divergence | None
+    log_tree: LogTree
+
+
 def replay_blocks(
     state: State,
     ruleset: Ruleset,
     log_tree: LogTree,
     blocks: Iterable[Block],
     on_block: Callable[[Block, BlockRun], None] | None = None,
-) -> Divergence | None:
-    """Apply ``blocks`` to ``state`` and ``log_tree`` in order; stop at the first one whose
-    header the execution does not reproduce."""
+) -> Replay:
+    """Apply ``blocks`` to ``state`` in order, from the log tree ``log_tree``; stop at the first
+    block whose header the execution does not reproduce."""
     for block in blocks:
         header = block.header
         run = run_block(state, ruleset, log_tree, header.height, header.time_ms, block.events)
         problem = header_mismatch(header, run)
         if problem is not None:
-            return Divergence(header.height, problem)
+            return Replay(Divergence(header.height, problem), log_tree)
         state.adopt(run.execution.overlay, run.execution.hashes)
-        log_tree.extend(run.leaves)
+        log_tree = run.log_tree
         if on_block is not None:
             on_block(block, run)
-    return None
+    return Replay(None, log_tree)
