@@ -7,6 +7,12 @@ from actors.messages import Receipt
 from actors.receipts import ReceiptFuture
 from consortium.api import Consortium, ParticipantHandle
 from consortium.config import ConsortiumConfig
+from consortium.subscriptions import (
+    BlockNotice,
+    CommittedEvent,
+    Subscription,
+    SubscriptionOverflow,
+)
 from events.errors import (
     ConsortiumError,
     ConsortiumStopped,
@@ -22,7 +28,9 @@ from events.results import Code, EventResult
 from storage.errors import LogCorruptError, StorageError
 
 __all__ = [
+    "BlockNotice",
     "Code",
+    "CommittedEvent",
     "Consortium",
     "ConsortiumConfig",
     "ConsortiumError",
@@ -43,6 +51,8 @@ __all__ = [
     "RejectedAtIntake",
     "RejectedByRule",
     "StorageError",
+    "Subscription",
+    "SubscriptionOverflow",
     "TokenDefinition",
     "Transfer",
 ]
