@@ -12,10 +12,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from actors.execution_memo import ExecutionMemo
 from actors.mempool import Mempool
 from consensus.application import Head
 from consensus.certificates import Verifier
-from events.block import Block, BlockHeader, CommittedBlock
+from events.block import Block, BlockHeader, CommittedBlock, state_digest
 from events.envelope import MAX_EVENT_BYTES, DecodedEvent, decode_event, event_id
 from events.errors import MalformedError
 from events.genesis import Genesis
@@ -96,6 +97,7 @@ class LedgerNode:
         event_log: EventLog,
         settings: NodeSettings,
         verify: Verifier = verify_signature,
+        shared_executions: ExecutionMemo | None = None,
     ) -> None:
         self.index = index
         self.genesis = genesis
@@ -103,6 +105,7 @@ class LedgerNode:
         self.log = event_log
         self.settings = settings
         self._verify = verify
+        self._shared = shared_executions
         self.state, self.log_tree = rebuild_state(genesis, ruleset, event_log)
         self._runs: dict[bytes, BlockRun] = {}
         self.listeners: list[CommitListener] = []
@@ -211,6 +214,8 @@ class LedgerNode:
         )
         block = Block(header, envelopes)
         self._runs[block.hash] = run
+        if self._shared is not None:
+            self._shared.put(block.hash, self._pre_state(), run)
         return block
 
     def check_block(self, block: Block) -> str | None:
@@ -220,6 +225,11 @@ class LedgerNode:
         problem = self._link_problem(header, len(block.events))
         if problem is not None:
             return problem
+        pre_state = self._pre_state() if self._shared is not None else b""
+        shared = self._shared.get(block.hash, pre_state) if self._shared is not None else None
+        if shared is not None:
+            self._runs[block.hash] = shared
+            return None
         ids = [event_id(e) for e in block.events]
         decoded: list[DecodedEvent | None] = []
         for eid, envelope_bytes in zip(ids, block.events, strict=True):
@@ -243,7 +253,13 @@ class LedgerNode:
         problem = header_mismatch(header, run)
         if problem is None:
             self._runs[block.hash] = run
+            if self._shared is not None:
+                self._shared.put(block.hash, pre_state, run)
         return problem
+
+    def _pre_state(self) -> bytes:
+        """What a shared execution must have started from: the head block and the state."""
+        return self.log.head_hash + state_digest(self.state.table_digests())
 
     def _link_problem(self, header: BlockHeader, event_count: int) -> str | None:
         head = self.head()

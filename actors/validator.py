@@ -15,6 +15,7 @@ from typing import Any
 
 import pykka
 
+from actors.execution_memo import ExecutionMemo
 from actors.messages import FireTimeout, Inspect, Receipt, ReplyTo, SubmitEvent
 from actors.node import CommitRecord, LedgerNode, NodeSettings
 from actors.timers import TimerService
@@ -60,6 +61,7 @@ class ValidatorActor(pykka.ThreadingActor):
         durable: bool = True,
         clock: Clock = wall_clock_ms,
         verify: Verifier = verify_signature,
+        shared_executions: ExecutionMemo | None = None,
     ) -> None:
         super().__init__()
         self.index = index
@@ -68,7 +70,9 @@ class ValidatorActor(pykka.ThreadingActor):
         self._clock = clock
         self._log = EventLog(data_dir, genesis, durable=durable)
         try:
-            self.node = LedgerNode(index, genesis, ruleset, self._log, settings, verify)
+            self.node = LedgerNode(
+                index, genesis, ruleset, self._log, settings, verify, shared_executions
+            )
         except Exception:
             self._log.close()
             raise

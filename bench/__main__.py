@@ -47,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
         help="also run at these offered loads, events/s, to read latency",
     )
     parser.add_argument("--no-fsync", action="store_true", help="do not fsync each committed block")
+    parser.add_argument(
+        "--shared",
+        action="store_true",
+        help="also run each saturation test with validators sharing executions (one process, "
+        "one trust domain)",
+    )
     parser.add_argument("--json", type=Path, help="write machine-readable results here")
     parser.add_argument("--plot", type=Path, help="draw throughput and latency to this PNG")
     parser.add_argument(
@@ -68,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             label = "saturation" if rate is None else f"{rate:g} events/s offered"
             say(f"running payments on {n} validators, {args.events} events, {label} …")
             runs.append(run_payments(n, args.events, not args.no_fsync, rate, say))
+            if args.shared and rate is None:
+                say("  … again with shared executions")
+                runs.append(run_payments(n, args.events, not args.no_fsync, None, say, True))
     comparison = None
     if args.compare:
         say("appending and replaying with the eventsourcing library and with Consortium …")

@@ -31,7 +31,7 @@ def report_lines(
     yield f"  LMDB durable commits/s          {raw.lmdb_durable_commits_per_s:>12,.0f}"
     yield ""
     header = (
-        f"{'n':>3} {'offered/s':>10} {'committed/s':>12} {'/C':>6} {'/C1':>6} "
+        f"{'n':>3} {'exec':>6} {'offered/s':>10} {'committed/s':>12} {'/C':>6} {'/C1':>6} "
         f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'ev/block':>9} {'replay ev/s':>12} "
         f"{'B/event':>8} {'RSS MB':>7}"
     )
@@ -41,7 +41,8 @@ def report_lines(
         c1 = signature_bound(raw, 1)
         offered = "max" if r.offered_per_s is None else f"{r.offered_per_s:,.0f}"
         yield (
-            f"{r.validators:>3} {offered:>10} {r.committed_per_s:>12,.0f} "
+            f"{r.validators:>3} {'shared' if r.shared_executions else 'each':>6} "
+            f"{offered:>10} {r.committed_per_s:>12,.0f} "
             f"{r.committed_per_s / c:>6.2f} {r.committed_per_s / c1:>6.2f} "
             f"{r.latency_p50_ms:>8.1f} {r.latency_p95_ms:>8.1f} {r.latency_p99_ms:>8.1f} "
             f"{r.events / max(1, r.blocks):>9.0f} {r.replay_events_per_s:>12,.0f} "
@@ -52,6 +53,8 @@ def report_lines(
         c4, c1 = signature_bound(raw, 4), signature_bound(raw, 1)
         yield f"C (n=4) = {c4:,.0f} events/s; C1 = {c1:,.0f} events/s"
         yield "(durable)" if runs[0].durable else "(no fsync)"
+        yield "exec: each = every validator executes every block; shared = one execution per block"
+        yield "      for validators of this process holding the same state (one trust domain)"
     if comparison is not None:
         c = comparison
         yield ""

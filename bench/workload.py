@@ -34,6 +34,7 @@ USERS = 64
 @dataclass(frozen=True, slots=True)
 class WorkloadResult:
     workload: str
+    shared_executions: bool
     validators: int
     durable: bool
     offered_per_s: float | None
@@ -91,11 +92,12 @@ def run_payments(
     durable: bool,
     offered_per_s: float | None = None,
     progress: Progress = lambda _: None,
+    share_executions: bool = False,
 ) -> WorkloadResult:
     genesis, keys = bench_genesis(validators)
     with tempfile.TemporaryDirectory(prefix="consortium-bench-") as tmp:
         data = Path(tmp)
-        config = ConsortiumConfig(durable=durable)
+        config = ConsortiumConfig(durable=durable, share_executions=share_executions)
         with Consortium(genesis, data, keys, config) as c:
             users = _fund(c)
             start_height = c.height()
@@ -106,6 +108,7 @@ def run_payments(
     latencies.sort()
     return WorkloadResult(
         workload="payments",
+        shared_executions=share_executions,
         validators=validators,
         durable=durable,
         offered_per_s=offered_per_s,

@@ -13,6 +13,7 @@ from typing import Any, TypeVar, cast
 
 import pykka
 
+from actors.execution_memo import ExecutionMemo
 from actors.messages import Inspect
 from actors.node import LedgerNode, NodeSettings
 from actors.participant import ParticipantActor, SignAndSubmit, SignOnly, SubmitSigned
@@ -102,6 +103,7 @@ class Consortium:
         self._verify = (
             VerificationMemo().verify if self.config.share_verifications else verify_signature
         )
+        self._executions = ExecutionMemo() if self.config.share_executions else None
         self._validators: dict[int, pykka.ActorRef[Any]] = {}
         self._participants: list[pykka.ActorRef[Any]] = []
         self._subscriptions: list[Subscription] = []
@@ -148,6 +150,7 @@ class Consortium:
             settings,
             durable=self.config.durable,
             verify=self._verify,
+            shared_executions=self._executions,
         )
         self._validators[index] = ref
 

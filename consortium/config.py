@@ -18,3 +18,8 @@ class ConsortiumConfig:
     max_clock_drift_ms: int = 5_000
     share_verifications: bool = True
     """Validators of this process verify each signature once between them (one trust domain)."""
+    share_executions: bool = False
+    """Validators of this process holding the same state execute each block once between them.
+
+    Off by default, so that every validator is a full replica that re-executes every block;
+    benchmarks of one trust domain turn it on."""

@@ -78,7 +78,7 @@ class State(StateView):
                     rows.pop(key, None)
                 else:
                     rows[key] = value
-        self._hashes = hashes
+        self._hashes = dict(hashes)  # hashes may be shared with other states; never mutated
 
     def put_initial(self, table: str, key: bytes, value: object) -> None:
         """Write outside any block: genesis and snapshot loading only."""

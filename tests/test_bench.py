@@ -11,11 +11,22 @@ from bench.__main__ import main
 def test_bench_runs_and_writes_json(tmp_path: Path, capsys) -> None:
     out = tmp_path / "results.json"
     png = tmp_path / "bench.png"
-    args = ["--events", "300", "--no-fsync", "--json", str(out), "--plot", str(png), "--compare"]
+    args = [
+        "--events",
+        "300",
+        "--no-fsync",
+        "--json",
+        str(out),
+        "--plot",
+        str(png),
+        "--compare",
+        "--shared",
+    ]
     assert main(args) == 0
     results = json.loads(out.read_text())
     assert results["raw_limits"]["verify_per_s"] > 0
-    [run] = results["runs"]
+    run, shared = results["runs"]
+    assert shared["shared_executions"] and not run["shared_executions"]
     assert run["accepted"] == 300 and run["committed_per_s"] > 0
     assert run["latency_p50_ms"] <= run["latency_p99_ms"]
     assert results["comparison"]["eventsourcing_replay_per_s"] > 0
