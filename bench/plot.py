@@ -15,8 +15,16 @@ def plot(runs: Sequence[WorkloadResult], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    saturated = sorted((r for r in runs if r.offered_per_s is None), key=lambda r: r.validators)
-    left.plot([r.validators for r in saturated], [r.committed_per_s for r in saturated], "o-")
+    for shared in (False, True):
+        saturated = sorted(
+            (r for r in runs if r.offered_per_s is None and r.shared_executions == shared),
+            key=lambda r: r.validators,
+        )
+        if saturated:
+            label = "shared executions" if shared else "every validator executes"
+            xs = [r.validators for r in saturated]
+            left.plot(xs, [r.committed_per_s for r in saturated], "o-", label=label)
+    left.legend()
     left.set(xlabel="validators", ylabel="committed events/s", title="Throughput at saturation")
     for n in sorted({r.validators for r in runs}):
         paced = sorted(
