@@ -25,8 +25,10 @@ class TimerService:
     def call_later(self, delay_ms: int, callback: Callable[[], None]) -> None:
         due = time.monotonic() + delay_ms / 1000
         with self._wake:
+            earliest = self._heap[0][0] if self._heap else None
             heapq.heappush(self._heap, (due, next(self._order), callback))
-            self._wake.notify()
+            if earliest is None or due < earliest:
+                self._wake.notify()  # only a new earliest deadline changes the thread's wait
 
     def _run(self) -> None:
         while True:
