@@ -9,6 +9,8 @@ not an exception. A committed block is one write transaction, durable by default
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -46,6 +48,24 @@ _OPEN_PATHS: set[Path] = set()
 _OPEN_LOCK = threading.Lock()
 
 
+def _lock_writer(path: Path) -> int:
+    """Hold an exclusive lock on the directory's ``writer.lock``: one writing process only.
+
+    LMDB lets several processes open one environment; two validators appending to one log would
+    each extend a head the other has moved. The lock makes the second one fail at once.
+    """
+    fd = os.open(path / "writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StorageError(
+            f"{path} is in use by another process; stop it first, or copy the directory and "
+            "open the copy"
+        ) from None
+    return fd
+
+
 def _key(n: int) -> bytes:
     return n.to_bytes(8, "big")
 
@@ -67,6 +87,7 @@ class EventLog:
         map_size: int = 64 << 20,
     ) -> None:
         self.path = Path(path).resolve()
+        self._writer_lock: int | None = None
         if readonly and not (self.path / "data.mdb").exists():
             raise StorageError(
                 f"{self.path} is not a consortium data directory (no data.mdb); "
@@ -90,6 +111,7 @@ class EventLog:
     def _open(self, readonly: bool, durable: bool, map_size: int) -> lmdb.Environment:
         if not readonly:
             self.path.mkdir(parents=True, exist_ok=True)
+            self._writer_lock = _lock_writer(self.path)
         try:
             return lmdb.open(
                 str(self.path),
@@ -292,6 +314,9 @@ class EventLog:
         self._release()
 
     def _release(self) -> None:
+        if self._writer_lock is not None:
+            os.close(self._writer_lock)  # closing the descriptor drops the flock
+            self._writer_lock = None
         with _OPEN_LOCK:
             _OPEN_PATHS.discard(self.path)
 

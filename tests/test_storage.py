@@ -142,3 +142,24 @@ def test_map_grows_instead_of_failing(tmp_path: Path) -> None:
 def test_readonly_open_of_a_non_consortium_directory_says_so(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="not a consortium data directory"):
         EventLog(tmp_path / "nothing", readonly=True)
+
+
+def test_a_second_writing_process_is_refused(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    _fill(tmp_path, 1)
+    with EventLog(tmp_path, GENESIS):
+        code = (
+            "import sys\nfrom storage.log import EventLog\n"
+            "from tests.ledger_fixtures import GENESIS\n"
+            "try:\n    EventLog(sys.argv[1], GENESIS)\nexcept Exception as e:\n"
+            "    print(type(e).__name__, e); sys.exit(3)\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+    assert done.returncode == 3 and "in use by another process" in done.stdout
