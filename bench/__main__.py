@@ -19,6 +19,7 @@ from bench import limits
 from bench.compare import compare
 from bench.plot import plot
 from bench.report import report_lines
+from bench.soak import soak
 from bench.workload import run_payments
 
 
@@ -56,6 +57,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, help="write machine-readable results here")
     parser.add_argument("--plot", type=Path, help="draw throughput and latency to this PNG")
     parser.add_argument(
+        "--soak",
+        type=float,
+        metavar="SECONDS",
+        help="instead of the throughput runs: a steady load for SECONDS, sampling memory",
+    )
+    parser.add_argument(
+        "--soak-rate", type=float, default=1000, help="offered events/s during --soak (1000)"
+    )
+    parser.add_argument(
         "--compare",
         action="store_true",
         help="also run the same append and replay jobs on the eventsourcing library (SQLite)",
@@ -66,6 +76,17 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
+    if args.soak:
+        result = soak(args.soak, args.soak_rate, say)
+        print(
+            f"soak: {result.events} events in {result.seconds:.0f} s at "
+            f"{result.offered_per_s:.0f}/s offered; resident memory MB "
+            f"{' '.join(f'{m:.0f}' for m in result.rss_mb_samples)}; "
+            f"growth after warm-up {result.growth_after_warmup_mb:+.1f} MB"
+        )
+        if args.json:
+            args.json.write_text(json.dumps(result.as_dict(), indent=2))
+        return 0
     say("measuring raw limits of this machine …")
     raw = limits.measure()
     runs = []
