@@ -16,7 +16,7 @@ from events.signing import Domain, verify_signature
 
 
 class VerificationMemo:
-    def __init__(self, capacity: int = 200_000) -> None:
+    def __init__(self, capacity: int = 50_000) -> None:
         self._capacity = capacity
         self._verified: dict[bytes, None] = {}
         self._lock = threading.Lock()
