@@ -16,6 +16,7 @@ from events.body import EventBody
 from events.envelope import DecodedEvent, decode_event
 from events.errors import MalformedError
 from events.genesis import Genesis
+from events.logs import get_logger
 from events.results import ACCEPTED, Code, EventResult, Rejected
 from rules.context import EventContext
 from rules.lthash import LtHash
@@ -36,6 +37,8 @@ class FunctionRule:
     check: Callable[[EventContext, Any], None]
     apply: Callable[[EventContext, Any], None]
 
+
+log = get_logger(__name__)
 
 RuleBook = Mapping[type[EventBody], Rule]
 
@@ -146,5 +149,11 @@ def _execute_event(
     except Rejected as rejected:
         block.rollback()
         return rejected.result
+    except Exception as exc:
+        # A rule with a bug must not stall the chain: every validator runs the same code on the
+        # same input, so they all refuse the event alike and the height still commits.
+        log.exception("rule for %s failed on event %s", type(body).__name__, eid.hex())
+        block.rollback()
+        return EventResult(Code.INVALID, f"the rule failed ({type(exc).__name__}); report this")
     block.end()
     return ACCEPTED

@@ -11,7 +11,7 @@ from events.envelope import event_id, seal
 from events.genesis import Genesis, GenesisParticipant, GenesisValidator, TokenDefinition
 from events.identity import Identity
 from events.results import EventResult
-from rules.engine import execute_block, genesis_state
+from rules.engine import Ruleset, execute_block, genesis_state
 from rules.rulebook import RULESET
 from rules.state import State
 
@@ -44,6 +44,7 @@ GENESIS = Genesis(
 class Ledger:
     """Executes blocks of events signed by test identities, committing each block."""
 
+    ruleset: Ruleset = RULESET
     state: State = field(default_factory=lambda: genesis_state(GENESIS, RULESET))
     seqs: dict[bytes, int] = field(default_factory=dict)
     height: int = 0
@@ -59,7 +60,7 @@ class Ledger:
         self.height += 1
         ids = [event_id(e) for e in envelopes]
         execution = execute_block(
-            self.state, RULESET, self.height, time_ms or 1_000 + self.height, envelopes, ids
+            self.state, self.ruleset, self.height, time_ms or 1_000 + self.height, envelopes, ids
         )
         self.state.adopt(execution.overlay, execution.hashes)
         return execution.results
