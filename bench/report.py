@@ -33,7 +33,7 @@ def report_lines(
     header = (
         f"{'n':>3} {'exec':>6} {'offered/s':>10} {'committed/s':>12} {'/C':>6} {'/C1':>6} "
         f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'ev/block':>9} {'replay ev/s':>12} "
-        f"{'B/event':>8} {'RSS MB':>7}"
+        f"{'audit ev/s':>11} {'/Vall':>6} {'B/event':>8} {'RSS MB':>7}"
     )
     yield header
     for r in runs:
@@ -46,6 +46,8 @@ def report_lines(
             f"{r.committed_per_s / c:>6.2f} {r.committed_per_s / c1:>6.2f} "
             f"{r.latency_p50_ms:>8.1f} {r.latency_p95_ms:>8.1f} {r.latency_p99_ms:>8.1f} "
             f"{r.events / max(1, r.blocks):>9.0f} {r.replay_events_per_s:>12,.0f} "
+            f"{r.audit_events_per_s:>11,.0f} "
+            f"{r.audit_events_per_s / raw.verify_all_cores_per_s:>6.2f} "
             f"{r.bytes_per_event:>8.0f} {r.peak_rss_mb:>7.0f}"
         )
     if runs:

@@ -19,6 +19,7 @@ from pathlib import Path
 from actors.messages import Receipt
 from actors.node import rebuild_state
 from consortium.api import Consortium, ParticipantHandle
+from consortium.audit.verify import audit
 from consortium.config import ConsortiumConfig
 from events.genesis import Genesis, GenesisParticipant, GenesisValidator, TokenDefinition
 from events.identity import Identity
@@ -47,6 +48,7 @@ class WorkloadResult:
     latency_p99_ms: float
     blocks: int
     replay_events_per_s: float
+    audit_events_per_s: float
     bytes_per_event: float
     peak_rss_mb: float
 
@@ -104,6 +106,7 @@ def run_payments(
             latencies, accepted, seconds = _drive(users, events, offered_per_s, progress)
             blocks = c.height() - start_height
         replay_rate = _replay_rate(genesis, data / "validator-0")
+        audit_rate = audit(data / "validator-0").events_per_s
         size = sum(f.stat().st_blocks * 512 for f in (data / "validator-0").iterdir())
     latencies.sort()
     return WorkloadResult(
@@ -121,6 +124,7 @@ def run_payments(
         latency_p99_ms=_percentile(latencies, 0.99),
         blocks=blocks,
         replay_events_per_s=replay_rate,
+        audit_events_per_s=audit_rate,
         bytes_per_event=size / max(1, events + 2 * USERS),
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )

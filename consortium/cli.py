@@ -7,10 +7,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from consortium.commands import demo
+from consortium.commands import audit, demo
 from events.errors import ConsortiumError
 
-COMMANDS = (demo,)
+COMMANDS = (demo, audit)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,6 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 3
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) has gone; say nothing more, as Unix tools do.
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("consortium: interrupted", file=sys.stderr)
         return 130

@@ -39,7 +39,7 @@ from storage.records import (
 
 log = get_logger(__name__)
 
-FORMAT = b"consortium-log/1"
+FORMAT = b"consortium-log/2"
 _DATABASES = (b"meta", b"headers", b"blocks", b"ids", b"snapshots", b"intake")
 ZERO_HASH = bytes(32)
 

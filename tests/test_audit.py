@@ -1,0 +1,260 @@
+"""`consortium audit` and friends on real logs, clean and tampered with."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import lmdb
+import msgspec
+import pytest
+
+from consensus.certificates import precommit_bytes
+from consortium.audit.diff import first_difference
+from consortium.audit.export import export_lines
+from consortium.audit.proofs import check_proof, prove_consistency, prove_inclusion
+from consortium.audit.replay_to import state_as_of
+from consortium.audit.verify import audit
+from consortium.cli import main
+from consortium.demo import demo_genesis
+from events.block import Block, CommittedBlock, QuorumCertificate, TableDigest, VoteSignature
+from events.codec import encode
+from events.payments import Transfer
+from events.signing import Domain
+from storage.records import BLOCK_DECODER, StoredBlock, frame, unframe
+from tests.consortium_fixtures import funded_users, start, wait_until
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A stopped 4-validator consortium's data directory with a few dozen blocks."""
+    path = tmp_path_factory.mktemp("ledger")
+    c = start(path)
+    try:
+        users = funded_users(c, 3)
+        for i in range(30):
+            users[i % 3].submit(
+                Transfer(token="NORTH", to=users[(i + 1) % 3].public_key, amount=i + 1)
+            ).result(10)
+        assert wait_until(lambda: len({c.height(v) for v in range(4)}) == 1)
+    finally:
+        c.stop()
+    return path
+
+
+def _copy(ledger: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "copy"
+    shutil.copytree(ledger / "validator-0", target)
+    return target
+
+
+def _height_count(path: Path) -> int:
+    return audit(path).blocks
+
+
+def _rewrite(path: Path, height: int, change: Callable[[StoredBlock], StoredBlock]) -> None:
+    """Replace block ``height`` (and its header record) with a changed, correctly framed one."""
+    env = lmdb.open(str(path), max_dbs=8)
+    blocks, headers = env.open_db(b"blocks"), env.open_db(b"headers")
+    key = height.to_bytes(8, "big")
+    with env.begin(write=True) as txn:
+        stored = BLOCK_DECODER.decode(unframe(txn.get(key, db=blocks)))
+        changed = change(stored)
+        txn.put(key, frame(encode(changed)), db=blocks)
+        txn.put(key, frame(encode(changed.committed.block.header)), db=headers)
+    env.close()
+
+
+def _with_block(
+    stored: StoredBlock, block: Block, qc: QuorumCertificate | None = None
+) -> StoredBlock:
+    committed = CommittedBlock(block, qc or stored.committed.qc)
+    return msgspec.structs.replace(stored, committed=committed)
+
+
+def test_a_clean_log_audits_ok(ledger: Path) -> None:
+    report = audit(ledger / "validator-0")
+    assert report.ok, report.divergence
+    assert report.blocks > 10 and report.events >= 30
+    assert report.signatures >= report.events and report.quorum_certificates == report.blocks
+
+
+def test_flipped_byte_without_new_checksum_is_a_checksum_failure(
+    ledger: Path, tmp_path: Path
+) -> None:
+    path = _copy(ledger, tmp_path)
+    env = lmdb.open(str(path), max_dbs=8)
+    blocks = env.open_db(b"blocks")
+    with env.begin(write=True, db=blocks) as txn:
+        record = bytearray(txn.get((5).to_bytes(8, "big")))
+        record[-40] ^= 0x01
+        txn.put((5).to_bytes(8, "big"), bytes(record))
+    env.close()
+    report = audit(path)
+    assert not report.ok and report.divergence.height == 5
+    assert "checksum" in report.divergence.what
+
+
+def test_flipped_byte_in_an_event_is_caught_by_its_signature(ledger: Path, tmp_path: Path) -> None:
+    path = _copy(ledger, tmp_path)
+
+    def flip(stored: StoredBlock) -> StoredBlock:
+        block = stored.committed.block
+        event = bytearray(block.events[0])
+        event[-80] ^= 0x01  # inside the signed body
+        return _with_block(stored, Block(block.header, (bytes(event), *block.events[1:])))
+
+    _rewrite(path, 6, flip)
+    report = audit(path)
+    assert report.divergence is not None and report.divergence.height == 6
+    assert report.divergence.event_index == 0
+    assert "signature" in report.divergence.what or "decode" in report.divergence.what
+
+
+def test_removed_event_is_reported(ledger: Path, tmp_path: Path) -> None:
+    path = _copy(ledger, tmp_path)
+    height = next(h for h in range(1, 40) if len(_block(ledger, h).events) >= 1)
+
+    def remove(stored: StoredBlock) -> StoredBlock:
+        block = stored.committed.block
+        return msgspec.structs.replace(
+            _with_block(stored, Block(block.header, block.events[1:])),
+            results=stored.results[1:],
+        )
+
+    _rewrite(path, height, remove)
+    report = audit(path)
+    assert report.divergence is not None and report.divergence.height == height
+    assert "event count" in report.divergence.what
+
+
+def _block(ledger: Path, height: int) -> Block:
+    env = lmdb.open(str(ledger / "validator-0"), max_dbs=8, readonly=True, lock=False)
+    with env.begin(db=env.open_db(b"blocks", create=False)) as txn:
+        stored = BLOCK_DECODER.decode(unframe(txn.get(height.to_bytes(8, "big"))))
+    env.close()
+    return stored.committed.block
+
+
+def test_reordered_blocks_are_reported(ledger: Path, tmp_path: Path) -> None:
+    path = _copy(ledger, tmp_path)
+    env = lmdb.open(str(path), max_dbs=8)
+    with env.begin(write=True) as txn:
+        for name in (b"blocks", b"headers"):
+            db = env.open_db(name, txn=txn)
+            a, b = (txn.get(h.to_bytes(8, "big"), db=db) for h in (3, 4))
+            txn.put((3).to_bytes(8, "big"), b, db=db)
+            txn.put((4).to_bytes(8, "big"), a, db=db)
+    env.close()
+    report = audit(path)
+    assert report.divergence is not None and report.divergence.height == 3
+    assert "another height" in report.divergence.what
+
+
+def test_forged_qc_signature_is_reported(ledger: Path, tmp_path: Path) -> None:
+    path = _copy(ledger, tmp_path)
+
+    def forge(stored: StoredBlock) -> StoredBlock:
+        qc = stored.committed.qc
+        votes = (VoteSignature(qc.votes[0].validator, bytes(64)), *qc.votes[1:])
+        forged = msgspec.structs.replace(qc, votes=votes)
+        return _with_block(stored, stored.committed.block, forged)
+
+    _rewrite(path, 4, forge)
+    report = audit(path)
+    assert report.divergence is not None and report.divergence.height == 4
+    assert "quorum certificate invalid" in report.divergence.what
+
+
+def test_projection_digest_that_no_longer_matches_is_named(ledger: Path, tmp_path: Path) -> None:
+    """Even a header re-signed by every validator key cannot hide a wrong state digest."""
+    path = _copy(ledger, tmp_path)
+    last = _height_count(path)
+    _, validators = demo_genesis()
+
+    def lie(stored: StoredBlock) -> StoredBlock:
+        block = stored.committed.block
+        digests = tuple(
+            TableDigest(d.name, bytes(32)) if d.name == "accounts" else d
+            for d in block.header.table_digests
+        )
+        header = msgspec.structs.replace(block.header, table_digests=digests)
+        forged = Block(header, block.events)
+        qc = stored.committed.qc
+        votes = tuple(
+            VoteSignature(
+                i,
+                v.sign(
+                    Domain.PRECOMMIT,
+                    header.chain_id,
+                    precommit_bytes(last, qc.round, forged.hash, i),
+                ),
+            )
+            for i, v in enumerate(validators)
+        )
+        return _with_block(stored, forged, QuorumCertificate(last, qc.round, forged.hash, votes))
+
+    _rewrite(path, last, lie)
+    report = audit(path)
+    assert report.divergence is not None and report.divergence.height == last
+    assert "'accounts'" in report.divergence.what
+    assert report.divergence.expected == "00" * 32
+
+
+def test_inclusion_proof_verifies_and_fails_after_tampering(ledger: Path) -> None:
+    path = ledger / "validator-0"
+    genesis, _ = demo_genesis()
+    line = json.loads(list(export_lines(path))[10])
+    proof = prove_inclusion(path, bytes.fromhex(line["event_id"]))
+    assert check_proof(proof, genesis) is None
+    bad_path = json.loads(json.dumps(proof))
+    bad_path["path"][0] = "00" * 32
+    assert check_proof(bad_path, genesis) is not None
+    bad_leaf = json.loads(json.dumps(proof))
+    bad_leaf["leaf_index"] = proof["leaf_index"] + 1
+    assert check_proof(bad_leaf, genesis) is not None
+    other = msgspec.structs.replace(genesis, chain_id="another-chain")
+    assert check_proof(proof, other) is not None
+
+
+def test_consistency_holds_across_appends_and_fails_across_a_rewrite(
+    ledger: Path, tmp_path: Path
+) -> None:
+    genesis, _ = demo_genesis()
+    path = ledger / "validator-0"
+    last = _height_count(path)
+    proof = prove_consistency(path, 3, last)
+    assert check_proof(proof, genesis) is None
+    other = tmp_path / "other"
+    c = start(other)
+    try:
+        users = funded_users(c, 2)
+        for i in range(last):
+            users[i % 2].submit(
+                Transfer(token="NORTH", to=users[(i + 1) % 2].public_key, amount=7)
+            ).result(10)
+        assert wait_until(lambda: c.height(0) >= last)
+    finally:
+        c.stop()
+    rewritten = prove_consistency(other / "validator-0", 3, last)
+    rewritten["old"] = proof["old"]  # an old head of the first history, a path of the second
+    assert check_proof(rewritten, genesis) is not None
+
+
+def test_replay_as_of_height_and_diff_and_cli(ledger: Path, tmp_path: Path, capsys) -> None:
+    path = ledger / "validator-0"
+    _, reached = state_as_of(path, height=5)
+    assert reached == 5
+    time_of_5 = _block(ledger, 5).header.time_ms
+    assert state_as_of(path, time_ms=time_of_5)[1] == 5
+    assert state_as_of(path, time_ms=time_of_5 - 1)[1] == 4
+    assert first_difference(path, ledger / "validator-1") is None
+    assert main(["audit", str(path)]) == 0
+    assert "OK: every check holds" in capsys.readouterr().out
+    assert main(["replay", str(path), "--height", "5", "--json"]) == 0
+    replayed = json.loads(capsys.readouterr().out)
+    assert replayed["height"] == 5 and set(replayed) >= {"accounts", "orders", "settlements"}
+    assert main(["audit", str(tmp_path / "missing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
