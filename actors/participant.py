@@ -15,7 +15,7 @@ import pykka
 from actors.messages import SubmitEvent
 from actors.receipts import ReceiptFuture
 from events.body import EventBody
-from events.envelope import seal
+from events.envelope import add_signatures, seal
 from events.errors import ConsortiumStopped
 from events.identity import Identity
 
@@ -30,6 +30,13 @@ class SignAndSubmit:
 class SubmitSigned:
     envelope: bytes
     future: ReceiptFuture
+
+
+@dataclass(frozen=True, slots=True)
+class CoSign:
+    """Answer (by ``ask``) another party's envelope with this participant's signature added."""
+
+    envelope: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +72,8 @@ class ParticipantActor(pykka.ThreadingActor):
             self._submit(message.envelope, message.future)
         elif isinstance(message, SignOnly):
             return self._seal(message.body)
+        elif isinstance(message, CoSign):
+            return add_signatures(message.envelope, self._chain_id, [self.identity])
         return None
 
     def _seal(self, body: EventBody) -> bytes:

@@ -16,7 +16,7 @@ import pykka
 from actors.execution_memo import ExecutionMemo
 from actors.messages import Inspect
 from actors.node import LedgerNode, NodeSettings
-from actors.participant import ParticipantActor, SignAndSubmit, SignOnly, SubmitSigned
+from actors.participant import CoSign, ParticipantActor, SignAndSubmit, SignOnly, SubmitSigned
 from actors.receipts import ReceiptFuture
 from actors.timers import TimerService
 from actors.transport import InProcessRouter
@@ -26,7 +26,6 @@ from consortium.config import ConsortiumConfig
 from consortium.subscriptions import BlockNotice, Subscription
 from events.block import BlockHeader, state_digest
 from events.body import EventBody
-from events.envelope import add_signatures
 from events.errors import ConsortiumStopped
 from events.genesis import Genesis
 from events.identity import Identity
@@ -66,8 +65,9 @@ class ParticipantHandle:
         return cast(bytes, self._actor.ask(SignOnly(body), timeout=ASK_TIMEOUT_S))
 
     def cosign(self, envelope: bytes) -> bytes:
-        """Add this participant's signature to another party's envelope (same body bytes)."""
-        return add_signatures(envelope, self.chain_id, [self.identity])
+        """Add this participant's signature to another party's envelope (same body bytes);
+        signed by the participant's actor, which holds the key."""
+        return cast(bytes, self._actor.ask(CoSign(envelope), timeout=ASK_TIMEOUT_S))
 
     def submit_signed(self, envelope: bytes) -> ReceiptFuture:
         future = ReceiptFuture()

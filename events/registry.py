@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Union
 
-from events import payments
+from events import payments, rebate
 
-VOCABULARIES = (payments,)
+VOCABULARIES = (payments, rebate)
 
 EVENT_BODY_TYPES: tuple[type, ...] = tuple(b for m in VOCABULARIES for b in m.BODIES)
 

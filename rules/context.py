@@ -19,6 +19,11 @@ class EventContext:
     author: Participant
     enrollable_roles: frozenset[str]
 
+    @property
+    def chain_id(self) -> str:
+        chain: str = self.state.get("chain", b"id")
+        return chain
+
     def require(self, condition: bool, code: Code, detail: str) -> None:
         if not condition:
             raise Rejected(code, detail)

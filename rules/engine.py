@@ -84,6 +84,7 @@ class Execution:
 
 def genesis_state(genesis: Genesis, ruleset: Ruleset) -> State:
     state = State(ruleset.schema)
+    state.put_initial("chain", b"id", genesis.chain_id)
     for p in genesis.participants:
         state.put_initial("participants", p.public_key, Participant(p.name, p.organisation, p.role))
     for t in genesis.tokens:

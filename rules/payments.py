@@ -6,6 +6,7 @@ from events.payments import IssueTokens, RegisterParticipant, Transfer
 from events.results import Code
 from rules.context import EventContext
 from rules.engine import BlockHook, FunctionRule
+from rules.state import Overlay, StateView
 from rules.tables import Account, Order, Participant, StatusChange, account_key, token_key
 
 ADMIN = "org_admin"
@@ -50,7 +51,7 @@ def _apply_issue(ctx: EventContext, body: IssueTokens) -> None:
     key = token_key(body.token)
     token = ctx.state.get("tokens", key)
     ctx.state.put("tokens", key, type(token)(token.organisation, token.supply + body.amount))
-    credit(ctx, body.to, body.token, body.amount)
+    credit(ctx.state, body.to, body.token, body.amount)
 
 
 def _check_transfer(ctx: EventContext, body: Transfer) -> None:
@@ -62,7 +63,7 @@ def _check_transfer(ctx: EventContext, body: Transfer) -> None:
     )
     ctx.require(body.to != body.author, Code.INVALID, "cannot transfer to yourself")
     ctx.participant(body.to, "recipient")
-    balance = balance_of(ctx, body.author, body.token)
+    balance = balance_of(ctx.state, body.author, body.token)
     ctx.require(
         balance >= body.amount,
         Code.INSUFFICIENT_FUNDS,
@@ -71,8 +72,8 @@ def _check_transfer(ctx: EventContext, body: Transfer) -> None:
 
 
 def _apply_transfer(ctx: EventContext, body: Transfer) -> None:
-    credit(ctx, body.author, body.token, -body.amount)
-    credit(ctx, body.to, body.token, body.amount)
+    credit(ctx.state, body.author, body.token, -body.amount)
+    credit(ctx.state, body.to, body.token, body.amount)
     change = StatusChange("completed", ctx.height, ctx.time_ms)
     order = Order(
         "transfer", (body.author, body.to), body.token, body.amount, "completed", (change,)
@@ -80,16 +81,16 @@ def _apply_transfer(ctx: EventContext, body: Transfer) -> None:
     ctx.state.put("orders", ctx.event_id, order)
 
 
-def balance_of(ctx: EventContext, owner: bytes, token: str) -> int:
-    account = ctx.state.get("accounts", account_key(owner, token))
+def balance_of(state: StateView, owner: bytes, token: str) -> int:
+    account = state.get("accounts", account_key(owner, token))
     return 0 if account is None else account.balance
 
 
-def credit(ctx: EventContext, owner: bytes, token: str, amount: int) -> None:
+def credit(state: Overlay, owner: bytes, token: str, amount: int) -> None:
     """Add ``amount`` (negative to debit) to an account, creating it on first use."""
     key = account_key(owner, token)
-    account = ctx.state.get("accounts", key) or Account(owner, token)
-    ctx.state.put("accounts", key, Account(owner, token, account.balance + amount))
+    account = state.get("accounts", key) or Account(owner, token)
+    state.put("accounts", key, Account(owner, token, account.balance + amount))
 
 
 RULES = {

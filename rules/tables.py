@@ -59,6 +59,7 @@ class Settlement(msgspec.Struct, frozen=True, array_like=True):
 
 
 CORE_TABLES: dict[str, type] = {
+    "chain": str,  # b"id" -> the chain id, so rules can check signatures they carry
     "participants": Participant,
     "nonces": int,
     "tokens": Token,

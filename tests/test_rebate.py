@@ -1,0 +1,130 @@
+"""The merchant promotion rebate: all-party signatures, deadlines in block time, one rebate."""
+
+from __future__ import annotations
+
+import msgspec
+
+from events.envelope import add_signatures, decode_envelope, event_id
+from events.payments import IssueTokens
+from events.rebate import ConflictEvidence, NewPurchase, Promotion, Purchase, RebateClaim
+from events.results import Code
+from tests.ledger_fixtures import ADMIN, ALICE, BOB, CHAIN, Ledger, ident
+from tests.test_rules_payments import balance
+
+MERCHANT, CUSTOMER, THIRD = BOB, ALICE, ident("carol")
+T_R = 10_000
+
+
+def _setup() -> tuple[Ledger, bytes]:
+    """Carol enrolled, customer and third party funded, a completed purchase of 100."""
+    from events.payments import RegisterParticipant
+
+    ledger = Ledger()
+    ledger.run(
+        ledger.sign(
+            ADMIN, RegisterParticipant(participant=THIRD.public_key, name="carol", role="user")
+        ),
+        ledger.sign(ADMIN, IssueTokens(token="EUR", to=CUSTOMER.public_key, amount=1000)),
+        ledger.sign(ADMIN, IssueTokens(token="EUR", to=THIRD.public_key, amount=1000)),
+        time_ms=1_000,
+    )
+    purchase = add_signatures(
+        ledger.sign(CUSTOMER, Purchase(merchant=MERCHANT.public_key, token="EUR", amount=100)),
+        CHAIN,
+        [MERCHANT],
+    )
+    [result] = ledger.run(purchase, time_ms=2_000)
+    assert result.accepted
+    return ledger, event_id(purchase)
+
+
+def _promotion(ledger: Ledger, purchase: bytes, new_price: int = 80, signers=None) -> bytes:
+    body = Promotion(
+        purchase=purchase,
+        customer=CUSTOMER.public_key,
+        third_party=THIRD.public_key,
+        new_price=new_price,
+        rebate_time_ms=T_R,
+        rebate_amount=15,
+    )
+    envelope = ledger.sign(MERCHANT, body)
+    return add_signatures(envelope, CHAIN, signers if signers is not None else [CUSTOMER, THIRD])
+
+
+def _three(ledger: Ledger, author, body, others) -> bytes:
+    return add_signatures(ledger.sign(author, body), CHAIN, others)
+
+
+def test_rebate_paid_once_at_the_rebate_time_when_all_is_in_time() -> None:
+    ledger, purchase = _setup()
+    promotion = _promotion(ledger, purchase)
+    assert ledger.run(promotion, time_ms=3_000)[0].accepted
+    pid = event_id(promotion)
+    new = _three(ledger, MERCHANT, NewPurchase(promotion=pid), [THIRD, CUSTOMER])
+    claim = _three(ledger, CUSTOMER, RebateClaim(promotion=pid), [MERCHANT, THIRD])
+    assert [r.code for r in ledger.run(new, claim, time_ms=4_000)] == [Code.OK, Code.OK]
+    before = balance(ledger, CUSTOMER.public_key)
+    ledger.run(time_ms=9_999)
+    assert balance(ledger, CUSTOMER.public_key) == before  # never early
+    ledger.run(time_ms=T_R)
+    assert balance(ledger, CUSTOMER.public_key) == before + 15
+    assert ledger.state.get("settlements", pid).status == "settled"
+    ledger.run(time_ms=T_R + 5_000)
+    assert balance(ledger, CUSTOMER.public_key) == before + 15  # once
+    again = _three(ledger, CUSTOMER, RebateClaim(promotion=pid), [MERCHANT, THIRD])
+    assert ledger.run(again, time_ms=T_R + 6_000)[0].code is Code.ALREADY_EXISTS
+
+
+def test_late_claim_is_rejected_and_no_rebate_is_paid() -> None:
+    ledger, purchase = _setup()
+    promotion = _promotion(ledger, purchase)
+    ledger.run(promotion, time_ms=3_000)
+    pid = event_id(promotion)
+    ledger.run(
+        _three(ledger, MERCHANT, NewPurchase(promotion=pid), [THIRD, CUSTOMER]), time_ms=4_000
+    )
+    before = balance(ledger, CUSTOMER.public_key)
+    late = _three(ledger, CUSTOMER, RebateClaim(promotion=pid), [MERCHANT, THIRD])
+    [result] = ledger.run(late, time_ms=T_R + 1)
+    assert result.code in (Code.DEADLINE, Code.ALREADY_EXISTS)  # lapsed at T_R, or late
+    assert balance(ledger, CUSTOMER.public_key) == before
+    assert ledger.state.get("settlements", pid).status == "void"
+
+
+def test_signature_sets_must_be_exact_and_price_lower() -> None:
+    ledger, purchase = _setup()
+    missing = _promotion(ledger, purchase, signers=[CUSTOMER])
+    assert ledger.run(missing, time_ms=3_000)[0].code is Code.MISSING_SIGNATURE
+    extra = _promotion(ledger, purchase, signers=[CUSTOMER, THIRD, ADMIN])
+    assert ledger.run(extra, time_ms=3_000)[0].code is Code.INVALID
+    not_lower = _promotion(ledger, purchase, new_price=100)
+    assert ledger.run(not_lower, time_ms=3_000)[0].code is Code.INVALID
+    ok = _promotion(ledger, purchase)
+    assert ledger.run(ok, time_ms=3_000)[0].accepted
+    pid = event_id(ok)
+    unsigned_by_third = _three(ledger, MERCHANT, NewPurchase(promotion=pid), [CUSTOMER])
+    assert ledger.run(unsigned_by_third, time_ms=4_000)[0].code is Code.MISSING_SIGNATURE
+
+
+def test_conflicting_statements_are_recorded_as_evidence() -> None:
+    ledger, purchase = _setup()
+    first = decode_envelope(_promotion(ledger, purchase, new_price=80))
+    second = decode_envelope(_promotion(ledger, purchase, new_price=70))
+    def merchant_sig(e):
+        return next(
+            s.signature
+            for s in e.signatures
+            if s.signer == MERCHANT.public_key
+        )
+    evidence = ConflictEvidence(
+        party=MERCHANT.public_key,
+        first_body=first.body,
+        first_signature=merchant_sig(first),
+        second_body=second.body,
+        second_signature=merchant_sig(second),
+    )
+    assert ledger.run(ledger.sign(CUSTOMER, evidence), time_ms=3_000)[0].accepted
+    rows = list(ledger.state.rows("rebate_evidence"))
+    assert len(rows) == 1 and rows[0][1].party == MERCHANT.public_key
+    forged = msgspec.structs.replace(evidence, second_signature=bytes(64))
+    assert ledger.run(ledger.sign(CUSTOMER, forged), time_ms=3_000)[0].code is Code.BAD_SIGNATURE
