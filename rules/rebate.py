@@ -11,6 +11,7 @@ if both the new purchase and the claim made it in time.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import msgspec
 
@@ -48,7 +49,7 @@ class EvidenceRow(msgspec.Struct, frozen=True, array_like=True):
 
 
 ROLES = frozenset({"merchant", "customer"})
-TABLES: dict[str, type] = {
+TABLES: dict[str, Any] = {
     "rebate_promotions": PromotionRow,
     "rebate_by_purchase": bytes,  # purchase id -> promotion id: one promotion per purchase
     "rebate_due": tuple[bytes, ...] | int,
