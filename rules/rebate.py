@@ -21,7 +21,7 @@ from events.signing import Domain, verify_signature
 from rules.context import EventContext
 from rules.engine import BlockContext, BlockHook, FunctionRule
 from rules.payments import balance_of, credit
-from rules.schedule import file_due, take_due
+from rules.schedule import ScheduleRow, file_due, take_due
 from rules.tables import Order, Settlement, StatusChange, token_key
 
 
@@ -52,7 +52,7 @@ ROLES = frozenset({"merchant", "customer"})
 TABLES: dict[str, Any] = {
     "rebate_promotions": PromotionRow,
     "rebate_by_purchase": bytes,  # purchase id -> promotion id: one promotion per purchase
-    "rebate_due": tuple[bytes, ...] | int,
+    "rebate_due": ScheduleRow,
     "rebate_evidence": EvidenceRow,
 }
 
