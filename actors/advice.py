@@ -18,6 +18,8 @@ ADVICE: dict[Code, str] = {
     Code.ALREADY_EXISTS: "It is on the ledger already; nothing to do",
     Code.INSUFFICIENT_FUNDS: "Fund the account (or raise its credit) first",
     Code.DEADLINE: "The ledger-time deadline has passed; start the process again",
+    Code.EXHAUSTED: "The entitlement is used up; a new policy or case is needed",
+    Code.WRONG_STATE: "The process is not at the step this event belongs to; see its status",
 }
 
 INTAKE_CODES = frozenset({Code.MALFORMED, Code.BAD_SIGNATURE, Code.DUPLICATE, Code.OVERLOADED})

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Union
 
-from events import payments, rebate
+from events import insurance, payments, rebate
 
-VOCABULARIES = (payments, rebate)
+VOCABULARIES = (payments, rebate, insurance)
 
 EVENT_BODY_TYPES: tuple[type, ...] = tuple(b for m in VOCABULARIES for b in m.BODIES)
 

@@ -26,6 +26,8 @@ class Code(enum.StrEnum):
     ALREADY_EXISTS = "already_exists"
     INSUFFICIENT_FUNDS = "insufficient_funds"
     DEADLINE = "deadline"
+    EXHAUSTED = "exhausted"
+    WRONG_STATE = "wrong_state"
 
 
 class EventResult(msgspec.Struct, frozen=True, array_like=True):

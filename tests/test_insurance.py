@@ -1,0 +1,145 @@
+"""Insurance value-added services: policies, deterministic provider selection, settlement."""
+
+from __future__ import annotations
+
+from events.envelope import event_id
+from events.insurance import (
+    AcceptOrder,
+    CancelPolicy,
+    CompleteOrder,
+    ContractProvider,
+    Coverage,
+    IssuePolicy,
+    RegisterProvider,
+    RequestService,
+    SettleOrder,
+)
+from events.payments import IssueTokens, RegisterParticipant
+from events.results import Code
+from rules.insurance import value_added_spending
+from tests.ledger_fixtures import ADMIN, Ledger, ident
+from tests.test_rules_payments import balance
+
+INSURER, OWNER = ident("insurer"), ident("owner")
+P1, P2, P3 = ident("tow-1"), ident("tow-2"), ident("tow-3")
+
+
+def _setup() -> Ledger:
+    ledger = Ledger()
+    enrol = [
+        (INSURER, "insurer"),
+        (OWNER, "car_owner"),
+        (P1, "provider"),
+        (P2, "provider"),
+        (P3, "provider"),
+    ]
+    ledger.run(
+        *[
+            ledger.sign(
+                ADMIN, RegisterParticipant(participant=who.public_key, name=who.name, role=role)
+            )
+            for who, role in enrol
+        ]
+    )
+    ledger.run(ledger.sign(ADMIN, IssueTokens(token="EUR", to=INSURER.public_key, amount=10_000)))
+    ledger.run(
+        *[
+            ledger.sign(p, RegisterProvider(services=("towing",), regions=("north",)))
+            for p in (P1, P2, P3)
+        ]
+    )
+    ledger.run(*[ledger.sign(INSURER, ContractProvider(provider=p.public_key)) for p in (P1, P2)])
+    return ledger
+
+
+def _policy(ledger: Ledger, until: int = 100_000, count: int = 2) -> bytes:
+    envelope = ledger.sign(
+        INSURER,
+        IssuePolicy(
+            owner=OWNER.public_key,
+            token="EUR",
+            coverage=(Coverage("towing", count, 500),),
+            valid_from_ms=0,
+            valid_until_ms=until,
+        ),
+    )
+    assert ledger.run(envelope)[0].accepted
+    return event_id(envelope)
+
+
+def _request(ledger: Ledger, policy: bytes, service: str = "towing", region: str = "north"):
+    envelope = ledger.sign(OWNER, RequestService(policy=policy, service=service, region=region))
+    return event_id(envelope), ledger.run(envelope)[0]
+
+
+def test_happy_path_assigns_least_loaded_contracted_provider_and_pays_once() -> None:
+    ledger = _setup()
+    policy = _policy(ledger)
+    order, result = _request(ledger, policy)
+    assert result.accepted
+    row = ledger.state.get("insurance_orders", order)
+    expected = min(P1.public_key, P2.public_key)  # both idle: smallest key wins
+    assert row.provider == expected
+    second_order, _ = _request(ledger, policy)
+    assert ledger.state.get("insurance_orders", second_order).provider == max(
+        P1.public_key, P2.public_key
+    )  # the other one now has fewer open orders
+    provider = P1 if expected == P1.public_key else P2
+    other = P2 if provider is P1 else P1
+    assert ledger.run(ledger.sign(other, AcceptOrder(order=order)))[0].code is Code.WRONG_ROLE
+    assert ledger.run(ledger.sign(provider, AcceptOrder(order=order)))[0].accepted
+    upload_by_other = ledger.sign(other, CompleteOrder(order=order, cost=700, record="towed"))
+    assert ledger.run(upload_by_other)[0].code is Code.WRONG_ROLE
+    done = ledger.sign(
+        provider,
+        CompleteOrder(order=order, cost=700, record="towed 12 km", attachments=(b"\x11" * 32,)),
+    )
+    assert ledger.run(done)[0].accepted
+    assert ledger.state.get("insurance_orders", order).covered == 500  # capped by coverage
+    assert ledger.state.get("settlements", order).status == "open"
+    assert ledger.run(ledger.sign(INSURER, SettleOrder(order=order)))[0].accepted
+    assert balance(ledger, provider.public_key) == 500
+    again = ledger.run(ledger.sign(INSURER, SettleOrder(order=order)))[0]
+    assert again.code is Code.ALREADY_EXISTS
+    assert value_added_spending(ledger.state) == {INSURER.public_key: 500}
+
+
+def test_rejections() -> None:
+    ledger = _setup()
+    wrong_role = ledger.sign(
+        OWNER,
+        IssuePolicy(
+            owner=OWNER.public_key,
+            token="EUR",
+            coverage=(Coverage("towing", 1, 1),),
+            valid_from_ms=0,
+            valid_until_ms=10,
+        ),
+    )
+    assert ledger.run(wrong_role)[0].code is Code.WRONG_ROLE
+    expired = _policy(ledger, until=1_000)
+    assert _request(ledger, expired)[1].code is Code.DEADLINE
+    policy = _policy(ledger, count=1)
+    assert _request(ledger, policy, service="fuel")[1].code is Code.INVALID  # not covered
+    assert _request(ledger, policy, region="south")[1].code is Code.NOT_FOUND  # nobody there
+    assert _request(ledger, policy)[1].accepted
+    order, _ = _request(ledger, policy)  # second request: count 1 is not used until completed
+    assert ledger.state.get("insurance_orders", order) is not None
+    # complete the first to use the single entitlement
+    first = next(k for k, o in ledger.state.rows("insurance_orders") if k != order)
+    provider = P1 if ledger.state.get("insurance_orders", first).provider == P1.public_key else P2
+    ledger.run(ledger.sign(provider, AcceptOrder(order=first)))
+    ledger.run(ledger.sign(provider, CompleteOrder(order=first, cost=100, record="ok")))
+    assert _request(ledger, policy)[1].code is Code.EXHAUSTED
+    assert ledger.run(ledger.sign(P1, CancelPolicy(policy=policy)))[0].code is Code.WRONG_ROLE
+    assert ledger.run(ledger.sign(INSURER, CancelPolicy(policy=policy)))[0].accepted
+    assert _request(ledger, policy)[1].code is Code.WRONG_STATE
+
+
+def test_uncontracted_provider_is_never_assigned() -> None:
+    ledger = _setup()
+    policy = _policy(ledger, count=5)
+    for _ in range(4):
+        order, result = _request(ledger, policy)
+        assert result.accepted
+        assert ledger.state.get("insurance_orders", order).provider != P3.public_key
