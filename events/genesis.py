@@ -11,6 +11,7 @@ import hashlib
 import msgspec
 
 from events.codec import BoundedDecoder, encode
+from events.workflow import WorkflowSpec
 
 
 class GenesisValidator(msgspec.Struct, frozen=True):
@@ -39,6 +40,7 @@ class Genesis(msgspec.Struct, frozen=True):
     validators: tuple[GenesisValidator, ...]
     participants: tuple[GenesisParticipant, ...] = ()
     tokens: tuple[TokenDefinition, ...] = ()
+    workflows: tuple[WorkflowSpec, ...] = ()
 
     @property
     def validator_keys(self) -> tuple[bytes, ...]:

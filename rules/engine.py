@@ -85,6 +85,8 @@ class Execution:
 def genesis_state(genesis: Genesis, ruleset: Ruleset) -> State:
     state = State(ruleset.schema)
     state.put_initial("chain", b"id", genesis.chain_id)
+    for spec in genesis.workflows:
+        state.put_initial("workflow_specs", spec.name.encode(), spec)
     for p in genesis.participants:
         state.put_initial("participants", p.public_key, Participant(p.name, p.organisation, p.role))
     for t in genesis.tokens:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import msgspec
 
+from events.workflow import WorkflowSpec
+
 
 class Participant(msgspec.Struct, frozen=True, array_like=True):
     name: str
@@ -35,6 +37,14 @@ class StatusChange(msgspec.Struct, frozen=True, array_like=True):
     time_ms: int
 
 
+class WorkflowInstance(msgspec.Struct, frozen=True, array_like=True):
+    """Where one instance of a declarative workflow stands, and how it got there."""
+
+    spec: str
+    state: str
+    history: tuple[StatusChange, ...]
+
+
 class Order(msgspec.Struct, frozen=True, array_like=True):
     """A piece of work or a payment, with its status history."""
 
@@ -60,6 +70,8 @@ class Settlement(msgspec.Struct, frozen=True, array_like=True):
 
 CORE_TABLES: dict[str, type] = {
     "chain": str,  # b"id" -> the chain id, so rules can check signatures they carry
+    "workflow_specs": WorkflowSpec,  # name -> the declarative definition from the genesis
+    "workflow_instances": WorkflowInstance,
     "participants": Participant,
     "nonces": int,
     "tokens": Token,

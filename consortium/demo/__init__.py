@@ -1,7 +1,8 @@
 """``consortium demo``: a 4-validator consortium in this process, driven through its workflows.
 
 Each business process is one section module with ``TITLE``, ``ORGANISATIONS`` (organisations
-whose admin the genesis names), ``TOKENS`` and ``run(consortium, say, events)``. Keys come from
+whose admin the genesis names), ``TOKENS``, ``WORKFLOWS`` (declarative definitions the genesis
+carries) and ``run(consortium, say, events)``. Keys come from
 fixed seeds, so a second run on the same directory is the same consortium and resumes from disk.
 """
 
@@ -12,12 +13,12 @@ from pathlib import Path
 
 from consortium.api import Consortium
 from consortium.config import ConsortiumConfig
-from consortium.demo import insurance, payments, rebate
+from consortium.demo import insurance, payments, rebate, restitution
 from consortium.demo.common import CHAIN_ID, Say, admin, identity
 from events.genesis import Genesis, GenesisParticipant, GenesisValidator, TokenDefinition
 from events.identity import Identity
 
-SECTIONS = (payments, insurance, rebate)
+SECTIONS = (payments, insurance, restitution, rebate)
 VALIDATOR_ORGANISATIONS = ("north-bank", "south-bank", "east-pay", "west-pay")
 GENESIS_TIME_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
@@ -37,6 +38,7 @@ def demo_genesis() -> tuple[Genesis, list[Identity]]:
             for org in organisations
         ),
         tokens=tuple(TokenDefinition(sym, org) for s in SECTIONS for sym, org in s.TOKENS),
+        workflows=tuple(w for s in SECTIONS for w in s.WORKFLOWS),
     )
     return genesis, validators
 

@@ -17,8 +17,10 @@ from events.insurance import (
     SettleOrder,
 )
 from events.payments import IssueTokens, RegisterParticipant
+from events.workflow import WorkflowSpec
 from rules.insurance import value_added_spending
 
+WORKFLOWS: tuple[WorkflowSpec, ...] = ()
 TITLE = "Insurance value-added services"
 ORGANISATIONS = ("insurer-alpha", "insurer-beta", "roadside-services")
 TOKENS: tuple[tuple[str, str], ...] = ()

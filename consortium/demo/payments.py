@@ -12,7 +12,9 @@ from events.codec import encode
 from events.envelope import Envelope, Signature, decode_envelope, seal
 from events.identity import Identity
 from events.payments import IssueTokens, RegisterParticipant, Transfer
+from events.workflow import WorkflowSpec
 
+WORKFLOWS: tuple[WorkflowSpec, ...] = ()
 TITLE = "Token payments"
 ORGANISATIONS = ("north-bank", "south-bank", "east-pay", "west-pay")
 TOKENS = (("NORTH", "north-bank"), ("EAST", "east-pay"))

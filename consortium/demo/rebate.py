@@ -14,7 +14,9 @@ from consortium.api import Consortium
 from consortium.demo.common import WAIT_S, Say, admin, identity
 from events.payments import IssueTokens, RegisterParticipant
 from events.rebate import NewPurchase, Promotion, Purchase, RebateClaim
+from events.workflow import WorkflowSpec
 
+WORKFLOWS: tuple[WorkflowSpec, ...] = ()
 TITLE = "Merchant promotion rebate (all-party signatures, deadline in ledger time)"
 ORGANISATIONS = ("east-pay",)
 TOKENS: tuple[tuple[str, str], ...] = ()
