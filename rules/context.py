@@ -20,6 +20,10 @@ class EventContext:
     enrollable_roles: frozenset[str]
 
     @property
+    def author_key(self) -> bytes:
+        return self.signers[0]
+
+    @property
     def chain_id(self) -> str:
         chain: str = self.state.get("chain", b"id")
         return chain

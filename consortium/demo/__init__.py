@@ -13,12 +13,12 @@ from pathlib import Path
 
 from consortium.api import Consortium
 from consortium.config import ConsortiumConfig
-from consortium.demo import insurance, payments, rebate, restitution
+from consortium.demo import insurance, payments, private_data, rebate, restitution
 from consortium.demo.common import CHAIN_ID, Say, admin, identity
 from events.genesis import Genesis, GenesisParticipant, GenesisValidator, TokenDefinition
 from events.identity import Identity
 
-SECTIONS = (payments, insurance, restitution, rebate)
+SECTIONS = (insurance, restitution, rebate, private_data, payments)
 VALIDATOR_ORGANISATIONS = ("north-bank", "south-bank", "east-pay", "west-pay")
 GENESIS_TIME_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
