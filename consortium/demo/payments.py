@@ -9,16 +9,27 @@ from actors.receipts import ReceiptFuture
 from consortium.api import Consortium, ParticipantHandle
 from consortium.demo.common import WAIT_S, Say, admin, identity, outcomes, print_outcomes
 from events.codec import encode
+from events.credit import (
+    ConfirmSettlement,
+    GrantCredit,
+    IssueCertificate,
+    Leg,
+    LinkedTransfers,
+    Pay,
+    PendingTransfer,
+    StartSettlement,
+)
 from events.envelope import Envelope, Signature, decode_envelope, seal
 from events.identity import Identity
 from events.payments import IssueTokens, RegisterParticipant, Transfer
 from events.workflow import WorkflowSpec
 
 WORKFLOWS: tuple[WorkflowSpec, ...] = ()
-TITLE = "Token payments"
+TITLE = "Distributed token payments (registration, credit, payment, settlement)"
 ORGANISATIONS = ("north-bank", "south-bank", "east-pay", "west-pay")
 TOKENS = (("NORTH", "north-bank"), ("EAST", "east-pay"))
 USERS = 16
+YEAR_MS = 365 * 24 * 3600 * 1000
 
 
 def run(consortium: Consortium, say: Say, events: int, seed: int = 7) -> None:
@@ -58,6 +69,7 @@ def run(consortium: Consortium, say: Say, events: int, seed: int = 7) -> None:
         say(f"    {code:<20} {n}")
     richest = max(users, key=lambda u: consortium.balance(u.public_key, "NORTH"))
     say(f"  {richest.name} holds {consortium.balance(richest.public_key, 'NORTH')} NORTH")
+    run_credit(consortium, say)
 
 
 def _bad_inputs(
@@ -90,3 +102,64 @@ def _bad_inputs(
         bob.submit(RegisterParticipant(participant=bytes(32), name="x", role="user")),  # role
         alice.submit(IssueTokens(token="NORTH", to=users[0].public_key, amount=5)),  # role
     ]
+
+
+def run_credit(consortium: Consortium, say: Say) -> None:
+    """S1-S5: certificate, credit line, payment on credit, bill settlement, two-phase, linked."""
+    run_id = consortium.height()
+    bank = consortium.participant(admin("south-bank"))
+    ent_id, mer_id = identity(f"enterprise-{run_id}"), identity(f"merchant-{run_id}")
+    for who, role in ((ent_id, "enterprise"), (mer_id, "merchant")):
+        bank.submit(RegisterParticipant(participant=who.public_key, name=who.name, role=role))
+    now = consortium.head().time_ms if consortium.head() else 0
+    bank.submit(IssueCertificate(subject=ent_id.public_key, valid_until_ms=now + YEAR_MS))
+    north = consortium.participant(admin("north-bank"))
+    north.submit(IssueTokens(token="NORTH", to=ent_id.public_key, amount=1_000)).result(WAIT_S)
+    ent, mer = consortium.participant(ent_id), consortium.participant(mer_id)
+    grant = mer.submit_signed(
+        ent.cosign(mer.sign(GrantCredit(enterprise=ent.public_key, token="NORTH", limit=2_000)))
+    )
+    say(
+        f"  S1/S3: enterprise certified; merchant grants 2000 NORTH credit on its application: "
+        f"{grant.result(WAIT_S).result.code}"
+    )
+    bills = []
+    for amount in (1_500, 1_200):
+        receipt = ent.submit(Pay(merchant=mer.public_key, token="NORTH", amount=amount))
+        bills.append(receipt.result(WAIT_S).event_id)
+    beyond = ent.submit(Pay(merchant=mer.public_key, token="NORTH", amount=900)).result(WAIT_S)
+    say(f"  S4: pays 1500 and 1200 (balance first, then credit); 900 more: {beyond.result.code}")
+    start = ent.submit(StartSettlement(merchant=mer.public_key, bills=tuple(bills)))
+    started = start.result(WAIT_S)
+    north.submit(IssueTokens(token="NORTH", to=ent_id.public_key, amount=2_000)).result(WAIT_S)
+    confirm = mer.submit(ConfirmSettlement(settlement=started.event_id)).result(WAIT_S)
+    again = mer.submit(ConfirmSettlement(settlement=started.event_id)).result(WAIT_S)
+    settlement = consortium.inspect(lambda n: n.state.get("settlements", started.event_id))
+    say(
+        f"  S5: settlement of {len(bills)} bills ({settlement.amount} NORTH): started, "
+        f"confirmed {confirm.result.code}, status {settlement.status!r}; twice: "
+        f"{again.result.code}"
+    )
+    head = consortium.head()
+    pending = ent.submit(
+        PendingTransfer(
+            to=mer.public_key, token="NORTH", amount=300, timeout_ms=head.time_ms + 1_000
+        )
+    ).result(WAIT_S)
+    held = consortium.balance(ent.public_key, "NORTH")
+    while consortium.head().time_ms < head.time_ms + 1_000:
+        time.sleep(0.25)  # ledger time moves with blocks
+        ent.submit(Transfer(token="NORTH", to=mer.public_key, amount=1)).result(WAIT_S)
+    status = consortium.inspect(lambda n: n.state.get("credit_pending", pending.event_id)).status
+    say(
+        f"  two-phase: 300 held ({held} left), no post before the timeout: {status}; the "
+        f"enterprise holds {consortium.balance(ent.public_key, 'NORTH')} again"
+    )
+    linked = ent.submit(
+        LinkedTransfers(
+            legs=(Leg(mer.public_key, "NORTH", 100), Leg(mer.public_key, "NORTH", 10**9))
+        )
+    )
+    say(
+        f"  linked transfers with one leg too big: {linked.result(WAIT_S).result.code}, no leg made"
+    )

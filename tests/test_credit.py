@@ -1,0 +1,177 @@
+"""Token payments beyond transfers: certificates, credit lines, bills, settlement, two-phase and
+linked transfers — and conservation of every token."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from events.credit import (
+    ConfirmSettlement,
+    GrantCredit,
+    IssueCertificate,
+    Leg,
+    LinkedTransfers,
+    Pay,
+    PendingTransfer,
+    PostTransfer,
+    RevokeCertificate,
+    StartSettlement,
+    VoidTransfer,
+)
+from events.envelope import add_signatures, event_id
+from events.payments import IssueTokens, RegisterParticipant
+from events.results import Code
+from rules.credit import hold_account
+from tests.ledger_fixtures import ADMIN, BOB, CHAIN, Ledger, ident
+from tests.test_rules_payments import balance
+
+ENT, MER = ident("enterprise"), ident("merchant")
+
+
+def _setup(funds: int = 100) -> Ledger:
+    ledger = Ledger()
+    ledger.run(
+        *[
+            ledger.sign(ADMIN, RegisterParticipant(participant=w.public_key, name=w.name, role=r))
+            for w, r in ((ENT, "enterprise"), (MER, "merchant"))
+        ],
+        time_ms=1_000,
+    )
+    ledger.run(
+        ledger.sign(ADMIN, IssueTokens(token="EUR", to=ENT.public_key, amount=funds)),
+        ledger.sign(ADMIN, IssueCertificate(subject=ENT.public_key, valid_until_ms=1_000_000)),
+        time_ms=2_000,
+    )
+    return ledger
+
+
+def _grant(ledger: Ledger, limit: int, cosigned: bool = True) -> Code:
+    envelope = ledger.sign(MER, GrantCredit(enterprise=ENT.public_key, token="EUR", limit=limit))
+    if cosigned:
+        envelope = add_signatures(envelope, CHAIN, [ENT])
+    return ledger.run(envelope, time_ms=3_000)[0].code
+
+
+def _pay(ledger: Ledger, amount: int, time_ms: int = 4_000) -> tuple[bytes, Code]:
+    envelope = ledger.sign(ENT, Pay(merchant=MER.public_key, token="EUR", amount=amount))
+    return event_id(envelope), ledger.run(envelope, time_ms=time_ms)[0].code
+
+
+def test_credit_bills_and_settlement_happy_path_and_limits() -> None:
+    ledger = _setup()
+    assert _grant(ledger, 200, cosigned=False) is Code.MISSING_SIGNATURE
+    assert _grant(ledger, 200) is Code.OK
+    first, code = _pay(ledger, 150)  # 100 cash + 50 on credit
+    assert code is Code.OK and balance(ledger, MER.public_key) == 100
+    assert ledger.state.get("credit_bills", first).amount == 50
+    assert _pay(ledger, 151)[1] is Code.INSUFFICIENT_FUNDS  # 0 balance + 150 credit left
+    second, code = _pay(ledger, 150)
+    assert code is Code.OK
+    start = ledger.sign(ENT, StartSettlement(merchant=MER.public_key, bills=(first, second)))
+    assert ledger.run(start, time_ms=5_000)[0].accepted
+    twice = ledger.sign(ENT, StartSettlement(merchant=MER.public_key, bills=(first,)))
+    assert ledger.run(twice, time_ms=5_000)[0].code is Code.ALREADY_EXISTS
+    confirm = ConfirmSettlement(settlement=event_id(start))
+    assert (
+        ledger.run(ledger.sign(MER, confirm), time_ms=6_000)[0].code is Code.INSUFFICIENT_FUNDS
+    )  # the enterprise has nothing yet
+    ledger.run(
+        ledger.sign(ADMIN, IssueTokens(token="EUR", to=ENT.public_key, amount=500)), time_ms=6_500
+    )
+    assert ledger.run(ledger.sign(MER, confirm), time_ms=7_000)[0].accepted
+    assert balance(ledger, MER.public_key) == 300 and balance(ledger, ENT.public_key) == 300
+    assert ledger.state.get("settlements", event_id(start)).status == "settled"
+    assert ledger.run(ledger.sign(MER, confirm), time_ms=8_000)[0].code is Code.ALREADY_EXISTS
+
+
+def test_payments_need_a_certificate_valid_at_ledger_time() -> None:
+    ledger = _setup()
+    assert _pay(ledger, 10, time_ms=1_000_001)[1] is Code.DEADLINE  # expired
+    ledger.run(ledger.sign(ADMIN, RevokeCertificate(subject=ENT.public_key)), time_ms=1_000_002)
+    assert _pay(ledger, 10, time_ms=1_000_003)[1] is Code.WRONG_ROLE
+    bob_pays = ledger.sign(BOB, Pay(merchant=MER.public_key, token="EUR", amount=1))
+    assert ledger.run(bob_pays, time_ms=1_000_004)[0].code is Code.WRONG_ROLE  # no certificate
+
+
+def test_two_phase_post_void_and_automatic_void_at_the_timeout() -> None:
+    ledger = _setup()
+
+    def pending(amount: int, timeout: int, at: int) -> bytes:
+        envelope = ledger.sign(
+            ENT, PendingTransfer(to=MER.public_key, token="EUR", amount=amount, timeout_ms=timeout)
+        )
+        assert ledger.run(envelope, time_ms=at)[0].accepted
+        return event_id(envelope)
+
+    posted = pending(30, 10_000, 3_000)
+    assert balance(ledger, hold_account(posted)) == 30 and balance(ledger, ENT.public_key) == 70
+    assert (
+        ledger.run(ledger.sign(MER, PostTransfer(pending=posted)), time_ms=3_500)[0].code
+        is Code.WRONG_ROLE
+    )
+    assert ledger.run(ledger.sign(ENT, PostTransfer(pending=posted)), time_ms=4_000)[0].accepted
+    voided = pending(20, 10_000, 4_500)
+    assert ledger.run(ledger.sign(ENT, VoidTransfer(pending=voided)), time_ms=5_000)[0].accepted
+    expiring = pending(25, 9_000, 5_500)
+    assert balance(ledger, ENT.public_key) == 45
+    ledger.run(time_ms=9_000)  # the block at the timeout returns the funds
+    assert balance(ledger, ENT.public_key) == 70 and balance(ledger, MER.public_key) == 30
+    assert ledger.state.get("credit_pending", expiring).status == "expired"
+    late = ledger.run(ledger.sign(ENT, PostTransfer(pending=expiring)), time_ms=9_500)[0]
+    assert late.code is Code.ALREADY_EXISTS
+
+
+def test_linked_transfers_are_all_or_nothing() -> None:
+    ledger = _setup()
+    too_much = LinkedTransfers(
+        legs=(Leg(MER.public_key, "EUR", 60), Leg(BOB.public_key, "EUR", 50))
+    )
+    assert ledger.run(ledger.sign(ENT, too_much), time_ms=3_000)[0].code is Code.INSUFFICIENT_FUNDS
+    assert balance(ledger, MER.public_key) == 0 and balance(ledger, ENT.public_key) == 100
+    fits = LinkedTransfers(legs=(Leg(MER.public_key, "EUR", 60), Leg(BOB.public_key, "EUR", 40)))
+    assert ledger.run(ledger.sign(ENT, fits), time_ms=3_000)[0].accepted
+    assert (balance(ledger, MER.public_key), balance(ledger, BOB.public_key)) == (60, 40)
+
+
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["pay", "pending", "post", "void", "linked", "tick"]), st.integers(1, 120)
+    ),
+    max_size=15,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(OPS)
+def test_property_tokens_conserved_and_credit_never_exceeded(ops) -> None:
+    ledger = _setup()
+    _grant(ledger, 80)
+    pendings: list[bytes] = []
+    now = 4_000
+    for op, amount in ops:
+        now += 700
+        if op == "pay":
+            _pay(ledger, amount, now)
+        elif op == "pending":
+            envelope = ledger.sign(
+                ENT,
+                PendingTransfer(
+                    to=MER.public_key, token="EUR", amount=amount, timeout_ms=now + 1_500
+                ),
+            )
+            if ledger.run(envelope, time_ms=now)[0].accepted:
+                pendings.append(event_id(envelope))
+        elif op in ("post", "void") and pendings:
+            body = (PostTransfer if op == "post" else VoidTransfer)(pending=pendings[-1])
+            ledger.run(ledger.sign(ENT, body), time_ms=now)
+        elif op == "linked":
+            legs = (Leg(MER.public_key, "EUR", amount), Leg(BOB.public_key, "EUR", 1))
+            ledger.run(ledger.sign(ENT, LinkedTransfers(legs=legs)), time_ms=now)
+        else:
+            ledger.run(time_ms=now)
+        accounts = [a for _, a in ledger.state.rows("accounts") if a.token == "EUR"]
+        assert sum(a.balance for a in accounts) == 100  # every movement is double-entry
+        assert all(a.balance >= 0 for a in accounts)
+        for _, line in ledger.state.rows("credit_lines"):
+            assert 0 <= line.used <= line.limit
