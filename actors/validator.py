@@ -15,9 +15,11 @@ from typing import Any
 
 import pykka
 
+from actors.evidence import EvidenceReporter
 from actors.execution_memo import ExecutionMemo
 from actors.messages import FireTimeout, Inspect, Receipt, ReplyTo, SubmitEvent
 from actors.node import CommitRecord, LedgerNode, NodeSettings
+from actors.sign_guard import SignGuard
 from actors.timers import TimerService
 from actors.transport import PeerDelivery, Transport
 from consensus.actions import Action, Broadcast, ScheduleTimeout, SendTo
@@ -80,10 +82,11 @@ class ValidatorActor(pykka.ThreadingActor):
         self.core = ConsensusCore(
             consensus,
             index,
-            lambda domain, body: identity.sign(domain, genesis.chain_id, body),
+            SignGuard(identity, genesis.chain_id, self._log).sign,
             self.node,
             verify,
         )
+        self._evidence = EvidenceReporter(identity, genesis.chain_id)
         self._waiting: dict[bytes, list[ReplyTo]] = {}
         self._gossip: list[bytes] = []
         self._new_events = False
@@ -162,6 +165,8 @@ class ValidatorActor(pykka.ThreadingActor):
         """Batch: gossip and wake consensus once the inbox is drained, not per event."""
         if not self.actor_inbox.empty() and len(self._gossip) < GOSSIP_BATCH:
             return
+        for report in self._evidence.new_reports(self.core.evidence, self.node.state):
+            self._on_submit(SubmitEvent(report, None))
         if self._gossip:
             batch, self._gossip = tuple(self._gossip), []
             self._transport.broadcast(self.index, encode(EventGossip(batch)))

@@ -10,6 +10,9 @@ class Step(enum.IntEnum):
     PROPOSE = 1
     PREVOTE = 2
     PRECOMMIT = 3
+    RESEND = 4
+    """Not a step a round is in: the timer that repeats this validator's messages of a round
+    that is not moving, since a lost vote is otherwise never sent again."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,8 @@ from events.wire import (
 
 log = get_logger(__name__)
 
-Signer = Callable[[Domain, bytes], bytes]
+Signer = Callable[[Domain, bytes], bytes | None]
+"""Signs for this validator; None when it refuses (it signed something else in that slot)."""
 NIL = b""
 
 
@@ -115,6 +116,8 @@ class ConsensusCore:
             return out
         # Messages may have been lost: say again what this validator said in this round.
         out.extend(Broadcast(m) for m in h.own_messages)
+        if timeout.step is Step.RESEND:
+            out.append(ScheduleTimeout(timeout, self._resend_delay_ms()))
         if timeout.step is Step.PROPOSE and h.step is Step.PROPOSE:
             self._vote(VoteKind.PREVOTE, NIL, out)
             h.step = Step.PREVOTE
@@ -165,7 +168,11 @@ class ConsensusCore:
         ):
             return
         h = self._h
-        if proposal.round in h.proposals or proposal.block.header.proposer != proposer:
+        if proposal.round in h.proposals:
+            return
+        # A re-proposed block (pol_round >= 0) keeps the header of the round that first proposed
+        # it; only a fresh block must name this round's proposer (found by the simulator).
+        if proposal.pol_round == -1 and proposal.block.header.proposer != proposer:
             return
         if not -1 <= proposal.pol_round < proposal.round:
             return
@@ -327,17 +334,38 @@ class ConsensusCore:
         h.waiting_to_propose = False
         proposal = Proposal(self.height, h.round, h.valid_round, block)
         body = encode(proposal)
-        signed = SignedProposal(body, self._sign(Domain.PROPOSAL, body))
+        signature = self._sign(Domain.PROPOSAL, body)
+        if signature is None:
+            return
+        signed = SignedProposal(body, signature)
         h.proposals[h.round] = (proposal, signed)
         h.blocks[block.hash] = block
         self._say(encode(signed), out)
+        if h.valid_round >= 0:
+            # Peers accept a re-proposed block only with 2f+1 prevotes for it at pol_round; one
+            # that restarted or missed them would never have them, so they travel along (found
+            # by the simulator: locked and unlocked validators otherwise disagree forever).
+            prevotes = h.votes.get((VoteKind.PREVOTE, h.valid_round), {})
+            for voter in h.tallies[(VoteKind.PREVOTE, h.valid_round)][h.valid_hash]:
+                self._say(encode(prevotes[voter]), out)
 
     def _vote(self, kind: VoteKind, block_hash: bytes, out: list[Action]) -> None:
         vote = Vote(kind, self.height, self._h.round, block_hash, self.index)
         body = encode(vote)
-        signed = SignedVote(body, self._sign(VOTE_DOMAIN[kind], body))
+        signature = self._sign(VOTE_DOMAIN[kind], body)
+        if signature is None:
+            return
+        signed = SignedVote(body, signature)
         self._add_vote(vote, signed)
         self._say(encode(signed), out)
+        if ("resend", self._h.round) not in self._h.fired:
+            self._h.fired.add(("resend", self._h.round))
+            resend = Timeout(Step.RESEND, self.height, self._h.round)
+            out.append(ScheduleTimeout(resend, self._resend_delay_ms()))
+
+    def _resend_delay_ms(self) -> int:
+        """Longer than a round takes when messages arrive, so a healthy round never resends."""
+        return self.config.timeout_ms(2 * self.config.timeout_vote_ms, self._h.round)
 
     def _say(self, payload: bytes, out: list[Action]) -> None:
         self._h.own_messages.append(payload)

@@ -38,5 +38,6 @@ class BoundedDecoder(Generic[T]):
             raise MalformedError(f"{self._what}: {len(data)} bytes exceeds limit {self._max_bytes}")
         try:
             return self._decoder.decode(data)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            # msgspec reports a string that is not UTF-8 as UnicodeDecodeError, not DecodeError.
             raise MalformedError(f"{self._what}: {exc}") from exc

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Union
 
-from events import credit, insurance, payments, private_data, rebate, restitution
+from events import credit, insurance, payments, private_data, rebate, restitution, validators
 
-VOCABULARIES = (payments, credit, rebate, insurance, restitution, private_data)
+VOCABULARIES = (payments, credit, rebate, insurance, restitution, private_data, validators)
 
 EVENT_BODY_TYPES: tuple[type, ...] = tuple(b for m in VOCABULARIES for b in m.BODIES)
 

@@ -87,6 +87,12 @@ def genesis_state(genesis: Genesis, ruleset: Ruleset) -> State:
     state.put_initial("chain", b"id", genesis.chain_id)
     for spec in genesis.workflows:
         state.put_initial("workflow_specs", spec.name.encode(), spec)
+    for index, v in enumerate(genesis.validators):
+        state.put_initial("validators", b"%d" % index, v.public_key)
+        # Validators author evidence events; "validator" is in no workflow's enrollable roles.
+        state.put_initial(
+            "participants", v.public_key, Participant(v.name, v.organisation, "validator")
+        )
     for p in genesis.participants:
         state.put_initial("participants", p.public_key, Participant(p.name, p.organisation, p.role))
     for t in genesis.tokens:

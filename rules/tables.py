@@ -73,6 +73,7 @@ CORE_TABLES: dict[str, type] = {
     "workflow_specs": WorkflowSpec,  # name -> the declarative definition from the genesis
     "workflow_instances": WorkflowInstance,
     "participants": Participant,
+    "validators": bytes,  # b"<index>" -> the validator's public key, from the genesis
     "nonces": int,
     "tokens": Token,
     "accounts": Account,

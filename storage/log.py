@@ -2,9 +2,11 @@
 
 Named databases: ``headers`` and ``blocks`` (height -> record), ``ids`` (event id -> height and
 position), ``snapshots`` (height -> state), ``intake`` (events refused before consensus) and
-``meta`` (genesis). Heights are big-endian so ``append=True`` keeps writes at the end of the
-B-tree; every ``append`` result is checked, because LMDB answers an out-of-order key with False,
-not an exception. A committed block is one write transaction, durable by default.
+``meta`` (genesis), and ``signed`` (what this validator signed per height and round, so a
+restart never signs a conflicting vote). Heights are big-endian so ``append=True`` keeps writes
+at the end of the B-tree; every ``append`` result is checked, because LMDB answers an
+out-of-order key with False, not an exception. A committed block is one write transaction,
+durable by default.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ from storage.records import (
 log = get_logger(__name__)
 
 FORMAT = b"consortium-log/2"
-_DATABASES = (b"meta", b"headers", b"blocks", b"ids", b"snapshots", b"intake")
+_DATABASES = (b"meta", b"headers", b"blocks", b"ids", b"snapshots", b"intake", b"signed")
+SIGNED_HEIGHTS_KEPT = 16
 ZERO_HASH = bytes(32)
 
 # LMDB forbids opening one environment twice in a process; this set makes that a clear error.
@@ -290,6 +293,25 @@ class EventLog:
             cursor = txn.cursor(db=self._db["intake"])
             n = int.from_bytes(cursor.key(), "big") + 1 if cursor.last() else 1
             self._put_append(txn, "intake", _key(n), frame(encode(rejection)))
+
+        self._write(write)
+
+    def signed_digest(self, height: int, slot: bytes) -> bytes | None:
+        """The digest of what this validator signed for ``slot`` (kind and round) at ``height``."""
+        with self._env.begin(db=self._db["signed"]) as txn:
+            found: bytes | None = txn.get(_key(height) + slot)
+        return found
+
+    def record_signed(self, height: int, slot: bytes, digest: bytes) -> None:
+        """Durably note a signature before it is released; forget heights long decided."""
+        oldest_kept = _key(max(0, height - SIGNED_HEIGHTS_KEPT))
+
+        def write(txn: lmdb.Transaction) -> None:
+            db = self._db["signed"]
+            txn.put(_key(height) + slot, digest, db=db)
+            cursor = txn.cursor(db=db)
+            while cursor.first() and bytes(cursor.key()) < oldest_kept:
+                cursor.delete()
 
         self._write(write)
 

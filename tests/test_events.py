@@ -104,3 +104,11 @@ def test_body_with_bad_author_or_sequence_is_malformed() -> None:
         decode_body(encode(Transfer(author=b"short", seq=1, token="E", to=b"", amount=1)))
     with pytest.raises(MalformedError, match="seq"):
         decode_body(encode(Transfer(author=bytes(32), seq=0, token="E", to=b"", amount=1)))
+
+
+def test_a_tag_that_is_not_utf8_is_malformed_not_a_crash() -> None:
+    """Found by the simulator (byzantine mix, seed 2): msgspec raises UnicodeDecodeError here."""
+    from events.wire import decode_peer_message
+
+    with pytest.raises(MalformedError):
+        decode_peer_message(b"\x92\xa8prop\xb0sal" + bytes(8))
