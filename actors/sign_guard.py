@@ -2,9 +2,10 @@
 
 A validator that crashes after voting forgets its votes; restarted, it may see a different
 proposal in the same round and vote again, which is exactly what a Byzantine double vote looks
-like (the simulator found this). So every vote and proposal is recorded durably in the log
-before its signature leaves, and a request to sign different bytes for the same (kind, height,
-round) is refused; the consensus core then stays silent in that slot.
+like (the simulator found this). So every vote is recorded durably in the log before its
+signature leaves, and asked to sign a different vote for the same (kind, height, round), the
+guard hands back the earlier vote instead; the core says that again. Proposals are recorded by
+digest only (they carry whole blocks) and a second, different one is refused.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ class _ProposalHead(msgspec.Struct, array_like=True):
 
 
 _PROPOSAL_HEAD = msgspec.msgpack.Decoder(_ProposalHead)
-_GUARDED = {Domain.PROPOSAL: b"P", Domain.PREVOTE: b"V", Domain.PRECOMMIT: b"C"}
+_VOTE_SLOTS = {Domain.PREVOTE: b"V", Domain.PRECOMMIT: b"C"}
+_SIGNATURE_BYTES = 64
 
 
 class SignGuard:
@@ -39,35 +41,42 @@ class SignGuard:
         self._chain_id = chain_id
         self._log = event_log
 
-    def sign(self, domain: Domain, body: bytes) -> bytes | None:
-        kind = _GUARDED.get(domain)
-        if kind is not None and not self._may_sign(kind, body):
-            return None
-        return self._identity.sign(domain, self._chain_id, body)
-
-    def _may_sign(self, kind: bytes, body: bytes) -> bool:
-        height, round_ = self._position(kind, body)
-        slot = kind + round_.to_bytes(4, "big")
-        digest = hashlib.sha256(body).digest()
-        previous = self._log.signed_digest(height, slot)
-        if previous is None:
-            self._log.record_signed(height, slot, digest)
-            return True
-        if previous != digest:
-            log.warning(
-                "refusing to sign a second, different %s for height %d round %d",
-                kind.decode(),
-                height,
-                round_,
-                extra={"height": height},
-            )
-            return False
-        return True
-
-    @staticmethod
-    def _position(kind: bytes, body: bytes) -> tuple[int, int]:
-        if kind == b"P":
-            head = _PROPOSAL_HEAD.decode(body)
-            return head.height, head.round
+    def sign(self, domain: Domain, body: bytes) -> tuple[bytes, bytes] | None:
+        if domain is Domain.PROPOSAL:
+            return self._sign_proposal(body)
         vote = decode_vote(body)
-        return vote.height, vote.round
+        slot = _VOTE_SLOTS[domain] + vote.round.to_bytes(4, "big")
+        earlier = self._log.signed_record(vote.height, slot)
+        if earlier is not None:
+            if earlier[_SIGNATURE_BYTES:] != body:
+                log.warning(
+                    "validator %d already voted in height %d round %d; repeating that vote",
+                    vote.validator,
+                    vote.height,
+                    vote.round,
+                    extra={"height": vote.height, "validator": vote.validator},
+                )
+            return earlier[_SIGNATURE_BYTES:], earlier[:_SIGNATURE_BYTES]
+        signature = self._signature(domain, body)
+        self._log.record_signed(vote.height, slot, signature + body)
+        return body, signature
+
+    def _sign_proposal(self, body: bytes) -> tuple[bytes, bytes] | None:
+        head = _PROPOSAL_HEAD.decode(body)
+        slot = b"P" + head.round.to_bytes(4, "big")
+        digest = hashlib.sha256(body).digest()
+        earlier = self._log.signed_record(head.height, slot)
+        if earlier is None:
+            self._log.record_signed(head.height, slot, digest)
+        elif earlier != digest:
+            log.warning(
+                "refusing a second, different proposal for height %d round %d",
+                head.height,
+                head.round,
+                extra={"height": head.height},
+            )
+            return None
+        return body, self._signature(Domain.PROPOSAL, body)
+
+    def _signature(self, domain: Domain, body: bytes) -> bytes:
+        return self._identity.sign(domain, self._chain_id, body)

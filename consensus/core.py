@@ -36,8 +36,10 @@ from events.wire import (
 
 log = get_logger(__name__)
 
-Signer = Callable[[Domain, bytes], bytes | None]
-"""Signs for this validator; None when it refuses (it signed something else in that slot)."""
+Signer = Callable[[Domain, bytes], tuple[bytes, bytes] | None]
+"""Signs for this validator: (body, signature), where the body is what it signed earlier in
+the same slot if that differs (a restart forgets votes, the signer does not); None when it
+refuses to sign and has nothing earlier to offer (a second, different proposal)."""
 NIL = b""
 
 
@@ -334,10 +336,10 @@ class ConsensusCore:
         h.waiting_to_propose = False
         proposal = Proposal(self.height, h.round, h.valid_round, block)
         body = encode(proposal)
-        signature = self._sign(Domain.PROPOSAL, body)
-        if signature is None:
+        signed_as = self._sign(Domain.PROPOSAL, body)
+        if signed_as is None or signed_as[0] != body:
             return
-        signed = SignedProposal(body, signature)
+        signed = SignedProposal(body, signed_as[1])
         h.proposals[h.round] = (proposal, signed)
         h.blocks[block.hash] = block
         self._say(encode(signed), out)
@@ -350,14 +352,13 @@ class ConsensusCore:
                 self._say(encode(prevotes[voter]), out)
 
     def _vote(self, kind: VoteKind, block_hash: bytes, out: list[Action]) -> None:
-        vote = Vote(kind, self.height, self._h.round, block_hash, self.index)
-        body = encode(vote)
-        signature = self._sign(VOTE_DOMAIN[kind], body)
-        if signature is None:
-            return
-        signed = SignedVote(body, signature)
-        self._add_vote(vote, signed)
-        self._say(encode(signed), out)
+        body = encode(Vote(kind, self.height, self._h.round, block_hash, self.index))
+        signed_as = self._sign(VOTE_DOMAIN[kind], body)
+        if signed_as is not None:
+            # Possibly the vote this validator cast here before it restarted: say that again.
+            signed = SignedVote(*signed_as)
+            self._add_vote(decode_vote(signed.body), signed)
+            self._say(encode(signed), out)
         if ("resend", self._h.round) not in self._h.fired:
             self._h.fired.add(("resend", self._h.round))
             resend = Timeout(Step.RESEND, self.height, self._h.round)

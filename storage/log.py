@@ -296,19 +296,19 @@ class EventLog:
 
         self._write(write)
 
-    def signed_digest(self, height: int, slot: bytes) -> bytes | None:
-        """The digest of what this validator signed for ``slot`` (kind and round) at ``height``."""
+    def signed_record(self, height: int, slot: bytes) -> bytes | None:
+        """What this validator noted of its signature for ``slot`` (kind, round) at ``height``."""
         with self._env.begin(db=self._db["signed"]) as txn:
             found: bytes | None = txn.get(_key(height) + slot)
         return found
 
-    def record_signed(self, height: int, slot: bytes, digest: bytes) -> None:
+    def record_signed(self, height: int, slot: bytes, record: bytes) -> None:
         """Durably note a signature before it is released; forget heights long decided."""
         oldest_kept = _key(max(0, height - SIGNED_HEIGHTS_KEPT))
 
         def write(txn: lmdb.Transaction) -> None:
             db = self._db["signed"]
-            txn.put(_key(height) + slot, digest, db=db)
+            txn.put(_key(height) + slot, record, db=db)
             cursor = txn.cursor(db=db)
             while cursor.first() and bytes(cursor.key()) < oldest_kept:
                 cursor.delete()
