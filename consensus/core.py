@@ -204,10 +204,14 @@ class ConsensusCore:
         votes = h.votes.setdefault((vote.kind, vote.round), {})
         previous = votes.get(vote.validator)
         if previous is not None:
-            if previous.body != signed.body:
-                self.evidence.append(Equivocation(vote.validator, previous, signed))
-            return
-        votes[vote.validator] = signed
+            if previous.body == signed.body:
+                return
+            self.evidence.append(Equivocation(vote.validator, previous, signed))
+        else:
+            votes[vote.validator] = signed
+        # An equivocator's second vote still counts for its block: a proposer's proof of lock
+        # may rest on it, and two quorums still share an honest validator when up to f
+        # validators vote both ways (found by the simulator: n = 7 stuck behind a Twins pair).
         tally = h.tallies.setdefault((vote.kind, vote.round), {})
         tally.setdefault(vote.block_hash, {})[vote.validator] = signed.signature
 
@@ -347,9 +351,10 @@ class ConsensusCore:
             # Peers accept a re-proposed block only with 2f+1 prevotes for it at pol_round; one
             # that restarted or missed them would never have them, so they travel along (found
             # by the simulator: locked and unlocked validators otherwise disagree forever).
-            prevotes = h.votes.get((VoteKind.PREVOTE, h.valid_round), {})
-            for voter in h.tallies[(VoteKind.PREVOTE, h.valid_round)][h.valid_hash]:
-                self._say(encode(prevotes[voter]), out)
+            polka = h.tallies[(VoteKind.PREVOTE, h.valid_round)][h.valid_hash]
+            for voter, signature in polka.items():
+                vote = Vote(VoteKind.PREVOTE, self.height, h.valid_round, h.valid_hash, voter)
+                self._say(encode(SignedVote(encode(vote), signature)), out)
 
     def _vote(self, kind: VoteKind, block_hash: bytes, out: list[Action]) -> None:
         body = encode(Vote(kind, self.height, self._h.round, block_hash, self.index))

@@ -1,0 +1,1 @@
+"""Deterministic simulation of a whole consortium under faults: ``python -m tests.sim``."""
