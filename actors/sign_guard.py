@@ -61,6 +61,20 @@ class SignGuard:
         self._log.record_signed(vote.height, slot, signature + body)
         return body, signature
 
+    def lock_at(self, height: int) -> tuple[int, bytes] | None:
+        """The (round, block hash) of this validator's latest precommit for a block at
+        ``height``: the lock it held there, which a restart must not forget."""
+        precommits = [
+            decode_vote(record[_SIGNATURE_BYTES:])
+            for slot, record in self._log.signed_records(height)
+            if slot[:1] == _VOTE_SLOTS[Domain.PRECOMMIT]
+        ]
+        for_blocks = [v for v in precommits if v.block_hash]
+        if not for_blocks:
+            return None
+        latest = max(for_blocks, key=lambda v: v.round)
+        return latest.round, latest.block_hash
+
     def _sign_proposal(self, body: bytes) -> tuple[bytes, bytes] | None:
         head = _PROPOSAL_HEAD.decode(body)
         slot = b"P" + head.round.to_bytes(4, "big")

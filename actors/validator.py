@@ -79,13 +79,17 @@ class ValidatorActor(pykka.ThreadingActor):
             self._log.close()
             raise
         self.node.listeners.append(self._answer_submitters)
+        guard = SignGuard(identity, genesis.chain_id, self._log)
         self.core = ConsensusCore(
             consensus,
             index,
-            SignGuard(identity, genesis.chain_id, self._log).sign,
+            guard.sign,
             self.node,
             verify,
         )
+        lock = guard.lock_at(self.core.height)
+        if lock is not None:
+            self.core.restore_lock(*lock)
         self._evidence = EvidenceReporter(identity, genesis.chain_id)
         self._waiting: dict[bytes, list[ReplyTo]] = {}
         self._gossip: list[bytes] = []

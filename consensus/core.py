@@ -96,6 +96,11 @@ class ConsensusCore:
         self.height = head.height + 1
         self._h = _Height()
 
+    def restore_lock(self, round_: int, block_hash: bytes) -> None:
+        """After a restart: the lock this validator's own signed precommits show it held at the
+        height it resumes; without it, it could prevote against a block it helped lock."""
+        self._h.locked_round, self._h.locked_hash = round_, block_hash
+
     # ----------------------------------------------------------------- inputs
 
     def start(self, now_ms: int) -> list[Action]:

@@ -302,6 +302,20 @@ class EventLog:
             found: bytes | None = txn.get(_key(height) + slot)
         return found
 
+    def signed_records(self, height: int) -> list[tuple[bytes, bytes]]:
+        """Every (slot, record) this validator noted at ``height``."""
+        prefix = _key(height)
+        with self._env.begin(db=self._db["signed"]) as txn:
+            cursor = txn.cursor()
+            if not cursor.set_range(prefix):
+                return []
+            found = []
+            for key, record in cursor:
+                if not bytes(key).startswith(prefix):
+                    break
+                found.append((bytes(key[len(prefix) :]), bytes(record)))
+        return found
+
     def record_signed(self, height: int, slot: bytes, record: bytes) -> None:
         """Durably note a signature before it is released; forget heights long decided."""
         oldest_kept = _key(max(0, height - SIGNED_HEIGHTS_KEPT))

@@ -159,13 +159,17 @@ class SimValidator:
             raise
         node.listeners.append(self._on_commit)
         chain = ctx.genesis.chain_id
+        guard = SignGuard(self.identity, chain, event_log)
         self.core = ConsensusCore(
             ctx.config,
             self.index,
-            SignGuard(self.identity, chain, event_log).sign,
+            guard.sign,
             node,
             verify,
         )
+        lock = guard.lock_at(self.core.height)
+        if lock is not None:
+            self.core.restore_lock(*lock)
         self.log, self.node = event_log, node
         self.reporter = EvidenceReporter(self.identity, chain)
 
