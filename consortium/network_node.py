@@ -22,7 +22,10 @@ class NetworkedConsortium(Consortium):
         try:
             index = validator_index(genesis, identity)
         except ValueError as exc:
-            raise ConfigError(f"{config.key_file}: {exc}") from None
+            raise ConfigError(
+                f"{config.key_file}: {exc}; use the key file of a validator that "
+                f"{config.genesis_file} names (its public key is listed under [[validators]])"
+            ) from None
         self.index = index
         self.network = ZmqTransport(
             genesis, identity, config.listen, config.peers, config.client_keys
