@@ -84,14 +84,20 @@ def parse_genesis(text: str) -> Genesis:
         data = tomllib.loads(text)
         return msgspec.convert(_from_toml(data, mi.type_info(Genesis)), Genesis)
     except (tomllib.TOMLDecodeError, msgspec.ValidationError, ValueError) as exc:
-        raise GenesisFileError(f"not a valid genesis: {exc}") from exc
+        raise GenesisFileError(
+            f"not a valid genesis: {exc}; fix the field named, or write the file again with "
+            "consortium genesis"
+        ) from exc
 
 
 def read_genesis(path: Path) -> Genesis:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise GenesisFileError(f"cannot read genesis file {path}: {exc}") from exc
+        raise GenesisFileError(
+            f"cannot read genesis file {path}: {exc.strerror}; check the path (relative paths "
+            "in a config are taken from the config file's directory)"
+        ) from None
     return parse_genesis(text)
 
 

@@ -79,8 +79,13 @@ def load_config(path: Path) -> NodeConfig | ClientConfig:
     """Read a node file or a client file, whichever ``path`` is."""
     try:
         data = tomllib.loads(path.read_text("utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read config {path}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read config {path}: {exc.strerror}; check the path (the README's "
+            "'Running across machines' shows a node config)"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}; fix that line") from None
     base = path.parent
     try:
         if "client" in data:

@@ -23,6 +23,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from actors.net.curve import curve_public_key, curve_secret_key
 from actors.net.zap import ZAP_ENDPOINT, Authorise, zap_reply
+from events.errors import ConsortiumError
 from events.identity import Identity
 from events.logs import get_logger
 from events.wire import MAX_PEER_MESSAGE_BYTES
@@ -45,6 +46,10 @@ _HANDSHAKE_EVENTS = (
     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
 )
 _MAX_REMEMBERED_REFUSALS = 1024
+
+
+class NetworkError(ConsortiumError):
+    """A socket that cannot listen or connect where the configuration says."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +167,13 @@ class Endpoint:
         router.curve_secretkey = secret
         router.zap_domain = b"consortium"
         router.router_handover = 1
-        router.bind(listen)
+        try:
+            router.bind(listen)
+        except zmq.ZMQError as exc:
+            raise NetworkError(
+                f"cannot listen on {listen}: {exc.strerror}; write it as tcp://HOST:PORT with a "
+                "port no other program (or node) uses, or stop the program that holds it"
+            ) from None
         self.address = router.getsockopt_string(zmq.LAST_ENDPOINT)
 
     def _connect(
@@ -178,7 +189,13 @@ class Endpoint:
         dealer.reconnect_ivl_max = 2_000
         dealer.routing_id = os.urandom(16)  # kept across reconnects: replies still find us
         self._monitors[dealer.get_monitor_socket(_HANDSHAKE_EVENTS)] = index
-        dealer.connect(peer.address)
+        try:
+            dealer.connect(peer.address)
+        except zmq.ZMQError as exc:
+            raise NetworkError(
+                f"cannot connect to peer {index} at {peer.address}: {exc.strerror}; write peer "
+                "addresses as tcp://HOST:PORT"
+            ) from None
         self._dealers[index] = dealer
 
     def _common_options(self, sock: zmq.Socket[bytes]) -> None:

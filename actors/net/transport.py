@@ -77,16 +77,20 @@ class ZmqTransport:
             for i, address in peers.items()
             if i != self.index
         }
-        self._endpoint = Endpoint(
-            f"validator-{self.index}",
-            identity,
-            self._on_receive,
-            listen=listen,
-            authorise=self._users.get,
-            peers=addresses,
-            on_handshake=self._greet,
-            may_receive=self._may_receive,
-        )
+        try:
+            self._endpoint = Endpoint(
+                f"validator-{self.index}",
+                identity,
+                self._on_receive,
+                listen=listen,
+                authorise=self._users.get,
+                peers=addresses,
+                on_handshake=self._greet,
+                may_receive=self._may_receive,
+            )
+        except BaseException:
+            self.service.close()
+            raise
 
     @property
     def address(self) -> str | None:
