@@ -18,7 +18,7 @@ from actors.net.endpoint import Endpoint, Incoming, PeerAddress
 from consortium.audit.verify import audit
 from consortium.key_file import read_secret_key
 from consortium.local_cluster import ClusterFiles, NodeProcess, wait_for, write_cluster
-from consortium.remote import RemoteConsortium, RemoteParticipantHandle
+from consortium.remote import RemoteConsortium, RemoteParticipantHandle, open_consortium
 from events.identity import Identity
 from events.payments import IssueTokens, RegisterParticipant, Transfer
 from storage.log import EventLog
@@ -81,7 +81,9 @@ def _logs(nodes: list[NodeProcess]) -> str:
 def test_crash_restart_catch_up_and_identical_logs(
     cluster: ClusterFiles, nodes: list[NodeProcess]
 ) -> None:
-    clients = [_client(cluster, i) for i in range(N)]
+    selected = open_consortium(cluster.client_config(0))  # a [client] file: the remote facade
+    assert isinstance(selected, RemoteConsortium)
+    clients = [selected, *(_client(cluster, i) for i in range(1, N))]
     try:
         assert wait_for(lambda: all(c.height() >= 0 for c in clients), 30), _logs(nodes)
         admin = clients[0].participant(read_secret_key(cluster.participant_keys["admin"]))
