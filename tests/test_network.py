@@ -19,6 +19,7 @@ from consortium.audit.verify import audit
 from consortium.key_file import read_secret_key
 from consortium.local_cluster import ClusterFiles, NodeProcess, wait_for, write_cluster
 from consortium.remote import RemoteConsortium, RemoteParticipantHandle, open_consortium
+from consortium.subscriptions import BlockNotice
 from events.identity import Identity
 from events.payments import IssueTokens, RegisterParticipant, Transfer
 from storage.log import EventLog
@@ -95,7 +96,12 @@ def test_crash_restart_catch_up_and_identical_logs(
             admin.submit(IssueTokens(token="EUR", to=p.public_key, amount=10**6)) for p in people
         ]
         assert all(f.result(30).accepted for f in funding)
+        notices: list[BlockNotice] = []
+        clients[0].subscribe(notices.append)
         _pay([clients[0].participant(p) for p in people], 200)
+        # Block notices reach the host, QC-checked, with the events and the rows they changed.
+        assert wait_for(lambda: sum(len(n.events) for n in notices) >= 200, 10)
+        assert any(n.changed("accounts") for n in notices)
 
         nodes[3].kill()
         before = clients[0].height()
