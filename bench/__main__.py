@@ -5,6 +5,7 @@ Examples:
   python -m bench --validators 4 7 10 --events 50000 --json results.json
   python -m bench --rates 1000 3000                # latency at offered loads (open loop)
   python -m bench --compare --plot bench.png        # against the eventsourcing library; a plot
+  python -m bench --multiprocess --no-fsync         # also one node process per validator
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from bench import limits
 from bench.compare import compare
+from bench.multiprocess import run_payments_multiprocess
 from bench.plot import plot
 from bench.report import report_lines
 from bench.soak import soak
@@ -53,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also run each saturation test with validators sharing executions (one process, "
         "one trust domain)",
+    )
+    parser.add_argument(
+        "--multiprocess",
+        action="store_true",
+        help="also run each test with one 'consortium node' process per validator over ZeroMQ "
+        "(CurveZMQ on 127.0.0.1), the host submitting remotely",
     )
     parser.add_argument("--json", type=Path, help="write machine-readable results here")
     parser.add_argument("--plot", type=Path, help="draw throughput and latency to this PNG")
@@ -98,6 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.shared and rate is None:
                 say("  … again with shared executions")
                 runs.append(run_payments(n, args.events, not args.no_fsync, None, say, True))
+            if args.multiprocess:
+                say(f"  … again with {n} node processes over ZeroMQ")
+                runs.append(
+                    run_payments_multiprocess(n, args.events, not args.no_fsync, rate, say)
+                )
     comparison = None
     if args.compare:
         say("appending and replaying with the eventsourcing library and with Consortium …")

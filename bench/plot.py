@@ -15,26 +15,33 @@ def plot(runs: Sequence[WorkloadResult], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for shared in (False, True):
+    for mode, shared in (("in-process", False), ("in-process", True), ("processes", False)):
         saturated = sorted(
-            (r for r in runs if r.offered_per_s is None and r.shared_executions == shared),
+            (
+                r
+                for r in runs
+                if r.offered_per_s is None and r.shared_executions == shared and r.mode == mode
+            ),
             key=lambda r: r.validators,
         )
         if saturated:
             label = "shared executions" if shared else "every validator executes"
+            label = f"{label}, {mode}"
             xs = [r.validators for r in saturated]
             left.plot(xs, [r.committed_per_s for r in saturated], "o-", label=label)
     left.legend()
     left.set(xlabel="validators", ylabel="committed events/s", title="Throughput at saturation")
     for n in sorted({r.validators for r in runs}):
-        paced = sorted(
-            (r for r in runs if r.validators == n and r.offered_per_s),
-            key=lambda r: r.offered_per_s or 0,
-        )
-        if paced:
-            loads = [r.offered_per_s for r in paced]
-            right.plot(loads, [r.latency_p50_ms for r in paced], "o-", label=f"n={n} p50")
-            right.plot(loads, [r.latency_p99_ms for r in paced], "x--", label=f"n={n} p99")
+        for mode in ("in-process", "processes"):
+            paced = sorted(
+                (r for r in runs if r.validators == n and r.offered_per_s and r.mode == mode),
+                key=lambda r: r.offered_per_s or 0,
+            )
+            if paced:
+                loads = [r.offered_per_s for r in paced]
+                name = f"n={n} {mode}"
+                right.plot(loads, [r.latency_p50_ms for r in paced], "o-", label=f"{name} p50")
+                right.plot(loads, [r.latency_p99_ms for r in paced], "x--", label=f"{name} p99")
     right.set(
         xlabel="offered events/s", ylabel="commit latency, ms", title="Latency against offered load"
     )

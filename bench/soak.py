@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.workload import Progress, _fund, bench_genesis
+from bench.workload import Progress, _identity, bench_genesis, fund_users
 from consortium.api import Consortium
 from consortium.config import ConsortiumConfig
 from events.payments import Transfer
@@ -45,7 +45,7 @@ def soak(seconds: float, offered_per_s: float, progress: Progress = lambda _: No
         tempfile.TemporaryDirectory(prefix="consortium-soak-") as tmp,
         Consortium(genesis, Path(tmp), keys, ConsortiumConfig(durable=False)) as c,
     ):
-        users = _fund(c)
+        users = fund_users(c.participant(_identity("admin")), c.participant)
         started = time.perf_counter()
         next_sample = started
         pending = []

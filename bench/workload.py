@@ -15,12 +15,15 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 from actors.messages import Receipt
 from actors.node import rebuild_state
-from consortium.api import Consortium, ParticipantHandle
+from actors.receipts import ReceiptFuture
+from consortium.api import Consortium
 from consortium.audit.verify import audit
 from consortium.config import ConsortiumConfig
+from events.body import EventBody
 from events.genesis import Genesis, GenesisParticipant, GenesisValidator, TokenDefinition
 from events.identity import Identity
 from events.payments import IssueTokens, RegisterParticipant, Transfer
@@ -51,6 +54,9 @@ class WorkloadResult:
     audit_events_per_s: float
     bytes_per_event: float
     peak_rss_mb: float
+    mode: str = "in-process"
+    """``in-process``: every validator an actor of this process; ``processes``: one
+    ``consortium node`` process per validator over ZeroMQ, the host submitting remotely."""
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -76,8 +82,17 @@ def bench_genesis(validators: int) -> tuple[Genesis, list[Identity]]:
     return genesis, keys
 
 
-def _fund(c: Consortium) -> list[ParticipantHandle]:
-    admin = c.participant(_identity("admin"))
+class Submitter(Protocol):
+    """A participant handle, embedded or remote: all the workload needs of one."""
+
+    @property
+    def public_key(self) -> bytes: ...
+
+    def submit(self, body: EventBody) -> ReceiptFuture: ...
+
+
+def fund_users(admin: Submitter, handle_for: Callable[[Identity], Submitter]) -> list[Submitter]:
+    """Enrol and fund the benchmark's users; their handles from ``handle_for``."""
     users = [_identity(f"user-{i}") for i in range(USERS)]
     for u in users:
         admin.submit(RegisterParticipant(participant=u.public_key, name=u.name, role="user"))
@@ -85,7 +100,7 @@ def _fund(c: Consortium) -> list[ParticipantHandle]:
     for future in issued:
         if not future.result(60).accepted:
             raise RuntimeError("funding the benchmark users failed")
-    return [c.participant(u) for u in users]
+    return [handle_for(u) for u in users]
 
 
 def run_payments(
@@ -101,38 +116,72 @@ def run_payments(
         data = Path(tmp)
         config = ConsortiumConfig(durable=durable, share_executions=share_executions)
         with Consortium(genesis, data, keys, config) as c:
-            users = _fund(c)
+            users = fund_users(c.participant(_identity("admin")), c.participant)
             start_height = c.height()
-            latencies, accepted, seconds = _drive(users, events, offered_per_s, progress)
+            drive = drive_payments(users, events, offered_per_s, progress)
             blocks = c.height() - start_height
-        replay_rate = _replay_rate(genesis, data / "validator-0")
-        audit_rate = audit(data / "validator-0").events_per_s
-        size = sum(f.stat().st_blocks * 512 for f in (data / "validator-0").iterdir())
-    latencies.sort()
+        return measured(
+            drive,
+            blocks,
+            genesis,
+            data / "validator-0",
+            shared_executions=share_executions,
+            durable=durable,
+            peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Drive:
+    """What the host saw of one workload: per-event latencies, acceptances, wall time."""
+
+    events: int
+    offered_per_s: float | None
+    latencies: list[float]
+    accepted: int
+    seconds: float
+
+
+def measured(
+    drive: Drive,
+    blocks: int,
+    genesis: Genesis,
+    log_dir: Path,
+    *,
+    shared_executions: bool,
+    durable: bool,
+    peak_rss_mb: float,
+    mode: str = "in-process",
+) -> WorkloadResult:
+    """The result of a run, with replay, audit and size figures read from one validator's log
+    (which must be closed by now)."""
+    latencies = sorted(drive.latencies)
+    size = sum(f.stat().st_blocks * 512 for f in log_dir.iterdir())
     return WorkloadResult(
         workload="payments",
-        shared_executions=share_executions,
-        validators=validators,
+        shared_executions=shared_executions,
+        validators=len(genesis.validators),
         durable=durable,
-        offered_per_s=offered_per_s,
-        events=events,
-        accepted=accepted,
-        seconds=seconds,
-        committed_per_s=events / seconds,
+        offered_per_s=drive.offered_per_s,
+        events=drive.events,
+        accepted=drive.accepted,
+        seconds=drive.seconds,
+        committed_per_s=drive.events / drive.seconds,
         latency_p50_ms=_percentile(latencies, 0.50),
         latency_p95_ms=_percentile(latencies, 0.95),
         latency_p99_ms=_percentile(latencies, 0.99),
         blocks=blocks,
-        replay_events_per_s=replay_rate,
-        audit_events_per_s=audit_rate,
-        bytes_per_event=size / max(1, events + 2 * USERS),
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        replay_events_per_s=_replay_rate(genesis, log_dir),
+        audit_events_per_s=audit(log_dir).events_per_s,
+        bytes_per_event=size / max(1, drive.events + 2 * USERS),
+        peak_rss_mb=peak_rss_mb,
+        mode=mode,
     )
 
 
-def _drive(
-    users: list[ParticipantHandle], events: int, offered_per_s: float | None, progress: Progress
-) -> tuple[list[float], int, float]:
+def drive_payments(
+    users: list[Submitter], events: int, offered_per_s: float | None, progress: Progress
+) -> Drive:
     latencies: list[float] = []
     accepted = 0
     lock = threading.Lock()
@@ -168,7 +217,7 @@ def _drive(
             progress(f"  submitted {i}/{events}")
     if not all_done.wait(600):
         raise TimeoutError("the benchmark's receipts did not all arrive within 10 minutes")
-    return latencies, accepted, time.perf_counter() - started
+    return Drive(events, offered_per_s, latencies, accepted, time.perf_counter() - started)
 
 
 def _replay_rate(genesis: Genesis, path: Path) -> float:

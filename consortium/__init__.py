@@ -7,6 +7,13 @@ from actors.messages import Receipt
 from actors.receipts import ReceiptFuture
 from consortium.api import Consortium, ParticipantHandle
 from consortium.config import ConsortiumConfig
+from consortium.remote import (
+    RemoteConsortium,
+    RemoteError,
+    RemoteParticipantHandle,
+    RemoteTimeout,
+    open_consortium,
+)
 from consortium.subscriptions import (
     BlockNotice,
     CommittedEvent,
@@ -50,9 +57,14 @@ __all__ = [
     "RegisterParticipant",
     "RejectedAtIntake",
     "RejectedByRule",
+    "RemoteConsortium",
+    "RemoteError",
+    "RemoteParticipantHandle",
+    "RemoteTimeout",
     "StorageError",
     "Subscription",
     "SubscriptionOverflow",
     "TokenDefinition",
     "Transfer",
+    "open_consortium",
 ]

@@ -7,7 +7,7 @@ blocking ``ask`` calls below cannot deadlock the actors.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -19,7 +19,7 @@ from actors.node import LedgerNode, NodeSettings
 from actors.participant import CoSign, ParticipantActor, SignAndSubmit, SignOnly, SubmitSigned
 from actors.receipts import ReceiptFuture
 from actors.timers import TimerService
-from actors.transport import InProcessRouter
+from actors.transport import InProcessRouter, Transport
 from actors.validator import ValidatorActor
 from consensus.config import ConsensusConfig
 from consortium.config import ConsortiumConfig
@@ -82,23 +82,42 @@ class ParticipantHandle:
 
 
 class Consortium:
-    """N validators (and their participants) in this process, each with its own LMDB log."""
+    """N validators (and their participants) in this process, each with its own LMDB log.
+
+    With a ``transport`` and a mapping ``{index: identity}`` of only some validators, this
+    process runs those and reaches the others through the transport (see actors/net/).
+    """
 
     def __init__(
         self,
         genesis: Genesis,
         data_dir: Path | str,
-        validator_identities: Sequence[Identity],
+        validator_identities: Sequence[Identity] | Mapping[int, Identity],
         config: ConsortiumConfig | None = None,
+        *,
+        transport: Transport | None = None,
     ) -> None:
-        keys = tuple(i.public_key for i in validator_identities)
-        if keys != genesis.validator_keys:
-            raise ValueError("validator identities must match the genesis validators, in order")
+        if isinstance(validator_identities, Mapping):
+            local = dict(validator_identities)
+            if any(
+                not 0 <= i < len(genesis.validators)
+                or genesis.validator_keys[i] != identity.public_key
+                for i, identity in local.items()
+            ):
+                raise ValueError("each identity must be the genesis validator at its index")
+        else:
+            local = dict(enumerate(validator_identities))
+            if tuple(i.public_key for i in validator_identities) != genesis.validator_keys:
+                raise ValueError(
+                    "validator identities must match the genesis validators, in order"
+                )
+        keys = genesis.validator_keys
         self.genesis = genesis
         self.data_dir = Path(data_dir)
         self.config = config or ConsortiumConfig()
-        self._identities = tuple(validator_identities)
+        self._identities = local
         self.router = InProcessRouter()
+        self.transport: Transport = transport if transport is not None else self.router
         self._timers = TimerService()
         self._verify = (
             VerificationMemo().verify if self.config.share_verifications else verify_signature
@@ -116,7 +135,7 @@ class Consortium:
             max_clock_drift_ms=self.config.max_clock_drift_ms,
         )
         try:
-            for index in range(len(keys)):
+            for index in sorted(local):
                 self.start_validator(index)
         except Exception:
             self.stop()
@@ -124,7 +143,7 @@ class Consortium:
 
     @property
     def size(self) -> int:
-        return len(self._identities)
+        return len(self.genesis.validators)
 
     # ------------------------------------------------------------- validators
 
@@ -135,6 +154,8 @@ class Consortium:
         """Start (or restart from its log) validator ``index``."""
         if index in self._validators:
             raise ValueError(f"validator {index} is already running")
+        if index not in self._identities:
+            raise ValueError(f"validator {index} does not run in this process")
         settings = NodeSettings(
             self.config.max_block_events, self.config.mempool_capacity, self.config.snapshot_every
         )
@@ -143,7 +164,7 @@ class Consortium:
             self._identities[index],
             self.genesis,
             self.validator_dir(index),
-            self.router,
+            self.transport,
             self._timers,
             RULESET,
             self._consensus,

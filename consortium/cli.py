@@ -7,10 +7,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from consortium.commands import audit, demo
+from consortium.commands import audit, demo, genesis, keygen, node
 from events.errors import ConsortiumError
 
-COMMANDS = (demo, audit)
+COMMANDS = (demo, audit, keygen, genesis, node)
 
 
 def _parser() -> argparse.ArgumentParser:

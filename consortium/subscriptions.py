@@ -92,13 +92,24 @@ class Subscription:
         try:
             self._queue.put_nowait(record)
         except queue.Full:
-            self.closed = True
-            overflow = SubscriptionOverflow(
-                "the subscriber fell behind by more blocks than its queue holds; "
-                "re-read the projections and subscribe again"
+            self.fail(
+                SubscriptionOverflow(
+                    "the subscriber fell behind by more blocks than its queue holds; "
+                    "re-read the projections and subscribe again"
+                )
             )
-            self._queue = queue.Queue(1)
-            self._queue.put_nowait(overflow)
+
+    def fail(self, error: ConsortiumError) -> None:
+        """End the subscription with ``error`` (passed to ``on_error``, raised by the iterator)
+        after the blocks still queued, or instead of them when the queue is full."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self._queue.put_nowait(error)
+        except queue.Full:
+            self._queue = queue.Queue(1)  # the dispatcher is not waiting: it reads this next
+            self._queue.put_nowait(error)
 
     def _dispatch(self) -> None:
         while True:

@@ -33,3 +33,12 @@ def test_bench_runs_and_writes_json(tmp_path: Path, capsys) -> None:
     assert results["comparison"]["consortium_replay_per_s"] > 0
     assert png.stat().st_size > 1000
     assert "committed/s" in capsys.readouterr().out
+
+
+def test_bench_multiprocess_reports_node_processes_beside_in_process(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    assert main(["--events", "300", "--no-fsync", "--multiprocess", "--json", str(out)]) == 0
+    in_process, processes = json.loads(out.read_text())["runs"]
+    assert (in_process["mode"], processes["mode"]) == ("in-process", "processes")
+    assert processes["accepted"] == 300 and processes["committed_per_s"] > 0
+    assert processes["audit_events_per_s"] > 0 and processes["peak_rss_mb"] > 0

@@ -1,0 +1,79 @@
+"""The reads a remote host may ask of its validator: the facade's queries, by name.
+
+Both sides use this table: the node runs ``run`` on the validator's thread (by an ``Inspect``
+tell, so the network thread never waits), the host decodes the answer with ``answer``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from actors.node import LedgerNode
+from events.block import BlockHeader, state_digest
+from rules.tables import Account, Order, Settlement, account_key
+
+
+def _height(node: LedgerNode, _: tuple[()]) -> int:
+    return node.log.head_height
+
+
+def _head(node: LedgerNode, _: tuple[()]) -> BlockHeader | None:
+    height = node.log.head_height
+    return node.log.stored_block(height).committed.block.header if height else None
+
+
+def _state_digest(node: LedgerNode, _: tuple[()]) -> bytes:
+    return state_digest(node.state.table_digests())
+
+
+def _nonce(node: LedgerNode, arguments: tuple[bytes]) -> int:
+    """The last sequence number the ledger has seen of a key: a new handle continues after it."""
+    return int(node.state.get("nonces", arguments[0]) or 0)
+
+
+def _balance(node: LedgerNode, arguments: tuple[bytes, str]) -> int:
+    account = node.state.get("accounts", account_key(*arguments))
+    return 0 if account is None else int(account.balance)
+
+
+def _accounts(node: LedgerNode, _: tuple[()]) -> list[Account]:
+    return [a for _, a in node.state.rows("accounts")]
+
+
+def _orders(node: LedgerNode, _: tuple[()]) -> list[tuple[bytes, Order]]:
+    return list(node.state.rows("orders"))
+
+
+def _settlements(node: LedgerNode, _: tuple[()]) -> list[tuple[bytes, Settlement]]:
+    return list(node.state.rows("settlements"))
+
+
+@dataclass(frozen=True, slots=True)
+class QuerySpec:
+    run: Callable[[LedgerNode, Any], Any]
+    arguments: Any
+    answer: Any
+    argument_decoder: msgspec.msgpack.Decoder[Any] = field(init=False)
+    answer_decoder: msgspec.msgpack.Decoder[Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "argument_decoder", msgspec.msgpack.Decoder(self.arguments))
+        object.__setattr__(self, "answer_decoder", msgspec.msgpack.Decoder(self.answer))
+
+
+_NONE = tuple[()]
+
+QUERIES: dict[str, QuerySpec] = {
+    "height": QuerySpec(_height, _NONE, int),
+    "head": QuerySpec(_head, _NONE, BlockHeader | None),
+    "state_digest": QuerySpec(_state_digest, _NONE, bytes),
+    "nonce": QuerySpec(_nonce, tuple[bytes], int),
+    "balance": QuerySpec(_balance, tuple[bytes, str], int),
+    "accounts": QuerySpec(_accounts, _NONE, list[Account]),
+    "orders": QuerySpec(_orders, _NONE, list[tuple[bytes, Order]]),
+    "settlements": QuerySpec(_settlements, _NONE, list[tuple[bytes, Settlement]]),
+}

@@ -1,0 +1,37 @@
+"""``consortium keygen``: an Ed25519 key pair for a validator, an organisation's admin or a host."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    keygen = commands.add_parser(
+        "keygen",
+        help="create an Ed25519 key pair (secret file mode 0600, public .pub file to share)",
+        description="Writes FILE (the secret signing key, mode 0600; it stays on the "
+        "organisation's machine) and FILE with the suffix .pub (name, organisation, role and "
+        "public key; send it to whoever assembles the genesis). Never overwrites a key. The "
+        "role 'validator' makes the key a validator in the genesis, 'host' a key that hosts "
+        "use to connect to a validator (list it in the node config's client_keys); any other "
+        "role (e.g. org_admin) makes it a genesis participant with that role.",
+        epilog="example: consortium keygen --name north-bank --role validator --org north-bank "
+        "--out keys/north-bank.key",
+    )
+    keygen.add_argument("--name", required=True, help="the name the consortium knows the key by")
+    keygen.add_argument(
+        "--role", required=True, help="validator, host, or a participant role such as org_admin"
+    )
+    keygen.add_argument("--org", required=True, help="the organisation the key belongs to")
+    keygen.add_argument("--out", type=Path, required=True, help="the secret key file to write")
+    keygen.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from consortium.key_file import write_key_pair
+
+    public, identity = write_key_pair(args.out, args.name, args.role, args.org)
+    print(f"wrote {args.out} (secret, mode 0600) and {public}")
+    print(f"public key: {identity.public_key.hex()}")
+    return 0

@@ -1,0 +1,137 @@
+"""Key files: an organisation's Ed25519 signing key on disk, and the public half it shares.
+
+The secret file is created with mode 0600 (never group- or world-readable, refused on read if
+it has become so, as ssh does) and its seed is never logged or printed: errors name the file and
+the problem only. The public file (``FILE.pub``) holds the same name, organisation, role and
+public key without the seed; it is what the organisation sends to whoever assembles the genesis.
+``consortium genesis`` reads either kind, since both carry the public fields.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import nacl.signing
+
+from consortium.toml_writer import dumps
+from events.errors import ConsortiumError
+from events.identity import Identity
+
+SEED_BYTES = 32
+KEY_BYTES = 32
+VALIDATOR_ROLE = "validator"
+HOST_ROLE = "host"
+"""A key a host uses to connect to a validator (listed in the node's ``client_keys``)."""
+
+
+class KeyFileError(ConsortiumError):
+    """A key file that is missing, malformed, or readable by others."""
+
+
+@dataclass(frozen=True, slots=True)
+class PublicKeyInfo:
+    """What a key file says about its key, without the secret."""
+
+    name: str
+    organisation: str
+    role: str
+    public_key: bytes
+
+
+def public_path_for(secret_path: Path) -> Path:
+    """``keys/north.key`` -> ``keys/north.pub``; ``keys/north`` -> ``keys/north.pub``."""
+    return secret_path.with_suffix(".pub")
+
+
+def write_key_pair(path: Path, name: str, role: str, organisation: str) -> tuple[Path, Identity]:
+    """Generate a key; write ``path`` (secret, 0600) and its ``.pub``; never overwrite either.
+
+    Returns the public file's path and the identity.
+    """
+    if path.suffix == ".pub":
+        raise KeyFileError(f"{path}: the secret key file must not end in .pub; use e.g. NAME.key")
+    public_path = public_path_for(path)
+    for existing in (path, public_path):
+        if existing.exists():
+            raise KeyFileError(
+                f"{existing} exists; refusing to overwrite a key (choose another --out)"
+            )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    identity = Identity(name, nacl.signing.SigningKey.generate())
+    info = PublicKeyInfo(name, organisation, role, identity.public_key)
+    _write_secret(path, identity, info)
+    public_path.write_text(
+        dumps(_public_fields(info), "Ed25519 public key; share it freely."), "utf-8"
+    )
+    return public_path, identity
+
+
+def _public_fields(info: PublicKeyInfo) -> dict[str, str]:
+    return {
+        "name": info.name,
+        "organisation": info.organisation,
+        "role": info.role,
+        "public_key": info.public_key.hex(),
+    }
+
+
+def _write_secret(path: Path, identity: Identity, info: PublicKeyInfo) -> None:
+    """Create ``path`` with mode 0600 from the start (O_EXCL: fails if it exists)."""
+    text = dumps(
+        {**_public_fields(info), "seed": bytes(identity.signing_key).hex()},
+        f"Ed25519 signing key of {info.name!r}. SECRET: keep this file mode 0600.",
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+
+
+def read_secret_key(path: Path) -> Identity:
+    """The identity in a secret key file; KeyFileError if it is unreadable, malformed, or
+    readable by group or others."""
+    try:
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise KeyFileError(
+                f"{path} is readable by others (mode {stat.S_IMODE(mode):o}); "
+                f"run: chmod 600 {path}"
+            )
+        data = tomllib.loads(path.read_text("utf-8"))
+        seed = bytes.fromhex(data["seed"])
+        if len(seed) != SEED_BYTES:
+            raise ValueError(f"seed must be {SEED_BYTES} bytes")
+        identity = Identity(str(data["name"]), nacl.signing.SigningKey(seed))
+    except OSError as exc:
+        raise KeyFileError(f"cannot read key file {path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, KeyError, ValueError, TypeError) as exc:
+        # The message names the file and the kind of problem, never the contents.
+        raise KeyFileError(
+            f"{path} is not a secret key file ({type(exc).__name__}); "
+            "create one with: consortium keygen"
+        ) from None
+    if "public_key" in data and data["public_key"] != identity.public_key.hex():
+        raise KeyFileError(f"{path}: public_key does not belong to the seed; the file is damaged")
+    return identity
+
+
+def read_public_key(path: Path) -> PublicKeyInfo:
+    """The public fields of a public or secret key file."""
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+        key = bytes.fromhex(data["public_key"])
+        if len(key) != KEY_BYTES:
+            raise ValueError(f"public_key must be {KEY_BYTES} bytes")
+        return PublicKeyInfo(
+            str(data["name"]), str(data["organisation"]), str(data["role"]), key
+        )
+    except OSError as exc:
+        raise KeyFileError(f"cannot read key file {path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, KeyError, ValueError, TypeError) as exc:
+        raise KeyFileError(
+            f"{path} is not a key file written by consortium keygen "
+            f"({type(exc).__name__}: {exc})"
+        ) from None

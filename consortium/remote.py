@@ -1,0 +1,397 @@
+"""The facade for a host whose validator runs in another process or on another machine.
+
+``RemoteConsortium`` offers the embedded ``Consortium``'s host API (participant handles that
+sign and submit, receipts as ``ReceiptFuture``, the projection queries, block subscriptions)
+over one CurveZMQ connection to one validator, so host code does not change when the validator
+moves out of its process; ``open_consortium(config)`` picks the mode from the config file.
+Events are signed here, by the host, with keys that never leave it; the validator only checks
+them. Block notices are believed only with a quorum certificate that verifies against the
+genesis validator keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import msgspec
+
+from actors.messages import Receipt
+from actors.net.endpoint import Endpoint, Incoming, PeerAddress
+from actors.net.protocol import (
+    REPLY,
+    REQUEST,
+    Answer,
+    Notice,
+    Query,
+    ReceiptReply,
+    Submit,
+    Subscribe,
+    decode_server_message,
+)
+from actors.net.queries import QUERIES
+from actors.node import CommitRecord
+from actors.receipts import ReceiptFuture
+from consensus.certificates import qc_problem
+from consensus.config import ConsensusConfig
+from consortium.genesis_file import read_genesis
+from consortium.key_file import read_secret_key
+from consortium.network_node import NetworkedConsortium
+from consortium.node_config import ClientConfig, load_config
+from consortium.subscriptions import BlockNotice, Subscription
+from events.block import BlockHeader
+from events.body import EventBody
+from events.codec import encode
+from events.envelope import add_signatures, event_id, seal
+from events.errors import ConsortiumError, ConsortiumStopped, MalformedError
+from events.genesis import Genesis
+from events.identity import Identity
+from events.logs import get_logger
+from events.results import Code, EventResult
+from rules.rulebook import RULESET
+from rules.tables import Account, Order, Settlement
+
+log = get_logger(__name__)
+
+T = TypeVar("T")
+QUERY_TIMEOUT_S = 30.0
+MAX_PENDING = 4_000
+"""Submissions waiting for a receipt; beyond it ``submit`` answers ``overloaded`` at once, so the
+connection's queue (sized above it) never drops a request silently."""
+CLIENT_SOCKET_HWM = 10_000
+
+
+class RemoteError(ConsortiumError):
+    """The validator answered a query with an error, or did not answer in time."""
+
+
+class RemoteTimeout(RemoteError, TimeoutError):
+    """No answer from the validator within the time asked for."""
+
+
+class RemoteParticipantHandle:
+    """A party's way to sign and submit events through a remote validator.
+
+    The same methods as the embedded ``ParticipantHandle``. Sequence numbers continue from what
+    the ledger has seen of the key; one lock makes "take the next number, sign" one step.
+    """
+
+    def __init__(self, identity: Identity, client: RemoteConsortium, last_seq: int) -> None:
+        self.identity = identity
+        self.chain_id = client.genesis.chain_id
+        self._client = client
+        self._seq = last_seq
+        self._lock = threading.Lock()
+
+    @property
+    def public_key(self) -> bytes:
+        return self.identity.public_key
+
+    def sign(self, body: EventBody) -> bytes:
+        """The signed envelope, not submitted: to pass to co-signers first."""
+        with self._lock:
+            self._seq += 1
+            signed = msgspec.structs.replace(body, author=self.identity.public_key, seq=self._seq)
+            return seal(signed, self.chain_id, [self.identity])
+
+    def cosign(self, envelope: bytes) -> bytes:
+        """Add this participant's signature to another party's envelope (same body bytes)."""
+        return add_signatures(envelope, self.chain_id, [self.identity])
+
+    def submit(self, body: EventBody) -> ReceiptFuture:
+        """Sign ``body`` as this participant (author and sequence filled in) and submit it."""
+        future = ReceiptFuture()
+        try:
+            envelope = self.sign(body)
+        except (TypeError, ValueError) as exc:
+            future.fail(exc)
+            return future
+        return self._client.submit_envelope(envelope, future)
+
+    def submit_signed(self, envelope: bytes) -> ReceiptFuture:
+        return self._client.submit_envelope(envelope, ReceiptFuture())
+
+
+class RemoteConsortium:
+    """A host connected to validator ``validator`` at ``address``; ``key`` is the host's
+    connection key, which the node must list in its ``client_keys``."""
+
+    def __init__(
+        self,
+        genesis: Genesis,
+        key: Identity,
+        validator: int,
+        address: str,
+        *,
+        query_timeout_s: float = QUERY_TIMEOUT_S,
+    ) -> None:
+        if not 0 <= validator < len(genesis.validators):
+            raise ValueError(f"validator {validator} is not in the genesis")
+        self.genesis = genesis
+        self.validator = validator
+        self.address = address
+        self._query_timeout_s = query_timeout_s
+        self._numbers = itertools.count(1)
+        self._lock = threading.Lock()
+        self._receipts: dict[int, ReceiptFuture] = {}
+        self._answers: dict[int, tuple[str, concurrent.futures.Future[Any]]] = {}
+        self._subscriptions: list[Subscription] = []
+        self._consensus = ConsensusConfig(genesis.chain_id, genesis.validator_keys)
+        self._row_decoders = {
+            name: msgspec.msgpack.Decoder(row_type | None)
+            for name, row_type in RULESET.schema.items()
+        }
+        self._stopped = False
+        self._endpoint = Endpoint(
+            f"host-of-{validator}",
+            key,
+            self._on_receive,
+            peers={validator: PeerAddress(address, genesis.validators[validator].public_key)},
+            on_handshake=self._on_handshake,
+            immediate=False,
+            socket_hwm=CLIENT_SOCKET_HWM,
+        )
+
+    @classmethod
+    def from_config(cls, config: ClientConfig) -> RemoteConsortium:
+        return cls(
+            read_genesis(config.genesis_file),
+            read_secret_key(config.key_file),
+            config.validator,
+            config.address,
+        )
+
+    @property
+    def size(self) -> int:
+        return len(self.genesis.validators)
+
+    # ------------------------------------------------------------ participants
+
+    def participant(
+        self, identity: Identity, validator: int | None = None
+    ) -> RemoteParticipantHandle:
+        """A handle that signs as ``identity`` and submits to this host's validator."""
+        self._only_mine(validator)
+        return RemoteParticipantHandle(identity, self, self._query("nonce", identity.public_key))
+
+    def submit_envelope(self, envelope: bytes, future: ReceiptFuture) -> ReceiptFuture:
+        """Send a signed envelope; ``future`` gets its receipt."""
+        with self._lock:
+            if self._stopped:
+                future.fail(ConsortiumStopped("this remote consortium has been stopped"))
+                return future
+            if len(self._receipts) >= MAX_PENDING:
+                busy = EventResult(
+                    Code.OVERLOADED,
+                    f"{MAX_PENDING} submissions are waiting for receipts; retry later",
+                )
+                future.set(Receipt(event_id(envelope), busy, None, self.validator))
+                return future
+            number = next(self._numbers)
+            self._receipts[number] = future
+        if not self._endpoint.send(self.validator, [REQUEST, encode(Submit(number, envelope))]):
+            with self._lock:
+                self._receipts.pop(number, None)
+            future.fail(ConsortiumStopped("the connection to the validator is closed or full"))
+        return future
+
+    # ----------------------------------------------------------------- queries
+
+    def height(self, validator: int | None = None) -> int:
+        self._only_mine(validator)
+        return cast(int, self._query("height"))
+
+    def head(self, validator: int | None = None) -> BlockHeader | None:
+        self._only_mine(validator)
+        return cast("BlockHeader | None", self._query("head"))
+
+    def state_digest(self, validator: int | None = None) -> bytes:
+        self._only_mine(validator)
+        return cast(bytes, self._query("state_digest"))
+
+    def balance(self, owner: bytes, token: str, validator: int | None = None) -> int:
+        self._only_mine(validator)
+        return cast(int, self._query("balance", owner, token))
+
+    def accounts(self, validator: int | None = None) -> list[Account]:
+        self._only_mine(validator)
+        return cast(list[Account], self._query("accounts"))
+
+    def orders(self, validator: int | None = None) -> list[tuple[bytes, Order]]:
+        self._only_mine(validator)
+        return cast(list[tuple[bytes, Order]], self._query("orders"))
+
+    def settlements(self, validator: int | None = None) -> list[tuple[bytes, Settlement]]:
+        self._only_mine(validator)
+        return cast(list[tuple[bytes, Settlement]], self._query("settlements"))
+
+    def _only_mine(self, validator: int | None) -> None:
+        if validator is not None and validator != self.validator:
+            raise ValueError(
+                f"this host is connected to validator {self.validator} only, not {validator}"
+            )
+
+    def _query(self, name: str, *arguments: object) -> Any:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        with self._lock:
+            if self._stopped:
+                raise ConsortiumStopped("this remote consortium has been stopped")
+            number = next(self._numbers)
+            self._answers[number] = (name, future)
+        request = Query(number, name, msgspec.Raw(encode(arguments)))
+        self._endpoint.send(self.validator, [REQUEST, encode(request)])
+        try:
+            return future.result(self._query_timeout_s)
+        except concurrent.futures.TimeoutError:
+            raise RemoteTimeout(
+                f"validator {self.validator} at {self.address} did not answer {name!r} within "
+                f"{self._query_timeout_s} s: check that it runs, that this host's key is in its "
+                "client_keys, and that the genesis files are the same"
+            ) from None
+        finally:
+            with self._lock:
+                self._answers.pop(number, None)
+
+    # ----------------------------------------------------------- subscriptions
+
+    def subscribe(
+        self,
+        callback: Callable[[BlockNotice], None],
+        *,
+        validator: int | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+        capacity: int = 10_000,
+    ) -> Subscription:
+        """Call ``callback(notice)`` for every block committed from now on, as embedded.
+
+        Blocks committed while the connection is down are not replayed: after a reconnect,
+        re-read the projections (the validator's height says how far it is).
+        """
+        self._only_mine(validator)
+        return self._attach(Subscription(callback, on_error, capacity))
+
+    def subscribe_async(
+        self, *, validator: int | None = None, capacity: int = 10_000
+    ) -> Subscription:
+        """An async iterator of committed blocks; call it from the event loop that iterates."""
+        self._only_mine(validator)
+        return self._attach(Subscription(None, None, capacity, asyncio.get_running_loop()))
+
+    def _attach(self, subscription: Subscription) -> Subscription:
+        with self._lock:
+            self._subscriptions.append(subscription)
+        self._endpoint.send(self.validator, [REQUEST, encode(Subscribe())])
+        return subscription
+
+    # ---------------------------------------------------------- network thread
+
+    def _on_handshake(self, peer: int, ok: bool) -> None:
+        """After a reconnect the validator (perhaps restarted) no longer knows our
+        subscription: ask again."""
+        if ok and self._subscriptions:
+            self._endpoint.send(self.validator, [REQUEST, encode(Subscribe())])
+
+    def _on_receive(self, incoming: Incoming) -> None:
+        if incoming.peer != self.validator or len(incoming.frames) != 2:
+            return
+        kind, payload = incoming.frames
+        if kind != REPLY:
+            return
+        try:
+            message = decode_server_message(payload)
+        except MalformedError as exc:
+            log.warning("validator %d sent a malformed reply: %s", self.validator, exc)
+            return
+        if isinstance(message, ReceiptReply):
+            self._on_receipt(message)
+        elif isinstance(message, Answer):
+            self._on_answer(message)
+        elif isinstance(message, Notice):
+            self._on_notice(message)
+
+    def _on_receipt(self, reply: ReceiptReply) -> None:
+        with self._lock:
+            future = self._receipts.pop(reply.request, None)
+        if future is not None:
+            future.set(Receipt(reply.event_id, reply.result, reply.height, reply.validator))
+
+    def _on_answer(self, answer: Answer) -> None:
+        with self._lock:
+            waiting = self._answers.get(answer.request)
+        if waiting is None:
+            return
+        name, future = waiting
+        if answer.error:
+            future.set_exception(RemoteError(f"validator {self.validator}: {answer.error}"))
+            return
+        try:
+            future.set_result(QUERIES[name].answer_decoder.decode(answer.value))
+        except msgspec.DecodeError as exc:
+            future.set_exception(RemoteError(f"answer to {name!r} does not decode: {exc}"))
+
+    def _on_notice(self, notice: Notice) -> None:
+        committed = notice.committed
+        problem = qc_problem(
+            committed.qc,
+            self.genesis.chain_id,
+            self._consensus.validators,
+            self._consensus.quorum,
+        )
+        if problem is None and committed.qc.block_hash != committed.block.hash:
+            problem = "the quorum certificate is for another block"
+        if problem is not None:
+            log.warning(
+                "validator %d sent a block notice without a valid QC: %s", self.validator, problem
+            )
+            return
+        try:
+            changes: dict[str, dict[bytes, Any]] = {}
+            for change in notice.changes:
+                rows = changes.setdefault(change.table, {})
+                rows[change.key] = self._row_decoders[change.table].decode(change.row)
+        except (KeyError, msgspec.DecodeError) as exc:
+            log.warning("validator %d sent a notice with an unknown row: %s", self.validator, exc)
+            return
+        ids = [event_id(e) for e in committed.block.events]
+        record = CommitRecord(committed, ids, notice.results, changes)
+        with self._lock:
+            subscriptions = [s for s in self._subscriptions if not s.closed]
+            self._subscriptions = subscriptions
+        for subscription in subscriptions:
+            subscription.listener(record)
+
+    # --------------------------------------------------------------- lifecycle
+
+    def stop(self) -> None:
+        """Close the connection; waiting receipts fail with ``ConsortiumStopped``."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            receipts, self._receipts = self._receipts, {}
+            subscriptions, self._subscriptions = self._subscriptions, []
+        for subscription in subscriptions:
+            subscription.close()
+        self._endpoint.close()
+        for future in receipts.values():
+            future.fail(ConsortiumStopped("the remote consortium was stopped before a receipt"))
+
+    def __enter__(self) -> RemoteConsortium:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def open_consortium(config_path: Path | str) -> RemoteConsortium | NetworkedConsortium:
+    """The facade the config file describes: a ``RemoteConsortium`` for a ``[client]`` file,
+    a ``NetworkedConsortium`` (a validator in this process) for a ``[node]`` file."""
+    config = load_config(Path(config_path))
+    if isinstance(config, ClientConfig):
+        return RemoteConsortium.from_config(config)
+    return NetworkedConsortium(config)
