@@ -20,7 +20,7 @@ from actors.participant import CoSign, ParticipantActor, SignAndSubmit, SignOnly
 from actors.receipts import ReceiptFuture
 from actors.timers import TimerService
 from actors.transport import InProcessRouter, Transport
-from actors.validator import ValidatorActor
+from actors.validator import ValidatorActor, wall_clock_ms
 from consensus.config import ConsensusConfig
 from consortium.config import ConsortiumConfig
 from consortium.subscriptions import BlockNotice, Subscription
@@ -86,6 +86,8 @@ class Consortium:
 
     With a ``transport`` and a mapping ``{index: identity}`` of only some validators, this
     process runs those and reaches the others through the transport (see actors/net/).
+    ``clock`` (milliseconds) replaces the wall clock as the source of block times: tests and
+    simulations set ledger time with it; all validators of one consortium must share one.
     """
 
     def __init__(
@@ -96,6 +98,7 @@ class Consortium:
         config: ConsortiumConfig | None = None,
         *,
         transport: Transport | None = None,
+        clock: Callable[[], int] | None = None,
     ) -> None:
         if isinstance(validator_identities, Mapping):
             local = dict(validator_identities)
@@ -118,6 +121,7 @@ class Consortium:
         self._identities = local
         self.router = InProcessRouter()
         self.transport: Transport = transport if transport is not None else self.router
+        self._clock = clock or wall_clock_ms
         self._timers = TimerService()
         self._verify = (
             VerificationMemo().verify if self.config.share_verifications else verify_signature
@@ -170,6 +174,7 @@ class Consortium:
             self._consensus,
             settings,
             durable=self.config.durable,
+            clock=self._clock,
             verify=self._verify,
             shared_executions=self._executions,
         )

@@ -33,4 +33,13 @@ class Transfer(EventBody, frozen=True, tag="payments.transfer"):
     memo: str = ""
 
 
-BODIES = (RegisterParticipant, IssueTokens, Transfer)
+class RotateKey(EventBody, frozen=True, tag="payments.rotate_key"):
+    """The user's organisation (an admin, author) moves a user from ``old_key`` to ``new_key``,
+    which co-signs to prove its holder has it. The old key need not sign: rotation is also how
+    a lost or stolen key is retired."""
+
+    old_key: bytes
+    new_key: bytes
+
+
+BODIES = (RegisterParticipant, IssueTokens, Transfer, RotateKey)

@@ -82,7 +82,7 @@ TABLES: dict[str, Any] = {
 }
 
 
-def _line_key(merchant: bytes, enterprise: bytes, token: str) -> bytes:
+def line_key(merchant: bytes, enterprise: bytes, token: str) -> bytes:
     return merchant + enterprise + token.encode()
 
 
@@ -168,7 +168,7 @@ def _check_grant(ctx: EventContext, body: GrantCredit) -> None:
     )
     ctx.require(body.limit > 0, Code.INVALID, "the limit must be positive")
     line: CreditLine | None = ctx.state.get(
-        "credit_lines", _line_key(body.author, body.enterprise, body.token)
+        "credit_lines", line_key(body.author, body.enterprise, body.token)
     )
     ctx.require(
         line is None or line.used <= body.limit,
@@ -178,7 +178,7 @@ def _check_grant(ctx: EventContext, body: GrantCredit) -> None:
 
 
 def _apply_grant(ctx: EventContext, body: GrantCredit) -> None:
-    key = _line_key(body.author, body.enterprise, body.token)
+    key = line_key(body.author, body.enterprise, body.token)
     line = ctx.state.get("credit_lines", key)
     used = line.used if line is not None else 0
     ctx.state.put(
@@ -188,13 +188,13 @@ def _apply_grant(ctx: EventContext, body: GrantCredit) -> None:
 
 def _check_revoke_credit(ctx: EventContext, body: RevokeCredit) -> None:
     line: CreditLine | None = ctx.state.get(
-        "credit_lines", _line_key(body.author, body.enterprise, body.token)
+        "credit_lines", line_key(body.author, body.enterprise, body.token)
     )
     ctx.require(line is not None and not line.revoked, Code.NOT_FOUND, "no such credit line")
 
 
 def _apply_revoke_credit(ctx: EventContext, body: RevokeCredit) -> None:
-    key = _line_key(body.author, body.enterprise, body.token)
+    key = line_key(body.author, body.enterprise, body.token)
     ctx.state.put(
         "credit_lines",
         key,
@@ -215,7 +215,7 @@ def _check_pay(ctx: EventContext, body: Pay) -> None:
     if short <= 0:
         return
     line: CreditLine | None = ctx.state.get(
-        "credit_lines", _line_key(body.merchant, body.author, body.token)
+        "credit_lines", line_key(body.merchant, body.author, body.token)
     )
     ctx.require(
         line is not None and not line.revoked,
@@ -245,7 +245,7 @@ def _apply_pay(ctx: EventContext, body: Pay) -> None:
     )
     ctx.state.put("orders", ctx.event_id, order)
     if on_credit:
-        key = _line_key(body.merchant, body.author, body.token)
+        key = line_key(body.merchant, body.author, body.token)
         line = ctx.state.get("credit_lines", key)
         ctx.state.put(
             "credit_lines", key, msgspec.structs.replace(line, used=line.used + on_credit)
@@ -330,7 +330,7 @@ def _apply_confirm(ctx: EventContext, body: ConfirmSettlement) -> None:
     s = ctx.state.get("settlements", body.settlement)
     credit(ctx.state, s.debtor, s.token, -s.amount)
     credit(ctx.state, s.creditor, s.token, s.amount)
-    key = _line_key(s.creditor, s.debtor, s.token)
+    key = line_key(s.creditor, s.debtor, s.token)
     line = ctx.state.get("credit_lines", key)
     ctx.state.put("credit_lines", key, msgspec.structs.replace(line, used=line.used - s.amount))
     for bill_id in s.orders:

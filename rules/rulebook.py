@@ -8,11 +8,20 @@ to ``WORKFLOWS``.
 
 from __future__ import annotations
 
-from rules import credit, insurance, payments, private_data, rebate, restitution, validators
+from rules import (
+    credit,
+    insurance,
+    payments,
+    private_data,
+    rebate,
+    restitution,
+    rotation,
+    validators,
+)
 from rules.engine import Ruleset
 from rules.tables import CORE_TABLES
 
-WORKFLOWS = (payments, credit, rebate, insurance, restitution, private_data, validators)
+WORKFLOWS = (payments, credit, rebate, insurance, restitution, private_data, rotation, validators)
 
 RULESET = Ruleset(
     rules={t: r for m in WORKFLOWS for t, r in m.RULES.items()},

@@ -33,6 +33,10 @@ class StateView(ABC):
     def get(self, table: str, key: bytes) -> Any:
         """The row under ``key``, or None."""
 
+    @abstractmethod
+    def rows(self, table: str) -> Iterator[tuple[bytes, Any]]:
+        """Every row in key order, the same on every machine."""
+
 
 class State(StateView):
     """Committed tables. ``schema`` maps table name to row type and fixes the digest order."""
@@ -117,6 +121,14 @@ class Overlay(StateView):
             value = writes[key]
             return None if value is _DELETED else value
         return self.parent.get(table, key)
+
+    def rows(self, table: str) -> Iterator[tuple[bytes, Any]]:
+        """The parent's rows with this overlay's writes applied; a full scan, for rare events."""
+        merged = dict(self.parent.rows(table))
+        merged.update(self.writes.get(table, {}))
+        for key in sorted(merged):
+            if merged[key] is not _DELETED:
+                yield key, merged[key]
 
     def put(self, table: str, key: bytes, value: object) -> None:
         writes = self.writes.setdefault(table, {})

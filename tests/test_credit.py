@@ -3,6 +3,7 @@ linked transfers — and conservation of every token."""
 
 from __future__ import annotations
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,17 +21,32 @@ from events.credit import (
     VoidTransfer,
 )
 from events.envelope import add_signatures, event_id
-from events.payments import IssueTokens, RegisterParticipant
+from events.genesis import GenesisParticipant
+from events.identity import Identity
+from events.payments import IssueTokens, RegisterParticipant, RotateKey
 from events.results import Code
 from rules.credit import hold_account
-from tests.ledger_fixtures import ADMIN, BOB, CHAIN, Ledger, ident
+from rules.engine import genesis_state
+from rules.rulebook import RULESET
+from tests.ledger_fixtures import (
+    ADMIN,
+    BOB,
+    CHAIN,
+    GENESIS,
+    Ledger,
+    LedgerFactory,
+    LedgerLike,
+    ident,
+    rules_ledger,
+    same_projections,
+)
 from tests.test_rules_payments import balance
 
 ENT, MER = ident("enterprise"), ident("merchant")
 
 
-def _setup(funds: int = 100) -> Ledger:
-    ledger = Ledger()
+def _setup(funds: int = 100, make: LedgerFactory = rules_ledger) -> LedgerLike:
+    ledger = make()
     ledger.run(
         *[
             ledger.sign(ADMIN, RegisterParticipant(participant=w.public_key, name=w.name, role=r))
@@ -58,8 +74,8 @@ def _pay(ledger: Ledger, amount: int, time_ms: int = 4_000) -> tuple[bytes, Code
     return event_id(envelope), ledger.run(envelope, time_ms=time_ms)[0].code
 
 
-def test_credit_bills_and_settlement_happy_path_and_limits() -> None:
-    ledger = _setup()
+def test_credit_bills_and_settlement_happy_path_and_limits(make_ledger: LedgerFactory) -> None:
+    ledger = _setup(make=make_ledger)
     assert _grant(ledger, 200, cosigned=False) is Code.MISSING_SIGNATURE
     assert _grant(ledger, 200) is Code.OK
     first, code = _pay(ledger, 150)  # 100 cash + 50 on credit
@@ -85,8 +101,8 @@ def test_credit_bills_and_settlement_happy_path_and_limits() -> None:
     assert ledger.run(ledger.sign(MER, confirm), time_ms=8_000)[0].code is Code.ALREADY_EXISTS
 
 
-def test_payments_need_a_certificate_valid_at_ledger_time() -> None:
-    ledger = _setup()
+def test_payments_need_a_certificate_valid_at_ledger_time(make_ledger: LedgerFactory) -> None:
+    ledger = _setup(make=make_ledger)
     assert _pay(ledger, 10, time_ms=1_000_001)[1] is Code.DEADLINE  # expired
     ledger.run(ledger.sign(ADMIN, RevokeCertificate(subject=ENT.public_key)), time_ms=1_000_002)
     assert _pay(ledger, 10, time_ms=1_000_003)[1] is Code.WRONG_ROLE
@@ -94,8 +110,8 @@ def test_payments_need_a_certificate_valid_at_ledger_time() -> None:
     assert ledger.run(bob_pays, time_ms=1_000_004)[0].code is Code.WRONG_ROLE  # no certificate
 
 
-def test_two_phase_post_void_and_automatic_void_at_the_timeout() -> None:
-    ledger = _setup()
+def test_two_phase_post_void_and_automatic_void_at_the_timeout(make_ledger: LedgerFactory) -> None:
+    ledger = _setup(make=make_ledger)
 
     def pending(amount: int, timeout: int, at: int) -> bytes:
         envelope = ledger.sign(
@@ -122,8 +138,8 @@ def test_two_phase_post_void_and_automatic_void_at_the_timeout() -> None:
     assert late.code is Code.ALREADY_EXISTS
 
 
-def test_linked_transfers_are_all_or_nothing() -> None:
-    ledger = _setup()
+def test_linked_transfers_are_all_or_nothing(make_ledger: LedgerFactory) -> None:
+    ledger = _setup(make=make_ledger)
     too_much = LinkedTransfers(
         legs=(Leg(MER.public_key, "EUR", 60), Leg(BOB.public_key, "EUR", 50))
     )
@@ -136,9 +152,10 @@ def test_linked_transfers_are_all_or_nothing() -> None:
 
 OPS = st.lists(
     st.tuples(
-        st.sampled_from(["pay", "pending", "post", "void", "linked", "tick"]), st.integers(1, 120)
+        st.sampled_from(["pay", "pending", "post", "void", "linked", "tick", "settle", "fund"]),
+        st.integers(1, 120),
     ),
-    max_size=15,
+    max_size=20,
 )
 
 
@@ -148,6 +165,7 @@ def test_property_tokens_conserved_and_credit_never_exceeded(ops) -> None:
     ledger = _setup()
     _grant(ledger, 80)
     pendings: list[bytes] = []
+    issued = 100
     now = 4_000
     for op, amount in ops:
         now += 700
@@ -168,10 +186,87 @@ def test_property_tokens_conserved_and_credit_never_exceeded(ops) -> None:
         elif op == "linked":
             legs = (Leg(MER.public_key, "EUR", amount), Leg(BOB.public_key, "EUR", 1))
             ledger.run(ledger.sign(ENT, LinkedTransfers(legs=legs)), time_ms=now)
+        elif op == "settle":
+            # Every bill the enterprise holds, open or not: settling one twice must be refused.
+            bills = tuple(k for k, _ in ledger.state.rows("credit_bills"))
+            start = ledger.sign(ENT, StartSettlement(merchant=MER.public_key, bills=bills))
+            if bills and ledger.run(start, time_ms=now)[0].accepted:
+                confirm = ConfirmSettlement(settlement=event_id(start))
+                ledger.run(ledger.sign(MER, confirm), time_ms=now)
+        elif op == "fund":
+            issued += amount
+            issue = IssueTokens(token="EUR", to=ENT.public_key, amount=amount)
+            ledger.run(ledger.sign(ADMIN, issue), time_ms=now)
         else:
             ledger.run(time_ms=now)
         accounts = [a for _, a in ledger.state.rows("accounts") if a.token == "EUR"]
-        assert sum(a.balance for a in accounts) == 100  # every movement is double-entry
+        assert sum(a.balance for a in accounts) == issued  # every movement is double-entry
         assert all(a.balance >= 0 for a in accounts)
         for _, line in ledger.state.rows("credit_lines"):
             assert 0 <= line.used <= line.limit
+        settled_bills = [
+            bill
+            for _, s in ledger.state.rows("settlements")
+            if s.status == "settled"
+            for bill in s.orders
+        ]
+        assert len(settled_bills) == len(set(settled_bills))  # no bill settled twice
+        assert all(
+            (b.status == "settled") == (k in settled_bills)
+            for k, b in ledger.state.rows("credit_bills")
+        )
+    assert same_projections(ledger.replayed(), ledger.state)
+
+
+def _rotate(ledger: Ledger, admin: Identity, old: Identity, new: Identity, *cosigners: Identity):
+    envelope = ledger.sign(admin, RotateKey(old_key=old.public_key, new_key=new.public_key))
+    if cosigners:
+        envelope = add_signatures(envelope, CHAIN, list(cosigners))
+    return ledger.run(envelope, time_ms=4_500)[0].code
+
+
+def test_key_rotation_moves_the_user_and_retires_the_old_key(make_ledger: LedgerFactory) -> None:
+    ledger = _setup(make=make_ledger)
+    assert _grant(ledger, 200) is Code.OK
+    bill, code = _pay(ledger, 150)  # 100 cash, a bill of 50 on credit
+    assert code is Code.OK
+    new = ident("enterprise-2026")
+    assert _rotate(ledger, ADMIN, ENT, new) is Code.MISSING_SIGNATURE
+    assert _rotate(ledger, ENT, ENT, new, new) is Code.WRONG_ROLE  # the user alone may not
+    assert _rotate(ledger, ADMIN, ENT, MER, MER) is Code.ALREADY_EXISTS
+    assert _rotate(ledger, ADMIN, ENT, new, new) is Code.OK
+
+    old_pays = ledger.sign(ENT, Pay(merchant=MER.public_key, token="EUR", amount=1))
+    assert ledger.run(old_pays, time_ms=5_000)[0].code is Code.UNKNOWN_AUTHOR
+    assert ledger.state.get("credit_bills", bill).enterprise == new.public_key
+    # The credit line and certificate followed the key: the new key pays on credit at once.
+    assert ledger.run(
+        ledger.sign(new, Pay(merchant=MER.public_key, token="EUR", amount=20)), time_ms=5_000
+    )[0].accepted
+    start = ledger.sign(new, StartSettlement(merchant=MER.public_key, bills=(bill,)))
+    assert ledger.run(start, time_ms=5_500)[0].accepted
+    accounts = [a for _, a in ledger.state.rows("accounts") if a.token == "EUR"]
+    assert sum(a.balance for a in accounts) == 100
+
+
+def test_an_admin_key_is_not_rotated_as_a_user(make_ledger: LedgerFactory) -> None:
+    ledger = _setup(make=make_ledger)
+    admin_2 = ident("admin-2")
+    assert _rotate(ledger, ADMIN, ADMIN, admin_2, admin_2) is Code.WRONG_ROLE
+
+
+def test_an_organisation_rotates_only_its_own_users() -> None:
+    other_admin = ident("other-admin")
+    genesis = msgspec.structs.replace(
+        GENESIS,
+        participants=(
+            *GENESIS.participants,
+            GenesisParticipant("other-admin", "other-org", "org_admin", other_admin.public_key),
+        ),
+    )
+    ledger = Ledger(state=genesis_state(genesis, RULESET))
+    enrol = RegisterParticipant(participant=ENT.public_key, name="ent", role="enterprise")
+    assert ledger.run(ledger.sign(ADMIN, enrol))[0].accepted
+    new = ident("enterprise-new")
+    assert _rotate(ledger, other_admin, ENT, new, new) is Code.WRONG_ROLE
+    assert _rotate(ledger, ADMIN, ENT, new, new) is Code.OK

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from events.envelope import event_id
 from events.insurance import (
     AcceptOrder,
@@ -17,15 +20,23 @@ from events.insurance import (
 from events.payments import IssueTokens, RegisterParticipant
 from events.results import Code
 from rules.insurance import value_added_spending
-from tests.ledger_fixtures import ADMIN, Ledger, ident
+from tests.ledger_fixtures import (
+    ADMIN,
+    Ledger,
+    LedgerFactory,
+    LedgerLike,
+    ident,
+    rules_ledger,
+    same_projections,
+)
 from tests.test_rules_payments import balance
 
 INSURER, OWNER = ident("insurer"), ident("owner")
 P1, P2, P3 = ident("tow-1"), ident("tow-2"), ident("tow-3")
 
 
-def _setup() -> Ledger:
-    ledger = Ledger()
+def _setup(make: LedgerFactory = rules_ledger) -> LedgerLike:
+    ledger = make()
     enrol = [
         (INSURER, "insurer"),
         (OWNER, "car_owner"),
@@ -72,8 +83,10 @@ def _request(ledger: Ledger, policy: bytes, service: str = "towing", region: str
     return event_id(envelope), ledger.run(envelope)[0]
 
 
-def test_happy_path_assigns_least_loaded_contracted_provider_and_pays_once() -> None:
-    ledger = _setup()
+def test_happy_path_assigns_least_loaded_contracted_provider_and_pays_once(
+    make_ledger: LedgerFactory,
+) -> None:
+    ledger = _setup(make=make_ledger)
     policy = _policy(ledger)
     order, result = _request(ledger, policy)
     assert result.accepted
@@ -104,8 +117,8 @@ def test_happy_path_assigns_least_loaded_contracted_provider_and_pays_once() -> 
     assert value_added_spending(ledger.state) == {INSURER.public_key: 500}
 
 
-def test_rejections() -> None:
-    ledger = _setup()
+def test_rejections(make_ledger: LedgerFactory) -> None:
+    ledger = _setup(make=make_ledger)
     wrong_role = ledger.sign(
         OWNER,
         IssuePolicy(
@@ -136,10 +149,55 @@ def test_rejections() -> None:
     assert _request(ledger, policy)[1].code is Code.WRONG_STATE
 
 
-def test_uncontracted_provider_is_never_assigned() -> None:
-    ledger = _setup()
+def test_uncontracted_provider_is_never_assigned(make_ledger: LedgerFactory) -> None:
+    ledger = _setup(make=make_ledger)
     policy = _policy(ledger, count=5)
     for _ in range(4):
         order, result = _request(ledger, policy)
         assert result.accepted
         assert ledger.state.get("insurance_orders", order).provider != P3.public_key
+
+
+STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(["request", "accept", "complete", "settle", "cancel"]),
+        st.integers(0, 5),
+        st.integers(1, 900),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(STEPS)
+def test_property_money_conserved_entitlements_kept_projections_rebuilt(steps) -> None:
+    ledger = _setup()
+    policy = _policy(ledger, count=3)
+    orders: list[bytes] = []
+    for action, pick, amount in steps:
+        order = orders[pick % len(orders)] if orders else b""
+        row = ledger.state.get("insurance_orders", order) if order else None
+        provider = next((p for p in (P1, P2, P3) if row and row.provider == p.public_key), P1)
+        if action == "request":
+            order_id, result = _request(ledger, policy)
+            if result.accepted:
+                orders.append(order_id)
+        elif action == "accept" and order:
+            ledger.run(ledger.sign(provider, AcceptOrder(order=order)))
+        elif action == "complete" and order:
+            done = CompleteOrder(order=order, cost=amount, record="done")
+            ledger.run(ledger.sign(provider, done))
+        elif action == "settle" and order:
+            ledger.run(ledger.sign(INSURER, SettleOrder(order=order)))
+        elif action == "cancel":
+            ledger.run(ledger.sign(INSURER, CancelPolicy(policy=policy)))
+        accounts = [a for _, a in ledger.state.rows("accounts") if a.token == "EUR"]
+        assert sum(a.balance for a in accounts) == 10_000 and min(a.balance for a in accounts) >= 0
+        usage = ledger.state.get("insurance_policies", policy).usage
+        assert all(u.count <= 3 and u.amount <= 500 for u in usage)  # coverage caps
+        paid = sum(
+            o.covered for _, o in ledger.state.rows("insurance_orders") if o.status == "paid"
+        )
+        assert paid == value_added_spending(ledger.state).get(INSURER.public_key, 0)
+        assert paid == 10_000 - balance(ledger, INSURER.public_key)  # each order paid once
+    assert same_projections(ledger.replayed(), ledger.state)

@@ -8,18 +8,28 @@ from events.envelope import add_signatures, decode_envelope, event_id
 from events.payments import IssueTokens
 from events.rebate import ConflictEvidence, NewPurchase, Promotion, Purchase, RebateClaim
 from events.results import Code
-from tests.ledger_fixtures import ADMIN, ALICE, BOB, CHAIN, Ledger, ident
+from tests.ledger_fixtures import (
+    ADMIN,
+    ALICE,
+    BOB,
+    CHAIN,
+    Ledger,
+    LedgerFactory,
+    LedgerLike,
+    ident,
+    rules_ledger,
+)
 from tests.test_rules_payments import balance
 
 MERCHANT, CUSTOMER, THIRD = BOB, ALICE, ident("carol")
 T_R = 10_000
 
 
-def _setup() -> tuple[Ledger, bytes]:
+def _setup(make: LedgerFactory = rules_ledger) -> tuple[LedgerLike, bytes]:
     """Carol enrolled, customer and third party funded, a completed purchase of 100."""
     from events.payments import RegisterParticipant
 
-    ledger = Ledger()
+    ledger = make()
     ledger.run(
         ledger.sign(
             ADMIN, RegisterParticipant(participant=THIRD.public_key, name="carol", role="user")
@@ -55,8 +65,10 @@ def _three(ledger: Ledger, author, body, others) -> bytes:
     return add_signatures(ledger.sign(author, body), CHAIN, others)
 
 
-def test_rebate_paid_once_at_the_rebate_time_when_all_is_in_time() -> None:
-    ledger, purchase = _setup()
+def test_rebate_paid_once_at_the_rebate_time_when_all_is_in_time(
+    make_ledger: LedgerFactory,
+) -> None:
+    ledger, purchase = _setup(make=make_ledger)
     promotion = _promotion(ledger, purchase)
     assert ledger.run(promotion, time_ms=3_000)[0].accepted
     pid = event_id(promotion)
@@ -75,8 +87,8 @@ def test_rebate_paid_once_at_the_rebate_time_when_all_is_in_time() -> None:
     assert ledger.run(again, time_ms=T_R + 6_000)[0].code is Code.ALREADY_EXISTS
 
 
-def test_late_claim_is_rejected_and_no_rebate_is_paid() -> None:
-    ledger, purchase = _setup()
+def test_late_claim_is_rejected_and_no_rebate_is_paid(make_ledger: LedgerFactory) -> None:
+    ledger, purchase = _setup(make=make_ledger)
     promotion = _promotion(ledger, purchase)
     ledger.run(promotion, time_ms=3_000)
     pid = event_id(promotion)
@@ -91,8 +103,8 @@ def test_late_claim_is_rejected_and_no_rebate_is_paid() -> None:
     assert ledger.state.get("settlements", pid).status == "void"
 
 
-def test_signature_sets_must_be_exact_and_price_lower() -> None:
-    ledger, purchase = _setup()
+def test_signature_sets_must_be_exact_and_price_lower(make_ledger: LedgerFactory) -> None:
+    ledger, purchase = _setup(make=make_ledger)
     missing = _promotion(ledger, purchase, signers=[CUSTOMER])
     assert ledger.run(missing, time_ms=3_000)[0].code is Code.MISSING_SIGNATURE
     extra = _promotion(ledger, purchase, signers=[CUSTOMER, THIRD, ADMIN])
@@ -106,16 +118,14 @@ def test_signature_sets_must_be_exact_and_price_lower() -> None:
     assert ledger.run(unsigned_by_third, time_ms=4_000)[0].code is Code.MISSING_SIGNATURE
 
 
-def test_conflicting_statements_are_recorded_as_evidence() -> None:
-    ledger, purchase = _setup()
+def test_conflicting_statements_are_recorded_as_evidence(make_ledger: LedgerFactory) -> None:
+    ledger, purchase = _setup(make=make_ledger)
     first = decode_envelope(_promotion(ledger, purchase, new_price=80))
     second = decode_envelope(_promotion(ledger, purchase, new_price=70))
+
     def merchant_sig(e):
-        return next(
-            s.signature
-            for s in e.signatures
-            if s.signer == MERCHANT.public_key
-        )
+        return next(s.signature for s in e.signatures if s.signer == MERCHANT.public_key)
+
     evidence = ConflictEvidence(
         party=MERCHANT.public_key,
         first_body=first.body,

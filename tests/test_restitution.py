@@ -20,18 +20,25 @@ from events.restitution import (
     WriteOff,
 )
 from events.results import Code
-from rules.engine import genesis_state
 from rules.restitution import RESTITUTION_WORKFLOWS, case_id, custody_account
-from rules.rulebook import RULESET
-from tests.ledger_fixtures import ADMIN, GENESIS, Ledger, ident
+from tests.ledger_fixtures import (
+    ADMIN,
+    GENESIS,
+    Ledger,
+    LedgerFactory,
+    LedgerLike,
+    ident,
+    rules_ledger,
+    same_projections,
+)
 from tests.test_rules_payments import balance
 
 COURT, BANK, V1, V2, V3 = (ident(n) for n in ("court", "bank", "v1", "v2", "v3"))
 WITH_WORKFLOWS = msgspec.structs.replace(GENESIS, workflows=RESTITUTION_WORKFLOWS)
 
 
-def _setup() -> Ledger:
-    ledger = Ledger(state=genesis_state(WITH_WORKFLOWS, RULESET))
+def _setup(make: LedgerFactory = rules_ledger) -> LedgerLike:
+    ledger = make(WITH_WORKFLOWS)
     roles = [(COURT, "court"), (BANK, "bank"), (V1, "victim"), (V2, "victim"), (V3, "victim")]
     ledger.run(
         *[
@@ -56,8 +63,8 @@ def _one(ledger: Ledger, who, body) -> Code:
     return ledger.run(ledger.sign(who, body))[0].code
 
 
-def test_happy_path_from_registration_to_closing() -> None:
-    ledger = _setup()
+def test_happy_path_from_registration_to_closing(make_ledger: LedgerFactory) -> None:
+    ledger = _setup(make=make_ledger)
     assert _one(ledger, BANK, ConfirmCustody(case="C1")) is Code.OK
     assert balance(ledger, custody_account("C1")) == 600
     for v in (V1, V2):
@@ -76,8 +83,8 @@ def test_happy_path_from_registration_to_closing() -> None:
     assert ledger.state.get("orders", case_id("C1")).status == "closed"
 
 
-def test_each_transition_only_by_its_role_and_from_its_state() -> None:
-    ledger = _setup()
+def test_each_transition_only_by_its_role_and_from_its_state(make_ledger: LedgerFactory) -> None:
+    ledger = _setup(make=make_ledger)
     assert _one(ledger, COURT, ConfirmCustody(case="C1")) is Code.WRONG_ROLE
     assert _one(ledger, V1, RegisterClaim(case="C1", receiving_account=V1.public_key)) is Code.OK
     assert _one(ledger, V1, VerifyClaim(case="C1", victim=V1.public_key)) is Code.WRONG_ROLE
@@ -91,8 +98,8 @@ def test_each_transition_only_by_its_role_and_from_its_state() -> None:
     assert _one(ledger, COURT, CloseCase(case="C1")) is Code.WRONG_STATE
 
 
-def test_disbursements_never_exceed_entitlement_or_custody() -> None:
-    ledger = _setup()
+def test_disbursements_never_exceed_entitlement_or_custody(make_ledger: LedgerFactory) -> None:
+    ledger = _setup(make=make_ledger)
     ledger.run(ledger.sign(BANK, ConfirmCustody(case="C1")))
     for v in (V1, V2):
         ledger.run(ledger.sign(v, RegisterClaim(case="C1", receiving_account=v.public_key)))
@@ -134,3 +141,4 @@ def test_property_money_is_conserved_and_no_entitlement_overdrawn(steps) -> None
         ]
         assert sum(held) == 1_000 and min(held) >= 0
         assert balance(ledger, V1.public_key) <= 400 and balance(ledger, V2.public_key) <= 300
+    assert same_projections(ledger.replayed(WITH_WORKFLOWS), ledger.state)
