@@ -6,6 +6,7 @@ Examples:
   python -m bench --rates 1000 3000                # latency at offered loads (open loop)
   python -m bench --compare --plot bench.png        # against the eventsourcing library; a plot
   python -m bench --multiprocess --no-fsync         # also one node process per validator
+  python -m bench --workload insurance rebate mixed  # other business processes
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from pathlib import Path
 
 from bench import limits
 from bench.compare import compare
-from bench.multiprocess import run_payments_multiprocess
+from bench.multiprocess import run_workload_multiprocess
 from bench.plot import plot
 from bench.report import report_lines
+from bench.scenarios import SCENARIOS
 from bench.soak import soak
-from bench.workload import run_payments
+from bench.workload import run_workload
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,7 +42,14 @@ def _parser() -> argparse.ArgumentParser:
         help="consortium sizes to run (default: 4)",
     )
     parser.add_argument(
-        "--events", type=int, default=20_000, help="payment events per run (default: %(default)s)"
+        "--events", type=int, default=20_000, help="events per run (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--workload",
+        nargs="+",
+        choices=sorted(SCENARIOS),
+        default=["payments"],
+        help="business processes to drive (default: payments); 'mixed' runs all five in turn",
     )
     parser.add_argument(
         "--rates",
@@ -98,19 +107,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     say("measuring raw limits of this machine …")
     raw = limits.measure()
     runs = []
-    for n in args.validators:
-        for rate in [None, *args.rates]:
-            label = "saturation" if rate is None else f"{rate:g} events/s offered"
-            say(f"running payments on {n} validators, {args.events} events, {label} …")
-            runs.append(run_payments(n, args.events, not args.no_fsync, rate, say))
-            if args.shared and rate is None:
-                say("  … again with shared executions")
-                runs.append(run_payments(n, args.events, not args.no_fsync, None, say, True))
-            if args.multiprocess:
-                say(f"  … again with {n} node processes over ZeroMQ")
-                runs.append(
-                    run_payments_multiprocess(n, args.events, not args.no_fsync, rate, say)
-                )
+    durable = not args.no_fsync
+    for workload in args.workload:
+        for n in args.validators:
+            for rate in [None, *args.rates]:
+                label = "saturation" if rate is None else f"{rate:g} events/s offered"
+                say(f"running {workload} on {n} validators, {args.events} events, {label} …")
+                runs.append(run_workload(n, args.events, durable, rate, say, False, workload))
+                if args.shared and rate is None:
+                    say("  … again with shared executions")
+                    runs.append(run_workload(n, args.events, durable, None, say, True, workload))
+                if args.multiprocess:
+                    say(f"  … again with {n} node processes over ZeroMQ")
+                    runs.append(
+                        run_workload_multiprocess(n, args.events, durable, rate, say, workload)
+                    )
     comparison = None
     if args.compare:
         say("appending and replaying with the eventsourcing library and with Consortium …")

@@ -113,10 +113,10 @@ def _consortium(events: int, batch: int) -> tuple[float, float]:
 
 def _payment_blocks(genesis: Genesis, events: int, batch: int) -> list[tuple[Any, ...]]:
     """Signed payments (two enrolments, an issue, then transfers) executed into blocks."""
-    from bench.workload import _identity
+    from bench.scenarios import identity
     from events.envelope import seal
 
-    admin, alice, bob = _identity("admin"), _identity("user-0"), _identity("user-1")
+    admin, alice, bob = identity("admin"), identity("user-0"), identity("user-1")
     chain = genesis.chain_id
     setup = [
         RegisterParticipant(participant=alice.public_key, name="alice", role="user"),

@@ -1,4 +1,4 @@
-"""``--multiprocess``: the payments workload on one ``consortium node`` process per validator.
+"""``--multiprocess``: a workload on one ``consortium node`` process per validator.
 
 The nodes talk over ZeroMQ with CurveZMQ on 127.0.0.1, exactly as on separate machines but
 sharing this machine's cores; the host submits through ``RemoteConsortium`` clients, one per
@@ -11,21 +11,24 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from bench.workload import Progress, WorkloadResult, drive_payments, fund_users, measured
+from bench.scenarios import SCENARIOS
+from bench.workload import Progress, WorkloadResult, drive, measured
 from consortium.key_file import read_secret_key
 from consortium.local_cluster import NodeProcess, wait_for, write_cluster
 from consortium.remote import RemoteConsortium, RemoteParticipantHandle
 from events.identity import Identity
+from rules.restitution import RESTITUTION_WORKFLOWS
 
 START_TIMEOUT_S = 60.0
 
 
-def run_payments_multiprocess(
+def run_workload_multiprocess(
     validators: int,
     events: int,
     durable: bool,
     offered_per_s: float | None = None,
     progress: Progress = lambda _: None,
+    workload: str = "payments",
 ) -> WorkloadResult:
     with tempfile.TemporaryDirectory(prefix="consortium-bench-net-") as tmp:
         files = write_cluster(
@@ -35,6 +38,7 @@ def run_payments_multiprocess(
             tokens=(("EUR", "org-0"),),
             ledger={"durable": durable},
             chain_id="bench-net",
+            workflows=RESTITUTION_WORKFLOWS,
         )
         nodes = [
             NodeProcess(files.node_config(i), files.directory / f"node-{i}.log")
@@ -56,9 +60,9 @@ def run_payments_multiprocess(
             def handle_for(user: Identity) -> RemoteParticipantHandle:
                 return clients[user.public_key[0] % validators].participant(user)
 
-            users = fund_users(admin, handle_for)
+            stream = SCENARIOS[workload](admin, handle_for)
             start_height = clients[0].height()
-            drive = drive_payments(users, events, offered_per_s, progress)
+            driven = drive(stream, events, offered_per_s, progress)
             blocks = clients[0].height() - start_height
             peaks = [_peak_rss_mb(node.pid) for node in nodes]
         finally:
@@ -69,7 +73,8 @@ def run_payments_multiprocess(
                     progress(f"  a node exited badly:\n{node.output()[-2000:]}")
                 node.kill()
         return measured(
-            drive,
+            workload,
+            driven,
             blocks,
             files.genesis,
             files.data_dir(0),
@@ -90,4 +95,3 @@ def _peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
-

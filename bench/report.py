@@ -31,7 +31,7 @@ def report_lines(
     yield f"  LMDB durable commits/s          {raw.lmdb_durable_commits_per_s:>12,.0f}"
     yield ""
     header = (
-        f"{'n':>3} {'mode':>9} {'exec':>6} {'offered/s':>10} {'committed/s':>12} "
+        f"{'workload':<12} {'n':>3} {'mode':>9} {'exec':>6} {'offered/s':>10} {'committed/s':>12} "
         f"{'/C':>6} {'/C1':>6} "
         f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'ev/block':>9} {'replay ev/s':>12} "
         f"{'audit ev/s':>11} {'/Vall':>6} {'B/event':>8} {'RSS MB':>7}"
@@ -42,7 +42,8 @@ def report_lines(
         c1 = signature_bound(raw, 1)
         offered = "max" if r.offered_per_s is None else f"{r.offered_per_s:,.0f}"
         yield (
-            f"{r.validators:>3} {r.mode:>9} {'shared' if r.shared_executions else 'each':>6} "
+            f"{r.workload:<12} {r.validators:>3} {r.mode:>9} "
+            f"{'shared' if r.shared_executions else 'each':>6} "
             f"{offered:>10} {r.committed_per_s:>12,.0f} "
             f"{r.committed_per_s / c:>6.2f} {r.committed_per_s / c1:>6.2f} "
             f"{r.latency_p50_ms:>8.1f} {r.latency_p95_ms:>8.1f} {r.latency_p99_ms:>8.1f} "
@@ -58,6 +59,8 @@ def report_lines(
         yield "(durable)" if runs[0].durable else "(no fsync)"
         yield "exec: each = every validator executes every block; shared = one execution per block"
         yield "      for validators of this process holding the same state (one trust domain)"
+        yield "workload: the business process driven (bench/scenarios.py); C counts one signature"
+        yield "      per event, so rebate purchases (two signatures each) sit lower against it"
         yield "mode: in-process = validators are actors of one process; processes = one"
         yield "      'consortium node' process per validator over ZeroMQ/CurveZMQ on 127.0.0.1, the"
         yield "      host submitting through RemoteConsortium (RSS MB: the largest node's peak)"

@@ -11,10 +11,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.workload import Progress, _identity, bench_genesis, fund_users
+from bench.scenarios import identity, payments
+from bench.workload import Progress, bench_genesis
 from consortium.api import Consortium
 from consortium.config import ConsortiumConfig
-from events.payments import Transfer
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,15 +45,14 @@ def soak(seconds: float, offered_per_s: float, progress: Progress = lambda _: No
         tempfile.TemporaryDirectory(prefix="consortium-soak-") as tmp,
         Consortium(genesis, Path(tmp), keys, ConsortiumConfig(durable=False)) as c,
     ):
-        users = fund_users(c.participant(_identity("admin")), c.participant)
+        stream = payments(c.participant(identity("admin")), c.participant)
         started = time.perf_counter()
         next_sample = started
         pending = []
         while (now := time.perf_counter()) - started < seconds:
             due = int((now - started) * offered_per_s)
             while events < due:
-                payer, payee = users[events % len(users)], users[(events + 1) % len(users)]
-                pending.append(payer.submit(Transfer(token="EUR", to=payee.public_key, amount=1)))
+                pending.append(stream(events))
                 events += 1
             pending = [f for f in pending if not f.done()]
             if now >= next_sample:

@@ -15,24 +15,21 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
 
 from actors.messages import Receipt
 from actors.node import rebuild_state
-from actors.receipts import ReceiptFuture
+from bench.scenarios import SCENARIOS, Stream, identity
 from consortium.api import Consortium
 from consortium.audit.verify import audit
 from consortium.config import ConsortiumConfig
-from events.body import EventBody
 from events.genesis import Genesis, GenesisParticipant, GenesisValidator, TokenDefinition
 from events.identity import Identity
-from events.payments import IssueTokens, RegisterParticipant, Transfer
+from rules.restitution import RESTITUTION_WORKFLOWS
 from rules.rulebook import RULESET
 from storage.log import EventLog
 
 Progress = Callable[[str], None]
 MAX_IN_FLIGHT = 8_000
-USERS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +59,8 @@ class WorkloadResult:
         return asdict(self)
 
 
-def _identity(name: str) -> Identity:
-    return Identity.from_seed(name, f"bench/{name}".encode())
-
-
 def bench_genesis(validators: int) -> tuple[Genesis, list[Identity]]:
-    keys = [_identity(f"validator-{i}") for i in range(validators)]
+    keys = [identity(f"validator-{i}") for i in range(validators)]
     genesis = Genesis(
         chain_id="bench",
         genesis_time_ms=1_767_225_600_000,
@@ -75,53 +68,35 @@ def bench_genesis(validators: int) -> tuple[Genesis, list[Identity]]:
             GenesisValidator(k.name, f"org-{i}", k.public_key) for i, k in enumerate(keys)
         ),
         participants=(
-            GenesisParticipant("admin", "org-0", "org_admin", _identity("admin").public_key),
+            GenesisParticipant("admin", "org-0", "org_admin", identity("admin").public_key),
         ),
         tokens=(TokenDefinition("EUR", "org-0"),),
+        workflows=RESTITUTION_WORKFLOWS,
     )
     return genesis, keys
 
 
-class Submitter(Protocol):
-    """A participant handle, embedded or remote: all the workload needs of one."""
-
-    @property
-    def public_key(self) -> bytes: ...
-
-    def submit(self, body: EventBody) -> ReceiptFuture: ...
-
-
-def fund_users(admin: Submitter, handle_for: Callable[[Identity], Submitter]) -> list[Submitter]:
-    """Enrol and fund the benchmark's users; their handles from ``handle_for``."""
-    users = [_identity(f"user-{i}") for i in range(USERS)]
-    for u in users:
-        admin.submit(RegisterParticipant(participant=u.public_key, name=u.name, role="user"))
-    issued = [admin.submit(IssueTokens(token="EUR", to=u.public_key, amount=10**12)) for u in users]
-    for future in issued:
-        if not future.result(60).accepted:
-            raise RuntimeError("funding the benchmark users failed")
-    return [handle_for(u) for u in users]
-
-
-def run_payments(
+def run_workload(
     validators: int,
     events: int,
     durable: bool,
     offered_per_s: float | None = None,
     progress: Progress = lambda _: None,
     share_executions: bool = False,
+    workload: str = "payments",
 ) -> WorkloadResult:
     genesis, keys = bench_genesis(validators)
     with tempfile.TemporaryDirectory(prefix="consortium-bench-") as tmp:
         data = Path(tmp)
         config = ConsortiumConfig(durable=durable, share_executions=share_executions)
         with Consortium(genesis, data, keys, config) as c:
-            users = fund_users(c.participant(_identity("admin")), c.participant)
+            stream = SCENARIOS[workload](c.participant(identity("admin")), c.participant)
             start_height = c.height()
-            drive = drive_payments(users, events, offered_per_s, progress)
+            driven = drive(stream, events, offered_per_s, progress)
             blocks = c.height() - start_height
         return measured(
-            drive,
+            workload,
+            driven,
             blocks,
             genesis,
             data / "validator-0",
@@ -143,6 +118,7 @@ class Drive:
 
 
 def measured(
+    workload: str,
     drive: Drive,
     blocks: int,
     genesis: Genesis,
@@ -157,8 +133,10 @@ def measured(
     (which must be closed by now)."""
     latencies = sorted(drive.latencies)
     size = sum(f.stat().st_blocks * 512 for f in log_dir.iterdir())
+    with EventLog(log_dir, genesis, readonly=True) as log:
+        logged = log.stored_block(log.head_height).committed.block.header.log_size
     return WorkloadResult(
-        workload="payments",
+        workload=workload,
         shared_executions=shared_executions,
         validators=len(genesis.validators),
         durable=durable,
@@ -173,15 +151,15 @@ def measured(
         blocks=blocks,
         replay_events_per_s=_replay_rate(genesis, log_dir),
         audit_events_per_s=audit(log_dir).events_per_s,
-        bytes_per_event=size / max(1, drive.events + 2 * USERS),
+        bytes_per_event=size / max(1, logged),
         peak_rss_mb=peak_rss_mb,
         mode=mode,
     )
 
 
-def drive_payments(
-    users: list[Submitter], events: int, offered_per_s: float | None, progress: Progress
-) -> Drive:
+def drive(stream: Stream, events: int, offered_per_s: float | None, progress: Progress) -> Drive:
+    """Submit events 0..events-1 of ``stream``, open loop at ``offered_per_s`` or as fast as
+    ``MAX_IN_FLIGHT`` allows, and time each until its receipt."""
     latencies: list[float] = []
     accepted = 0
     lock = threading.Lock()
@@ -207,12 +185,8 @@ def drive_payments(
             if delay > 0:
                 time.sleep(delay)
         in_flight.acquire()
-        payer, payee = users[i % USERS], users[(i * 7 + 1) % USERS]
-        if payee is payer:
-            payee = users[(i + 1) % USERS]
         sent = time.perf_counter()
-        future = payer.submit(Transfer(token="EUR", to=payee.public_key, amount=1))
-        future.add_done_callback(lambda r, sent=sent: on_receipt(sent, r))
+        stream(i).add_done_callback(lambda r, sent=sent: on_receipt(sent, r))
         if i % 5000 == 0 and i:
             progress(f"  submitted {i}/{events}")
     if not all_done.wait(600):

@@ -19,10 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import msgspec
+
 from consortium.genesis_file import build_genesis, write_genesis
 from consortium.key_file import HOST_ROLE, VALIDATOR_ROLE, read_public_key, write_key_pair
 from consortium.node_config import client_config_toml, node_config_toml
 from events.genesis import Genesis
+from events.workflow import WorkflowSpec
 
 GENESIS_FILE = "genesis.toml"
 
@@ -71,10 +74,12 @@ def write_cluster(
     tokens: tuple[tuple[str, str], ...] = (),
     ledger: Mapping[str, Any] | None = None,
     chain_id: str = "local-cluster",
+    workflows: tuple[WorkflowSpec, ...] = (),
 ) -> ClusterFiles:
     """Keys, genesis, node and client configs for ``validators`` nodes of organisations
-    ``org-0``..; ``participants`` maps a genesis participant's name to its role (all of
-    ``org-0``); ``ledger`` goes into every node's ``[ledger]`` table."""
+        ``org-0``..; ``participants`` maps a genesis participant's name to its role (all of
+        ``org-0``); ``ledger`` goes into every node's ``[ledger]`` table; ``workflows`` are the
+    declarative workflow definitions the genesis carries."""
     keys = directory / "keys"
     public = [
         write_key_pair(keys / f"validator-{i}.key", f"validator-{i}", VALIDATOR_ROLE, f"org-{i}")[0]
@@ -88,6 +93,7 @@ def write_cluster(
     genesis = build_genesis(
         chain_id, time.time_ns() // 1_000_000, [read_public_key(p) for p in public], tokens
     )
+    genesis = msgspec.structs.replace(genesis, workflows=workflows)
     write_genesis(directory / GENESIS_FILE, genesis)
     addresses = [f"tcp://127.0.0.1:{port}" for port in free_ports(validators)]
     files = ClusterFiles(directory, genesis, addresses, participant_keys)

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from bench import limits
 from bench.report import report_lines
-from bench.workload import run_payments
+from bench.workload import run_workload
 
 
 def main() -> None:
     raw = limits.measure(seconds=0.2)
-    result = run_payments(validators=4, events=2000, durable=False)
+    result = run_workload(validators=4, events=2000, durable=False)
     for line in report_lines(raw, [result]):
         print(line)
 

@@ -42,3 +42,12 @@ def test_bench_multiprocess_reports_node_processes_beside_in_process(tmp_path: P
     assert (in_process["mode"], processes["mode"]) == ("in-process", "processes")
     assert processes["accepted"] == 300 and processes["committed_per_s"] > 0
     assert processes["audit_events_per_s"] > 0 and processes["peak_rss_mb"] > 0
+
+
+def test_every_business_process_has_a_workload_whose_events_are_accepted(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    args = ["--events", "150", "--no-fsync", "--json", str(out), "--workload", "mixed"]
+    assert main(args) == 0
+    (run,) = json.loads(out.read_text())["runs"]
+    assert run["workload"] == "mixed"
+    assert run["accepted"] == 150  # 30 each of payments, insurance, restitution, rebate, data
