@@ -16,12 +16,13 @@ from actors.execution_memo import ExecutionMemo
 from actors.mempool import Mempool
 from consensus.application import Head
 from consensus.certificates import Verifier
-from events.block import Block, BlockHeader, CommittedBlock, state_digest
+from events.block import Block, BlockHeader, CommittedBlock, event_leaves, state_digest
 from events.envelope import MAX_EVENT_BYTES, DecodedEvent, decode_event, event_id
 from events.errors import MalformedError
 from events.genesis import Genesis
 from events.log_tree import LogTree
 from events.logs import get_logger
+from events.merkle import root_from_leaf_hashes
 from events.results import Code, EventResult
 from events.signing import Domain, verify_signature
 from rules.engine import Ruleset, genesis_state
@@ -220,6 +221,11 @@ class LedgerNode:
 
     def check_block(self, block: Block) -> str | None:
         header = block.header
+        # The block hash covers the header only: a peer can pair a genuine header (and its real
+        # certificate) with other events. Found by the simulator: such a catch-up answer hit the
+        # cached run of the genuine block and the altered events were written to the log.
+        if root_from_leaf_hashes(event_leaves(list(block.events))) != header.events_root:
+            return "the events do not match the header's events root"
         if block.hash in self._runs:
             return None
         problem = self._link_problem(header, len(block.events))

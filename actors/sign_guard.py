@@ -4,7 +4,9 @@ A validator that crashes after voting forgets its votes; restarted, it may see a
 proposal in the same round and vote again, which is exactly what a Byzantine double vote looks
 like (the simulator found this). So every vote is recorded durably in the log before its
 signature leaves, and asked to sign a different vote for the same (kind, height, round), the
-guard hands back the earlier vote instead; the core says that again. Proposals are recorded by
+guard hands back the earlier vote instead; the core says that again. A precommit for a block is
+kept with its lock proof (the block and its 2f+1 prevotes), from which a restart restores the
+lock and can re-propose the block. Proposals are recorded by
 digest only (they carry whole blocks) and a second, different one is refused.
 """
 
@@ -17,7 +19,7 @@ import msgspec
 from events.identity import Identity
 from events.logs import get_logger
 from events.signing import Domain
-from events.wire import decode_vote
+from events.wire import LockProof, decode_lock_proof, decode_vote
 from storage.log import EventLog
 
 log = get_logger(__name__)
@@ -35,20 +37,29 @@ _VOTE_SLOTS = {Domain.PREVOTE: b"V", Domain.PRECOMMIT: b"C"}
 _SIGNATURE_BYTES = 64
 
 
+def _unpack(record: bytes) -> tuple[bytes, bytes, bytes]:
+    """(signature, vote body, lock proof) of a vote record."""
+    size = int.from_bytes(record[_SIGNATURE_BYTES : _SIGNATURE_BYTES + 2], "big")
+    start = _SIGNATURE_BYTES + 2
+    return record[:_SIGNATURE_BYTES], record[start : start + size], record[start + size :]
+
+
 class SignGuard:
     def __init__(self, identity: Identity, chain_id: str, event_log: EventLog) -> None:
         self._identity = identity
         self._chain_id = chain_id
         self._log = event_log
 
-    def sign(self, domain: Domain, body: bytes) -> tuple[bytes, bytes] | None:
+    def sign(self, domain: Domain, body: bytes, proof: bytes) -> tuple[bytes, bytes] | None:
+        """Sign ``body``, first recording it (with ``proof``, a precommit's lock proof)."""
         if domain is Domain.PROPOSAL:
             return self._sign_proposal(body)
         vote = decode_vote(body)
         slot = _VOTE_SLOTS[domain] + vote.round.to_bytes(4, "big")
         earlier = self._log.signed_record(vote.height, slot)
         if earlier is not None:
-            if earlier[_SIGNATURE_BYTES:] != body:
+            signature, earlier_body, _ = _unpack(earlier)
+            if earlier_body != body:
                 log.warning(
                     "validator %d already voted in height %d round %d; repeating that vote",
                     vote.validator,
@@ -56,24 +67,24 @@ class SignGuard:
                     vote.round,
                     extra={"height": vote.height, "validator": vote.validator},
                 )
-            return earlier[_SIGNATURE_BYTES:], earlier[:_SIGNATURE_BYTES]
+            return earlier_body, signature
         signature = self._signature(domain, body)
-        self._log.record_signed(vote.height, slot, signature + body)
+        record = signature + len(body).to_bytes(2, "big") + body + proof
+        self._log.record_signed(vote.height, slot, record)
         return body, signature
 
-    def lock_at(self, height: int) -> tuple[int, bytes] | None:
-        """The (round, block hash) of this validator's latest precommit for a block at
+    def lock_at(self, height: int) -> LockProof | None:
+        """The lock proof kept with this validator's latest precommit for a block at
         ``height``: the lock it held there, which a restart must not forget."""
-        precommits = [
-            decode_vote(record[_SIGNATURE_BYTES:])
-            for slot, record in self._log.signed_records(height)
-            if slot[:1] == _VOTE_SLOTS[Domain.PRECOMMIT]
-        ]
-        for_blocks = [v for v in precommits if v.block_hash]
-        if not for_blocks:
-            return None
-        latest = max(for_blocks, key=lambda v: v.round)
-        return latest.round, latest.block_hash
+        latest: tuple[int, bytes] | None = None
+        for slot, record in self._log.signed_records(height):
+            if slot[:1] != _VOTE_SLOTS[Domain.PRECOMMIT]:
+                continue
+            _, body, proof = _unpack(record)
+            vote = decode_vote(body)
+            if vote.block_hash and proof and (latest is None or vote.round > latest[0]):
+                latest = (vote.round, proof)
+        return None if latest is None else decode_lock_proof(latest[1])
 
     def _sign_proposal(self, body: bytes) -> tuple[bytes, bytes] | None:
         head = _PROPOSAL_HEAD.decode(body)

@@ -89,7 +89,7 @@ class ValidatorActor(pykka.ThreadingActor):
         )
         lock = guard.lock_at(self.core.height)
         if lock is not None:
-            self.core.restore_lock(*lock)
+            self.core.restore_lock(lock)
         self._evidence = EvidenceReporter(identity, genesis.chain_id)
         self._waiting: dict[bytes, list[ReplyTo]] = {}
         self._gossip: list[bytes] = []

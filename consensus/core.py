@@ -15,12 +15,13 @@ from consensus.actions import Action, Broadcast, ScheduleTimeout, SendTo, Step, 
 from consensus.application import Application
 from consensus.certificates import VOTE_DOMAIN, Verifier, make_qc, qc_problem
 from consensus.config import ConsensusConfig
-from events.block import Block, CommittedBlock
+from events.block import Block, CommittedBlock, VoteSignature
 from events.codec import encode
 from events.errors import MalformedError
 from events.logs import get_logger
 from events.signing import Domain, verify_signature
 from events.wire import (
+    LockProof,
     PeerMessage,
     Proposal,
     SignedProposal,
@@ -36,10 +37,11 @@ from events.wire import (
 
 log = get_logger(__name__)
 
-Signer = Callable[[Domain, bytes], tuple[bytes, bytes] | None]
-"""Signs for this validator: (body, signature), where the body is what it signed earlier in
-the same slot if that differs (a restart forgets votes, the signer does not); None when it
-refuses to sign and has nothing earlier to offer (a second, different proposal)."""
+Signer = Callable[[Domain, bytes, bytes], tuple[bytes, bytes] | None]
+"""Signs ``body`` for this validator, keeping the third argument (a precommit's ``LockProof``)
+with the record of what it signed. Returns (body, signature), where the body is what it signed
+earlier in the same slot if that differs (a restart forgets votes, the signer does not); None
+when it refuses and has nothing earlier to offer (a second, different proposal)."""
 NIL = b""
 
 
@@ -96,10 +98,21 @@ class ConsensusCore:
         self.height = head.height + 1
         self._h = _Height()
 
-    def restore_lock(self, round_: int, block_hash: bytes) -> None:
-        """After a restart: the lock this validator's own signed precommits show it held at the
-        height it resumes; without it, it could prevote against a block it helped lock."""
-        self._h.locked_round, self._h.locked_hash = round_, block_hash
+    def restore_lock(self, proof: LockProof) -> None:
+        """After a restart: the lock recorded with this validator's latest precommit for a block
+        at the height it resumes. Without the lock it could prevote against a block it helped
+        lock; without the block and its prevotes, a lock no live validator can re-propose
+        would stall the height (the simulator found both)."""
+        h, block = self._h, proof.block
+        if block.header.height != self.height:
+            return
+        block_hash = block.hash
+        h.locked_round, h.locked_hash = proof.round, block_hash
+        h.valid_round, h.valid_hash = proof.round, block_hash
+        h.blocks[block_hash] = block
+        for prevote in proof.prevotes:
+            vote = Vote(VoteKind.PREVOTE, self.height, proof.round, block_hash, prevote.validator)
+            self._add_vote(vote, SignedVote(encode(vote), prevote.signature))
 
     # ----------------------------------------------------------------- inputs
 
@@ -345,7 +358,7 @@ class ConsensusCore:
         h.waiting_to_propose = False
         proposal = Proposal(self.height, h.round, h.valid_round, block)
         body = encode(proposal)
-        signed_as = self._sign(Domain.PROPOSAL, body)
+        signed_as = self._sign(Domain.PROPOSAL, body, b"")
         if signed_as is None or signed_as[0] != body:
             return
         signed = SignedProposal(body, signed_as[1])
@@ -361,9 +374,11 @@ class ConsensusCore:
                 vote = Vote(VoteKind.PREVOTE, self.height, h.valid_round, h.valid_hash, voter)
                 self._say(encode(SignedVote(encode(vote), signature)), out)
 
-    def _vote(self, kind: VoteKind, block_hash: bytes, out: list[Action]) -> None:
+    def _vote(
+        self, kind: VoteKind, block_hash: bytes, out: list[Action], proof: bytes = b""
+    ) -> None:
         body = encode(Vote(kind, self.height, self._h.round, block_hash, self.index))
-        signed_as = self._sign(VOTE_DOMAIN[kind], body)
+        signed_as = self._sign(VOTE_DOMAIN[kind], body, proof)
         if signed_as is not None:
             # Possibly the vote this validator cast here before it restarted: say that again.
             signed = SignedVote(*signed_as)
@@ -462,7 +477,10 @@ class ConsensusCore:
         h.fired.add(("lock", h.round))
         if h.step is Step.PREVOTE:
             h.locked_round, h.locked_hash = h.round, block_hash
-            self._vote(VoteKind.PRECOMMIT, block_hash, out)
+            polka = h.tallies[(VoteKind.PREVOTE, h.round)][block_hash]
+            prevotes = tuple(VoteSignature(v, sig) for v, sig in sorted(polka.items()))
+            proof = encode(LockProof(h.round, h.blocks[block_hash], prevotes))
+            self._vote(VoteKind.PRECOMMIT, block_hash, out, proof)
             h.step = Step.PRECOMMIT
         h.valid_round, h.valid_hash = h.round, block_hash
         return True

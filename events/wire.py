@@ -10,7 +10,7 @@ import enum
 
 import msgspec
 
-from events.block import Block, CommittedBlock
+from events.block import Block, CommittedBlock, VoteSignature
 from events.codec import BoundedDecoder, encode
 from events.errors import MalformedError
 
@@ -47,6 +47,17 @@ class SignedVote(msgspec.Struct, frozen=True, tag="vote", array_like=True):
     signature: bytes
 
 
+class LockProof(msgspec.Struct, frozen=True, array_like=True):
+    """Why a validator locked on a block: the block and the 2f+1 prevotes for it in ``round``.
+
+    Kept with the validator's precommit so that after a restart it can still re-propose the
+    block with its proof of lock, as a validator that never stopped would."""
+
+    round: int
+    block: Block
+    prevotes: tuple[VoteSignature, ...]
+
+
 class EventGossip(msgspec.Struct, frozen=True, tag="gossip", array_like=True):
     """Envelopes a validator accepted at intake, forwarded so every mempool holds them."""
 
@@ -76,6 +87,9 @@ _PEER: BoundedDecoder[PeerMessage] = BoundedDecoder(
 )
 _PROPOSAL: BoundedDecoder[Proposal] = BoundedDecoder(Proposal, MAX_PEER_MESSAGE_BYTES, "proposal")
 _VOTE: BoundedDecoder[Vote] = BoundedDecoder(Vote, 1024, "vote")
+_LOCK_PROOF: BoundedDecoder[LockProof] = BoundedDecoder(
+    LockProof, MAX_PEER_MESSAGE_BYTES, "lock proof"
+)
 
 
 def decode_peer_message(data: bytes) -> PeerMessage:
@@ -84,6 +98,10 @@ def decode_peer_message(data: bytes) -> PeerMessage:
 
 def decode_proposal(data: bytes) -> Proposal:
     return _PROPOSAL.decode(data)
+
+
+def decode_lock_proof(data: bytes) -> LockProof:
+    return _LOCK_PROOF.decode(data)
 
 
 def decode_vote(data: bytes) -> Vote:

@@ -115,7 +115,7 @@ class MemoryNetwork:
     def _core(self, i: int) -> ConsensusCore:
         identity = self.identities[i]
         return ConsensusCore(
-            self.config, i, lambda d, b: (b, identity.sign(d, "core-test", b)), self.apps[i]
+            self.config, i, lambda d, b, _proof: (b, identity.sign(d, "core-test", b)), self.apps[i]
         )
 
     def submit(self, event: bytes, to: tuple[int, ...] | None = None) -> None:

@@ -30,6 +30,13 @@ REGRESSIONS = [
     RunConfig(2, 4, "byzantine"),
     # n = 7 stuck: an equivocator's second prevote did not count toward the proof of lock.
     RunConfig(38, 7, "byzantine"),
+    # Safety: a forged catch-up answer (genuine header and QC, other events) hit the cached run
+    # of the genuine block, so an honest log stored the wrong events, failed its check on
+    # restart and was rebuilt, losing its signing record: two faulty validators at n = 4.
+    RunConfig(20214, 4, "chaos"),
+    # All four crashed after two of them locked: the restored lock had no block to re-propose.
+    RunConfig(20244, 4, "chaos"),
+    RunConfig(20639, 7, "chaos"),
 ]
 
 

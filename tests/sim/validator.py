@@ -169,7 +169,7 @@ class SimValidator:
         )
         lock = guard.lock_at(self.core.height)
         if lock is not None:
-            self.core.restore_lock(*lock)
+            self.core.restore_lock(lock)
         self.log, self.node = event_log, node
         self.reporter = EvidenceReporter(self.identity, chain)
 
