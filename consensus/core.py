@@ -434,16 +434,18 @@ class ConsensusCore:
         return False
 
     def _try_skip_round(self, now_ms: int, out: list[Action]) -> bool:
+        """Join the highest round r' > round that f+1 validators have reached, counting a
+        validator heard from in any round at or above r' (it passed r' to get there). Counting
+        per round only, validators scattered over rounds 0, 1 and 2 each saw one peer ahead and
+        none moved (found by the simulator after crashes)."""
         h = self._h
-        later = [
-            r
-            for r, senders in h.round_senders.items()
-            if r > h.round and len(senders) >= self.config.f + 1
-        ]
-        if not later:
-            return False
-        self._start_round(min(later), now_ms, out)
-        return True
+        reached: set[int] = set()
+        for round_ in sorted((r for r in h.round_senders if r > h.round), reverse=True):
+            reached |= h.round_senders[round_]
+            if len(reached) >= self.config.f + 1:
+                self._start_round(round_, now_ms, out)
+                return True
+        return False
 
     def _try_prevote(self, now_ms: int, out: list[Action]) -> bool:
         h = self._h

@@ -37,6 +37,9 @@ REGRESSIONS = [
     # All four crashed after two of them locked: the restored lock had no block to re-propose.
     RunConfig(20244, 4, "chaos"),
     RunConfig(20639, 7, "chaos"),
+    # After crashes the honest validators sat in rounds 0, 1 and 2, each seeing one peer ahead:
+    # round skipping now counts every validator heard from at or above a round.
+    RunConfig(30254, 4, "chaos"),
 ]
 
 
