@@ -73,6 +73,18 @@ def _key(n: int) -> bytes:
     return n.to_bytes(8, "big")
 
 
+def _block_record(height: int, record: bytes) -> StoredBlock:
+    """The stored block under ``height``, checked: a record with a valid checksum may still sit
+    under another height's key (found by the simulator's wrong-key fault)."""
+    payload = unframe(record)
+    if payload is None:
+        raise LogCorruptError(height, "block record fails its checksum")
+    stored = BLOCK_DECODER.decode(payload)
+    if stored.committed.block.header.height != height:
+        raise LogCorruptError(height, "block record is stored under another height's key")
+    return stored
+
+
 @dataclass(frozen=True, slots=True)
 class EventLocation:
     height: int
@@ -201,10 +213,7 @@ class EventLog:
             record = txn.get(_key(height))
         if record is None:
             raise KeyError(f"no block at height {height} (head is {self._head_height})")
-        payload = unframe(record)
-        if payload is None:
-            raise LogCorruptError(height, "block record fails its checksum")
-        return BLOCK_DECODER.decode(payload)
+        return _block_record(height, record)
 
     def stored_blocks(
         self, from_height: int = 1, to_height: int | None = None
@@ -219,10 +228,7 @@ class EventLog:
                 height = int.from_bytes(key, "big")
                 if height > last:
                     return
-                payload = unframe(record)
-                if payload is None:
-                    raise LogCorruptError(height, "block record fails its checksum")
-                yield BLOCK_DECODER.decode(payload)
+                yield _block_record(height, record)
 
     def locate(self, eid: bytes) -> EventLocation | None:
         with self._env.begin(db=self._db["ids"]) as txn:

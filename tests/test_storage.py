@@ -128,6 +128,24 @@ def test_header_under_the_wrong_key_breaks_the_chain(tmp_path: Path) -> None:
         EventLog(tmp_path, GENESIS)
 
 
+def test_block_record_under_the_wrong_key_is_never_served(tmp_path: Path) -> None:
+    """Two earlier block records swapped: each passes its checksum, neither is the head (so
+    opening succeeds), and reading either is refused rather than served as the other height."""
+    _fill(tmp_path, 3)
+    env = lmdb.open(str(tmp_path), max_dbs=8)
+    blocks = env.open_db(b"blocks")
+    with env.begin(write=True, db=blocks) as txn:
+        one, two = (txn.get(k.to_bytes(8, "big")) for k in (1, 2))
+        txn.put((1).to_bytes(8, "big"), two)
+        txn.put((2).to_bytes(8, "big"), one)
+    env.close()
+    with EventLog(tmp_path, GENESIS) as log:
+        with pytest.raises(LogCorruptError, match="another height's key"):
+            log.stored_block(2)
+        with pytest.raises(LogCorruptError, match="another height's key"):
+            list(log.stored_blocks(1))
+
+
 def test_map_grows_instead_of_failing(tmp_path: Path) -> None:
     with EventLog(tmp_path, GENESIS, durable=False, map_size=1 << 20) as log:
         prev = ZERO_HASH
