@@ -46,6 +46,19 @@ class SignOnly:
     body: EventBody
 
 
+@dataclass(frozen=True, slots=True)
+class PassForSignatures:
+    """An artefact on its way round its signers, actor to actor, with no host thread waiting:
+    the author seals ``body`` (or ``envelope`` already holds it), each actor in ``cosigners``
+    adds its signature and passes it on, and the last hands it to ``author`` to submit."""
+
+    future: ReceiptFuture
+    cosigners: tuple[pykka.ActorRef[Any], ...]
+    author: pykka.ActorRef[Any]
+    body: EventBody | None = None
+    envelope: bytes = b""
+
+
 class ParticipantActor(pykka.ThreadingActor):
     def __init__(
         self,
@@ -74,7 +87,32 @@ class ParticipantActor(pykka.ThreadingActor):
             return self._seal(message.body)
         elif isinstance(message, CoSign):
             return add_signatures(message.envelope, self._chain_id, [self.identity])
+        elif isinstance(message, PassForSignatures):
+            self._pass_on(message)
         return None
+
+    def _pass_on(self, message: PassForSignatures) -> None:
+        try:
+            if message.body is not None:
+                envelope = self._seal(message.body)
+            else:
+                envelope = add_signatures(message.envelope, self._chain_id, [self.identity])
+        except (TypeError, ValueError) as exc:
+            message.future.fail(exc)
+            return
+        future = message.future
+        onward: PassForSignatures | SubmitSigned
+        if message.cosigners:
+            following = PassForSignatures(
+                future, message.cosigners[1:], message.author, None, envelope
+            )
+            target, onward = message.cosigners[0], following
+        else:
+            target, onward = message.author, SubmitSigned(envelope, future)
+        try:
+            target.tell(onward)
+        except pykka.ActorDeadError as exc:
+            future.fail(ConsortiumStopped(f"a signer's actor has stopped: {exc}"))
 
     def _seal(self, body: EventBody) -> bytes:
         self._seq += 1

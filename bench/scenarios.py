@@ -11,11 +11,10 @@ institutions' data requests about individuals) and mixed (the five in turn).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from actors.receipts import ReceiptFuture
 from events.body import EventBody
-from events.envelope import seal
 from events.identity import Identity
 from events.insurance import (
     ContractProvider,
@@ -37,14 +36,12 @@ FAR_FUTURE_MS = 2**62
 class Submitter(Protocol):
     """A participant handle, embedded or remote: all a workload needs of one."""
 
-    chain_id: str
-
     @property
     def public_key(self) -> bytes: ...
 
     def submit(self, body: EventBody) -> ReceiptFuture: ...
 
-    def submit_signed(self, envelope: bytes) -> ReceiptFuture: ...
+    def submit_with(self, body: EventBody, *cosigners: Any) -> ReceiptFuture: ...
 
 
 HandleFor = Callable[[Identity], Submitter]
@@ -146,29 +143,15 @@ def restitution(admin: Submitter, handle_for: HandleFor) -> Stream:
 
 
 def rebate(admin: Submitter, handle_for: HandleFor) -> Stream:
-    merchant_keys = [identity(f"merchant-{i}") for i in range(4)]
-    customer_keys = [identity(f"customer-{i}") for i in range(USERS)]
-    _enrol(admin, handle_for, "merchant", [k.name for k in merchant_keys])
-    customers = _enrol(admin, handle_for, "customer", [k.name for k in customer_keys])
+    merchants = _enrol(admin, handle_for, "merchant", [f"merchant-{i}" for i in range(4)])
+    customers = _enrol(admin, handle_for, "customer", [f"customer-{i}" for i in range(USERS)])
     _settle(_fund(admin, customers), "rebate")
-    chain_id = admin.chain_id
-    seqs = [0] * USERS
 
     def submit(i: int) -> ReceiptFuture:
-        """Both parties sign here, as the customer's and merchant's systems would before
-        broadcasting; the handles' synchronous ``sign``/``cosign`` would make the driver
-        wait a round trip per signature and measure that instead of the ledger."""
-        k = i % USERS
-        customer, merchant = customer_keys[k], merchant_keys[i % len(merchant_keys)]
-        seqs[k] += 1
-        body = Purchase(
-            author=customer.public_key,
-            seq=seqs[k],
-            merchant=merchant.public_key,
-            token=TOKEN,
-            amount=1 + i % 100,
-        )
-        return customers[k].submit_signed(seal(body, chain_id, [customer, merchant]))
+        """Customer and merchant sign in their own actors, passed from one to the other."""
+        merchant = merchants[i % len(merchants)]
+        body = Purchase(merchant=merchant.public_key, token=TOKEN, amount=1 + i % 100)
+        return customers[i % USERS].submit_with(body, merchant)
 
     return submit
 

@@ -16,7 +16,14 @@ import pykka
 from actors.execution_memo import ExecutionMemo
 from actors.messages import Inspect
 from actors.node import LedgerNode, NodeSettings
-from actors.participant import CoSign, ParticipantActor, SignAndSubmit, SignOnly, SubmitSigned
+from actors.participant import (
+    CoSign,
+    ParticipantActor,
+    PassForSignatures,
+    SignAndSubmit,
+    SignOnly,
+    SubmitSigned,
+)
 from actors.receipts import ReceiptFuture
 from actors.timers import TimerService
 from actors.transport import InProcessRouter, Transport
@@ -58,6 +65,18 @@ class ParticipantHandle:
         """
         future = ReceiptFuture()
         self._tell(SignAndSubmit(body, future), future)
+        return future
+
+    def submit_with(self, body: EventBody, *cosigners: ParticipantHandle) -> ReceiptFuture:
+        """Sign ``body`` as its author, have each of ``cosigners`` sign the same bytes in turn,
+        then submit: an artefact every party must sign, passed between their actors without
+        blocking the caller.
+
+        >>> merchant.submit_with(Promotion(...), customer, third_party).result(5).accepted
+        """
+        future = ReceiptFuture()
+        refs = tuple(c._actor for c in cosigners)
+        self._tell(PassForSignatures(future, refs, self._actor, body), future)
         return future
 
     def sign(self, body: EventBody) -> bytes:
@@ -111,9 +130,7 @@ class Consortium:
         else:
             local = dict(enumerate(validator_identities))
             if tuple(i.public_key for i in validator_identities) != genesis.validator_keys:
-                raise ValueError(
-                    "validator identities must match the genesis validators, in order"
-                )
+                raise ValueError("validator identities must match the genesis validators, in order")
         keys = genesis.validator_keys
         self.genesis = genesis
         self.data_dir = Path(data_dir)

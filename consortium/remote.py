@@ -116,6 +116,14 @@ class RemoteParticipantHandle:
     def submit_signed(self, envelope: bytes) -> ReceiptFuture:
         return self._client.submit_envelope(envelope, ReceiptFuture())
 
+    def submit_with(self, body: EventBody, *cosigners: RemoteParticipantHandle) -> ReceiptFuture:
+        """Sign ``body``, have each of ``cosigners`` (keys held by this host) sign the same
+        bytes, then submit; as the embedded handle's ``submit_with``."""
+        envelope = self.sign(body)
+        for cosigner in cosigners:
+            envelope = cosigner.cosign(envelope)
+        return self.submit_signed(envelope)
+
 
 class RemoteConsortium:
     """A host connected to validator ``validator`` at ``address``; ``key`` is the host's

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import msgspec
 
+from consortium.api import Consortium
+from consortium.demo.common import admin, identity
 from events.envelope import add_signatures, decode_envelope, event_id
-from events.payments import IssueTokens
+from events.payments import IssueTokens, RegisterParticipant
 from events.rebate import ConflictEvidence, NewPurchase, Promotion, Purchase, RebateClaim
 from events.results import Code
+from tests.consortium_fixtures import start
 from tests.ledger_fixtures import (
     ADMIN,
     ALICE,
@@ -138,3 +143,30 @@ def test_conflicting_statements_are_recorded_as_evidence(make_ledger: LedgerFact
     assert len(rows) == 1 and rows[0][1].party == MERCHANT.public_key
     forged = msgspec.structs.replace(evidence, second_signature=bytes(64))
     assert ledger.run(ledger.sign(CUSTOMER, forged), time_ms=3_000)[0].code is Code.BAD_SIGNATURE
+
+
+def test_submit_with_passes_an_artefact_round_its_signers_actors(tmp_path: Path) -> None:
+    """Multi-party artefacts are signed actor to actor; the host thread never waits on a
+    signature (the blocking ``sign``/``cosign`` are the other way)."""
+    with start(tmp_path) as consortium:
+        _submit_with(consortium)
+
+
+def _submit_with(consortium: Consortium) -> None:
+    bank = consortium.participant(admin("north-bank"))
+    customer_key, merchant_key, stranger_key = (
+        identity(f"{n}-submit-with") for n in ("customer", "merchant", "stranger")
+    )
+    for key, role in ((customer_key, "customer"), (merchant_key, "merchant")):
+        enrol = RegisterParticipant(participant=key.public_key, name=key.name, role=role)
+        assert bank.submit(enrol).result(10).accepted
+    funds = IssueTokens(token="NORTH", to=customer_key.public_key, amount=50)
+    assert bank.submit(funds).result(10).accepted
+    customer, merchant = consortium.participant(customer_key), consortium.participant(merchant_key)
+    purchase = Purchase(merchant=merchant_key.public_key, token="NORTH", amount=20)
+    assert customer.submit_with(purchase, merchant).result(10).accepted
+    alone = customer.submit(purchase).result(10)
+    assert alone.result.code is Code.MISSING_SIGNATURE
+    extra = customer.submit_with(purchase, merchant, consortium.participant(stranger_key))
+    assert extra.result(10).result.code is Code.INVALID  # a party the purchase does not name
+    assert consortium.balance(merchant_key.public_key, "NORTH") == 20
