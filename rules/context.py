@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from events.results import Code, Rejected
 from rules.state import Overlay
@@ -38,6 +39,13 @@ class EventContext:
             Code.WRONG_ROLE,
             f"role {self.author.role!r} may not do this; needs one of {', '.join(roles)}",
         )
+
+    def existing(self, table: str, key: bytes, missing: str) -> Any:
+        """The row under ``key``, or a ``not_found`` rejection that says ``missing``."""
+        row = self.state.get(table, key)
+        if row is None:
+            raise Rejected(Code.NOT_FOUND, missing)
+        return row
 
     def participant(self, key: bytes, what: str) -> Participant:
         found: Participant | None = self.state.get("participants", key)

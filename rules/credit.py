@@ -138,9 +138,9 @@ def _apply_certify(ctx: EventContext, body: IssueCertificate) -> None:
 
 
 def _check_revoke_cert(ctx: EventContext, body: RevokeCertificate) -> None:
-    cert: Certificate | None = ctx.state.get("credit_certificates", body.subject)
-    ctx.require(cert is not None, Code.NOT_FOUND, "no certificate for this key")
-    assert cert is not None
+    cert: Certificate = ctx.existing(
+        "credit_certificates", body.subject, "no certificate for this key"
+    )
     ctx.require(
         ctx.author.role == ADMIN and ctx.author.organisation == cert.organisation,
         Code.WRONG_ROLE,
@@ -266,9 +266,7 @@ def _check_start(ctx: EventContext, body: StartSettlement) -> None:
     )
     token = None
     for bill_id in body.bills:
-        bill: Bill | None = ctx.state.get("credit_bills", bill_id)
-        ctx.require(bill is not None, Code.NOT_FOUND, f"no bill {bill_id.hex()[:16]}…")
-        assert bill is not None
+        bill: Bill = ctx.existing("credit_bills", bill_id, f"no bill {bill_id.hex()[:16]}…")
         ctx.require(
             bill.enterprise == body.author and bill.merchant == body.merchant,
             Code.WRONG_ROLE,
@@ -309,9 +307,7 @@ def _apply_start(ctx: EventContext, body: StartSettlement) -> None:
 
 
 def _check_confirm(ctx: EventContext, body: ConfirmSettlement) -> None:
-    settlement: Settlement | None = ctx.state.get("settlements", body.settlement)
-    ctx.require(settlement is not None, Code.NOT_FOUND, "no such settlement")
-    assert settlement is not None
+    settlement: Settlement = ctx.existing("settlements", body.settlement, "no such settlement")
     ctx.require(body.author == settlement.creditor, Code.WRONG_ROLE, "the merchant confirms")
     ctx.require(
         settlement.status == "started",
@@ -371,9 +367,7 @@ def _apply_pending(ctx: EventContext, body: PendingTransfer) -> None:
 
 
 def _open_pending(ctx: EventContext, pending_id: bytes) -> Pending:
-    pending: Pending | None = ctx.state.get("credit_pending", pending_id)
-    ctx.require(pending is not None, Code.NOT_FOUND, "no such pending transfer")
-    assert pending is not None
+    pending: Pending = ctx.existing("credit_pending", pending_id, "no such pending transfer")
     ctx.require(
         pending.status == "pending", Code.ALREADY_EXISTS, f"the transfer is {pending.status}"
     )

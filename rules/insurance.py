@@ -146,9 +146,7 @@ def _apply_issue(ctx: EventContext, body: IssuePolicy) -> None:
 
 
 def _policy(ctx: EventContext, policy_id: bytes) -> Policy:
-    policy: Policy | None = ctx.state.get("insurance_policies", policy_id)
-    ctx.require(policy is not None, Code.NOT_FOUND, "no such policy")
-    assert policy is not None
+    policy: Policy = ctx.existing("insurance_policies", policy_id, "no such policy")
     return policy
 
 
@@ -196,9 +194,7 @@ def _apply_register(ctx: EventContext, body: RegisterProvider) -> None:
 
 def _check_contract(ctx: EventContext, body: ContractProvider) -> None:
     ctx.require_role(INSURER)
-    provider: Provider | None = ctx.state.get("insurance_providers", body.provider)
-    ctx.require(provider is not None, Code.NOT_FOUND, "no such provider")
-    assert provider is not None
+    provider: Provider = ctx.existing("insurance_providers", body.provider, "no such provider")
     ctx.require(body.author not in provider.insurers, Code.ALREADY_EXISTS, "already contracted")
 
 
@@ -294,9 +290,7 @@ def _apply_request(ctx: EventContext, body: RequestService) -> None:
 
 
 def _order(ctx: EventContext, order_id: bytes) -> ServiceOrder:
-    order: ServiceOrder | None = ctx.state.get("insurance_orders", order_id)
-    ctx.require(order is not None, Code.NOT_FOUND, "no such service order")
-    assert order is not None
+    order: ServiceOrder = ctx.existing("insurance_orders", order_id, "no such service order")
     return order
 
 

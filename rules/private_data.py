@@ -151,8 +151,7 @@ def _apply_request(ctx: EventContext, body: RequestData) -> None:
 
 def _check_store(ctx: EventContext, body: StoreRecord) -> None:
     ctx.require_role(EXTRACTOR, PLATFORM)
-    request: DataRequest | None = ctx.state.get("data_requests", body.request)
-    ctx.require(request is not None, Code.NOT_FOUND, "no such data request")
+    ctx.existing("data_requests", body.request, "no such data request")
     ctx.require(len(body.blob) == 32, Code.INVALID, "blob is a SHA-256")
     ctx.require(
         bool(body.sealed_for_owner) and bool(body.sealed_for_custodian),
@@ -181,9 +180,7 @@ def _apply_store(ctx: EventContext, body: StoreRecord) -> None:
 
 
 def _record(ctx: EventContext, record_id: bytes) -> DataRecord:
-    record: DataRecord | None = ctx.state.get("data_records", record_id)
-    ctx.require(record is not None, Code.NOT_FOUND, "no such record")
-    assert record is not None
+    record: DataRecord = ctx.existing("data_records", record_id, "no such record")
     return record
 
 
@@ -212,9 +209,7 @@ def _apply_consent(ctx: EventContext, body: GrantConsent) -> None:
 
 
 def _consent(ctx: EventContext, consent_id: bytes) -> Consent:
-    consent: Consent | None = ctx.state.get("data_consents", consent_id)
-    ctx.require(consent is not None, Code.NOT_FOUND, "no such consent")
-    assert consent is not None
+    consent: Consent = ctx.existing("data_consents", consent_id, "no such consent")
     return consent
 
 

@@ -180,9 +180,7 @@ def _apply_promotion(ctx: EventContext, body: Promotion) -> None:
 
 
 def _open_promotion(ctx: EventContext, promotion_id: bytes) -> PromotionRow:
-    row: PromotionRow | None = ctx.state.get("rebate_promotions", promotion_id)
-    ctx.require(row is not None, Code.NOT_FOUND, "no such promotion")
-    assert row is not None
+    row: PromotionRow = ctx.existing("rebate_promotions", promotion_id, "no such promotion")
     ctx.require(row.status == "open", Code.ALREADY_EXISTS, f"the promotion is {row.status}")
     ctx.require(
         ctx.time_ms < row.rebate_time_ms,

@@ -116,9 +116,7 @@ def _claim_id(name: str, victim: bytes) -> bytes:
 
 
 def _case(ctx: EventContext, name: str) -> Case:
-    case: Case | None = ctx.state.get("restitution_cases", case_id(name))
-    ctx.require(case is not None, Code.NOT_FOUND, f"no case {name!r}")
-    assert case is not None
+    case: Case = ctx.existing("restitution_cases", case_id(name), f"no case {name!r}")
     return case
 
 
