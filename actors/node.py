@@ -224,7 +224,8 @@ class LedgerNode:
         # The block hash covers the header only: a peer can pair a genuine header (and its real
         # certificate) with other events. Found by the simulator: such a catch-up answer hit the
         # cached run of the genuine block and the altered events were written to the log.
-        if root_from_leaf_hashes(event_leaves(list(block.events))) != header.events_root:
+        leaves = event_leaves(list(block.events))
+        if root_from_leaf_hashes(leaves) != header.events_root:
             return "the events do not match the header's events root"
         if block.hash in self._runs:
             return None
@@ -255,6 +256,7 @@ class LedgerNode:
             block.events,
             ids,
             decoded,
+            leaves,
         )
         problem = header_mismatch(header, run)
         if problem is None:

@@ -53,10 +53,11 @@ def run_block(
     envelopes: Sequence[bytes],
     event_ids: Sequence[bytes] | None = None,
     decoded: Sequence[DecodedEvent | None] | None = None,
+    leaves: Sequence[bytes] | None = None,
 ) -> BlockRun:
-    """``event_ids`` and ``decoded`` may be passed when the caller has them already."""
+    """``event_ids``, ``decoded`` and ``leaves`` may be passed when the caller has them."""
     ids = list(event_ids) if event_ids is not None else [event_id(e) for e in envelopes]
-    leaves = event_leaves(list(envelopes))
+    leaves = list(leaves) if leaves is not None else event_leaves(list(envelopes))
     tree = log_tree.copy()
     tree.extend(leaves)
     execution = execute_block(state, ruleset, height, time_ms, envelopes, ids, decoded)

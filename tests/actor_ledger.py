@@ -12,18 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from consortium.api import Consortium
-from consortium.config import ConsortiumConfig
 from events.body import EventBody
 from events.genesis import Genesis
 from events.identity import Identity
 from events.payments import Transfer
 from events.results import Code, EventResult
 from rules.state import State
+from tests.consortium_fixtures import FAST
 from tests.ledger_fixtures import VALIDATORS, sign_as
 
-CONFIG = ConsortiumConfig(
-    durable=False, timeout_propose_ms=300, timeout_vote_ms=150, timeout_delta_ms=100
-)
 RECEIPT_WAIT_S = 20
 TICK = Identity.from_seed("tick", b"actor-ledger/tick")
 
@@ -38,7 +35,7 @@ class ActorLedger:
         self._submitter = self.consortium.participant(VALIDATORS[0], validator=0)
 
     def _open(self) -> Consortium:
-        return Consortium(self.genesis, self.path, VALIDATORS, CONFIG, clock=lambda: self.now)
+        return Consortium(self.genesis, self.path, VALIDATORS, FAST, clock=lambda: self.now)
 
     def sign(self, who: Identity, body: EventBody, seq: int | None = None) -> bytes:
         return sign_as(self.seqs, self.genesis.chain_id, who, body, seq)
