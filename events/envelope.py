@@ -22,12 +22,12 @@ MAX_EVENT_BYTES = 64 * 1024
 MAX_SIGNATURES = 16
 
 
-class Signature(msgspec.Struct, frozen=True, array_like=True):
+class Signature(msgspec.Struct, frozen=True, gc=False, array_like=True):
     signer: bytes
     signature: bytes
 
 
-class Envelope(msgspec.Struct, frozen=True, array_like=True):
+class Envelope(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """``body`` is the signed body bytes; ``signatures[0]`` is the author's."""
 
     body: bytes
@@ -93,7 +93,7 @@ def signers(envelope: Envelope) -> tuple[bytes, ...]:
     return tuple(s.signer for s in envelope.signatures)
 
 
-class DecodedEvent(msgspec.Struct, frozen=True):
+class DecodedEvent(msgspec.Struct, frozen=True, gc=False):
     """An envelope's body and signer keys, decoded once at intake and reused by execution."""
 
     body: EventBody

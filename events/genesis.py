@@ -14,27 +14,27 @@ from events.codec import BoundedDecoder, encode
 from events.workflow import WorkflowSpec
 
 
-class GenesisValidator(msgspec.Struct, frozen=True):
+class GenesisValidator(msgspec.Struct, frozen=True, gc=False):
     name: str
     organisation: str
     public_key: bytes
 
 
-class GenesisParticipant(msgspec.Struct, frozen=True):
+class GenesisParticipant(msgspec.Struct, frozen=True, gc=False):
     name: str
     organisation: str
     role: str
     public_key: bytes
 
 
-class TokenDefinition(msgspec.Struct, frozen=True):
+class TokenDefinition(msgspec.Struct, frozen=True, gc=False):
     """A token and the organisation whose issuers may create it."""
 
     symbol: str
     organisation: str
 
 
-class Genesis(msgspec.Struct, frozen=True):
+class Genesis(msgspec.Struct, frozen=True, gc=False):
     chain_id: str
     genesis_time_ms: int
     validators: tuple[GenesisValidator, ...]

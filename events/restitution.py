@@ -7,7 +7,7 @@ import msgspec
 from events.body import EventBody
 
 
-class Entitlement(msgspec.Struct, frozen=True, array_like=True):
+class Entitlement(msgspec.Struct, frozen=True, gc=False, array_like=True):
     victim: bytes
     amount: int
 

@@ -30,7 +30,7 @@ class Code(enum.StrEnum):
     WRONG_STATE = "wrong_state"
 
 
-class EventResult(msgspec.Struct, frozen=True, array_like=True):
+class EventResult(msgspec.Struct, frozen=True, gc=False, array_like=True):
     code: Code
     detail: str = ""
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import msgspec
 
 
-class TransitionSpec(msgspec.Struct, frozen=True):
+class TransitionSpec(msgspec.Struct, frozen=True, gc=False):
     name: str
     sources: tuple[str, ...]  # states it may fire from; "" is "the instance does not exist yet"
     target: str
@@ -15,7 +15,7 @@ class TransitionSpec(msgspec.Struct, frozen=True):
     guards: tuple[str, ...] = ()
 
 
-class WorkflowSpec(msgspec.Struct, frozen=True):
+class WorkflowSpec(msgspec.Struct, frozen=True, gc=False):
     name: str
     transitions: tuple[TransitionSpec, ...]
     final: tuple[str, ...] = ()

@@ -38,14 +38,14 @@ from rules.schedule import ScheduleRow, file_due, take_due
 from rules.tables import Order, Settlement, StatusChange, token_key
 
 
-class Certificate(msgspec.Struct, frozen=True, array_like=True):
+class Certificate(msgspec.Struct, frozen=True, gc=False, array_like=True):
     issuer: bytes
     organisation: str
     valid_until_ms: int
     revoked: bool = False
 
 
-class CreditLine(msgspec.Struct, frozen=True, array_like=True):
+class CreditLine(msgspec.Struct, frozen=True, gc=False, array_like=True):
     merchant: bytes
     enterprise: bytes
     token: str
@@ -54,7 +54,7 @@ class CreditLine(msgspec.Struct, frozen=True, array_like=True):
     revoked: bool = False
 
 
-class Bill(msgspec.Struct, frozen=True, array_like=True):
+class Bill(msgspec.Struct, frozen=True, gc=False, array_like=True):
     enterprise: bytes
     merchant: bytes
     token: str
@@ -63,7 +63,7 @@ class Bill(msgspec.Struct, frozen=True, array_like=True):
     settlement: bytes = b""
 
 
-class Pending(msgspec.Struct, frozen=True, array_like=True):
+class Pending(msgspec.Struct, frozen=True, gc=False, array_like=True):
     payer: bytes
     payee: bytes
     token: str

@@ -34,13 +34,13 @@ from rules.tables import Order, Settlement, StatusChange, token_key
 INSURER, OWNER, PROVIDER, REGULATOR = "insurer", "car_owner", "provider", "regulator"
 
 
-class Usage(msgspec.Struct, frozen=True, array_like=True):
+class Usage(msgspec.Struct, frozen=True, gc=False, array_like=True):
     service: str
     count: int
     amount: int
 
 
-class Policy(msgspec.Struct, frozen=True, array_like=True):
+class Policy(msgspec.Struct, frozen=True, gc=False, array_like=True):
     insurer: bytes
     owner: bytes
     token: str
@@ -51,14 +51,14 @@ class Policy(msgspec.Struct, frozen=True, array_like=True):
     usage: tuple[Usage, ...] = ()
 
 
-class Provider(msgspec.Struct, frozen=True, array_like=True):
+class Provider(msgspec.Struct, frozen=True, gc=False, array_like=True):
     services: tuple[str, ...]
     regions: tuple[str, ...]
     insurers: tuple[bytes, ...] = ()
     open_orders: int = 0
 
 
-class ServiceOrder(msgspec.Struct, frozen=True, array_like=True):
+class ServiceOrder(msgspec.Struct, frozen=True, gc=False, array_like=True):
     policy: bytes
     service: str
     region: str

@@ -30,7 +30,7 @@ INDIVIDUAL, FI, PLATFORM, EXTRACTOR = "individual", "fi", "platform", "extractor
 FORMATS = ("json", "csv")
 
 
-class DataRequest(msgspec.Struct, frozen=True, array_like=True):
+class DataRequest(msgspec.Struct, frozen=True, gc=False, array_like=True):
     fi: bytes
     owner: bytes
     fields: tuple[str, ...]
@@ -38,7 +38,7 @@ class DataRequest(msgspec.Struct, frozen=True, array_like=True):
     format: str
 
 
-class DataRecord(msgspec.Struct, frozen=True, array_like=True):
+class DataRecord(msgspec.Struct, frozen=True, gc=False, array_like=True):
     request: bytes
     owner: bytes
     custodian: bytes
@@ -49,7 +49,7 @@ class DataRecord(msgspec.Struct, frozen=True, array_like=True):
     status: str = "stored"  # stored -> erased
 
 
-class Consent(msgspec.Struct, frozen=True, array_like=True):
+class Consent(msgspec.Struct, frozen=True, gc=False, array_like=True):
     owner: bytes
     fi: bytes
     record: bytes
@@ -59,7 +59,7 @@ class Consent(msgspec.Struct, frozen=True, array_like=True):
     revoked: bool = False
 
 
-class Release(msgspec.Struct, frozen=True, array_like=True):
+class Release(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """What the FI needs to read a release: the blob and the key sealed to it."""
 
     consent: bytes
@@ -69,7 +69,7 @@ class Release(msgspec.Struct, frozen=True, array_like=True):
     sealed_for_fi: bytes
 
 
-class Access(msgspec.Struct, frozen=True, array_like=True):
+class Access(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """One entry of the usage trail."""
 
     owner: bytes

@@ -25,7 +25,7 @@ from rules.schedule import ScheduleRow, file_due, take_due
 from rules.tables import Order, Settlement, StatusChange, token_key
 
 
-class PromotionRow(msgspec.Struct, frozen=True, array_like=True):
+class PromotionRow(msgspec.Struct, frozen=True, gc=False, array_like=True):
     merchant: bytes
     customer: bytes
     third_party: bytes
@@ -40,7 +40,7 @@ class PromotionRow(msgspec.Struct, frozen=True, array_like=True):
     status: str = "open"  # open -> paid | lapsed
 
 
-class EvidenceRow(msgspec.Struct, frozen=True, array_like=True):
+class EvidenceRow(msgspec.Struct, frozen=True, gc=False, array_like=True):
     party: bytes
     purchase: bytes
     first_body: bytes

@@ -82,7 +82,7 @@ RESTITUTION_WORKFLOWS = (
 )
 
 
-class Case(msgspec.Struct, frozen=True, array_like=True):
+class Case(msgspec.Struct, frozen=True, gc=False, array_like=True):
     court: bytes
     bank: bytes
     token: str
@@ -91,7 +91,7 @@ class Case(msgspec.Struct, frozen=True, array_like=True):
     documents: tuple[bytes, ...]
 
 
-class Claim(msgspec.Struct, frozen=True, array_like=True):
+class Claim(msgspec.Struct, frozen=True, gc=False, array_like=True):
     receiving_account: bytes = b""
     ordered: int = 0
     paid: int = 0

@@ -11,19 +11,19 @@ import msgspec
 from events.workflow import WorkflowSpec
 
 
-class Participant(msgspec.Struct, frozen=True, array_like=True):
+class Participant(msgspec.Struct, frozen=True, gc=False, array_like=True):
     name: str
     organisation: str
     role: str
     active: bool = True
 
 
-class Token(msgspec.Struct, frozen=True, array_like=True):
+class Token(msgspec.Struct, frozen=True, gc=False, array_like=True):
     organisation: str
     supply: int = 0
 
 
-class Account(msgspec.Struct, frozen=True, array_like=True):
+class Account(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """Balance of one token held by one key, in minor units."""
 
     owner: bytes
@@ -31,13 +31,13 @@ class Account(msgspec.Struct, frozen=True, array_like=True):
     balance: int = 0
 
 
-class StatusChange(msgspec.Struct, frozen=True, array_like=True):
+class StatusChange(msgspec.Struct, frozen=True, gc=False, array_like=True):
     status: str
     height: int
     time_ms: int
 
 
-class WorkflowInstance(msgspec.Struct, frozen=True, array_like=True):
+class WorkflowInstance(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """Where one instance of a declarative workflow stands, and how it got there."""
 
     spec: str
@@ -45,7 +45,7 @@ class WorkflowInstance(msgspec.Struct, frozen=True, array_like=True):
     history: tuple[StatusChange, ...]
 
 
-class Order(msgspec.Struct, frozen=True, array_like=True):
+class Order(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """A piece of work or a payment, with its status history."""
 
     kind: str
@@ -56,7 +56,7 @@ class Order(msgspec.Struct, frozen=True, array_like=True):
     history: tuple[StatusChange, ...]
 
 
-class Settlement(msgspec.Struct, frozen=True, array_like=True):
+class Settlement(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """Who owes whom, for which orders, and how far settlement has come."""
 
     debtor: bytes

@@ -23,7 +23,7 @@ VALIDATOR_ROLE = "validator"
 """The role validators hold in ``participants``; set by the genesis, never enrolled."""
 
 
-class EvidenceRow(msgspec.Struct, frozen=True, array_like=True):
+class EvidenceRow(msgspec.Struct, frozen=True, gc=False, array_like=True):
     validator: int
     kind: int
     height: int

@@ -14,7 +14,7 @@ from events.block import BlockHeader, CommittedBlock
 from events.results import EventResult
 
 
-class StoredBlock(msgspec.Struct, frozen=True, array_like=True):
+class StoredBlock(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """A committed block with its QC and the result of each event, in block order."""
 
     committed: CommittedBlock
@@ -22,12 +22,12 @@ class StoredBlock(msgspec.Struct, frozen=True, array_like=True):
     log_frontier: tuple[bytes, ...]  # of the whole-log Merkle tree after this block
 
 
-class StoredSnapshot(msgspec.Struct, frozen=True, array_like=True):
+class StoredSnapshot(msgspec.Struct, frozen=True, gc=False, array_like=True):
     height: int
     state: bytes
 
 
-class IntakeRejection(msgspec.Struct, frozen=True, array_like=True):
+class IntakeRejection(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """An event refused before consensus (bad bytes or signature, duplicate, overload)."""
 
     event_id: bytes
