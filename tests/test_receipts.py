@@ -1,0 +1,66 @@
+"""ReceiptFuture: resolved once from an actor thread, read by blocking, callback or await."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from actors.messages import Receipt
+from actors.receipts import ReceiptFuture
+from events.errors import ReceiptTimeout
+from events.results import ACCEPTED, Code, EventResult
+
+
+def _receipt(tag: bytes, result: EventResult = ACCEPTED) -> Receipt:
+    return Receipt(tag * 32, result, 7, 0)
+
+
+def test_first_receipt_wins_and_callbacks_run_once() -> None:
+    future = ReceiptFuture()
+    seen: list[Receipt] = []
+    future.add_done_callback(seen.append)
+    assert not future.done()
+    future.set(_receipt(b"a"))
+    future.set(_receipt(b"b", EventResult(Code.INVALID, "late")))
+    future.add_done_callback(seen.append)  # added after resolution: runs at once
+    assert future.done()
+    assert future.result(0).event_id == b"a" * 32
+    assert [r.event_id for r in seen] == [b"a" * 32, b"a" * 32]
+
+
+def test_failure_raises_from_result_and_skips_callbacks() -> None:
+    future = ReceiptFuture()
+    seen: list[Receipt] = []
+    future.add_done_callback(seen.append)
+    future.fail(ConnectionError("validator gone"))
+    future.set(_receipt(b"a"))  # too late: the failure stands
+    with pytest.raises(ConnectionError, match="validator gone"):
+        future.result(0)
+    assert seen == []
+
+
+def test_result_waits_for_another_thread_and_times_out_otherwise() -> None:
+    future = ReceiptFuture()
+    with pytest.raises(ReceiptTimeout, match=r"no receipt within 0\.01 s"):
+        future.result(0.01)
+    threading.Timer(0.02, future.set, args=(_receipt(b"c"),)).start()
+    assert future.result(5).event_id == b"c" * 32
+
+
+@pytest.mark.asyncio
+async def test_await_receives_a_receipt_set_on_another_thread() -> None:
+    future = ReceiptFuture()
+    threading.Timer(0.02, future.set, args=(_receipt(b"d"),)).start()
+    receipt = await asyncio.wait_for(future, 5)
+    assert receipt.event_id == b"d" * 32
+    assert (await future).event_id == b"d" * 32  # awaiting a resolved future returns at once
+
+
+@pytest.mark.asyncio
+async def test_await_raises_the_failure() -> None:
+    future = ReceiptFuture()
+    threading.Timer(0.02, future.fail, args=(ConnectionError("closed"),)).start()
+    with pytest.raises(ConnectionError, match="closed"):
+        await asyncio.wait_for(future, 5)
