@@ -38,14 +38,32 @@ TableChanges = Mapping[str, Mapping[bytes, Any]]
 """Rows a block changed, by table; a deleted row maps to None."""
 
 
-@dataclass(frozen=True, slots=True)
 class CommitRecord:
-    """What listeners learn of each committed block."""
+    """What listeners learn of each committed block.
 
-    committed: CommittedBlock
-    event_ids: Sequence[bytes]
-    results: Sequence[EventResult]
-    changes: TableChanges
+    ``changes`` may be given as a function: most commits have no subscriber that reads them, and
+    listing a large block's changed rows in key order is not free, so it is done on first read.
+    """
+
+    __slots__ = ("_changes", "committed", "event_ids", "results")
+
+    def __init__(
+        self,
+        committed: CommittedBlock,
+        event_ids: Sequence[bytes],
+        results: Sequence[EventResult],
+        changes: TableChanges | Callable[[], TableChanges],
+    ) -> None:
+        self.committed = committed
+        self.event_ids = event_ids
+        self.results = results
+        self._changes = changes
+
+    @property
+    def changes(self) -> TableChanges:
+        if callable(self._changes):
+            self._changes = self._changes()
+        return self._changes
 
 
 CommitListener = Callable[[CommitRecord], None]
@@ -301,7 +319,7 @@ class LedgerNode:
             len(block.events),
             extra={"validator": self.index, "height": height, "events": len(block.events)},
         )
-        changes = run.execution.overlay.changes()
+        changes = run.execution.overlay.changes
         record = CommitRecord(committed, run.event_ids, run.execution.results, changes)
         for listener in self.listeners:
             listener(record)

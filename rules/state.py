@@ -62,14 +62,11 @@ class State(StateView):
         """The table hashes ``overlay`` would give; the committed state is left untouched."""
         hashes = dict(self._hashes)
         for name, writes in overlay.writes.items():
-            h = hashes[name].copy()
             rows = self.tables[name]
-            for key, value in writes.items():
-                old = rows.get(key)
-                if old is not None:
-                    h.remove(row_element(key, old))
-                if value is not _DELETED:
-                    h.add(row_element(key, value))
+            removed = [row_element(k, old) for k in writes if (old := rows.get(k)) is not None]
+            added = [row_element(k, v) for k, v in writes.items() if v is not _DELETED]
+            h = hashes[name].copy()
+            h.update(added, removed)
             hashes[name] = h
         return hashes
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -36,6 +37,26 @@ def test_lthash_remove_undoes_add_and_differs_from_empty() -> None:
     assert h.digest() != empty
     h.remove(b"row")
     assert h.digest() == empty
+
+
+@pytest.mark.parametrize("batch", [3, 65535])
+def test_lthash_batched_update_equals_one_call_per_element(
+    batch: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Folding carries every ``batch`` elements (3 forces many folds) loses no lane carry."""
+    monkeypatch.setattr("rules.lthash._BATCH", batch)
+    added = [b"row %d" % i for i in range(40)] + [b"row 7"]  # a repeated element counts twice
+    removed = [b"row %d" % i for i in range(0, 40, 3)]
+    one_by_one, batched = LtHash(), LtHash()
+    for element in added:
+        one_by_one.add(element)
+    for element in removed:
+        one_by_one.remove(element)
+    batched.update(added, removed)
+    assert batched.digest() == one_by_one.digest()
+    batched.update([], [b"row 7"])
+    one_by_one.remove(b"row 7")
+    assert batched.digest() == one_by_one.digest()
 
 
 def test_overlay_is_invisible_until_adopted_and_digest_matches_recompute() -> None:
