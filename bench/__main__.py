@@ -24,7 +24,7 @@ from bench.plot import plot
 from bench.report import report_lines
 from bench.scenarios import SCENARIOS
 from bench.soak import soak
-from bench.workload import run_workload
+from bench.workload import SHARING_LEVELS, run_workload
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,10 +60,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-fsync", action="store_true", help="do not fsync each committed block")
     parser.add_argument(
+        "--sharing",
+        choices=SHARING_LEVELS,
+        default="none",
+        help="what in-process validators share: none (full replicas, the setting of C), verify "
+        "(one signature check per process, the embedded default), verify+exec (one execution per "
+        "block too); default none",
+    )
+    parser.add_argument(
         "--shared",
         action="store_true",
-        help="also run each saturation test with validators sharing executions (one process, "
-        "one trust domain)",
+        help="also run each saturation test at the other sharing levels (one process, one trust "
+        "domain: compare with C1)",
     )
     parser.add_argument(
         "--multiprocess",
@@ -113,10 +121,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             for rate in [None, *args.rates]:
                 label = "saturation" if rate is None else f"{rate:g} events/s offered"
                 say(f"running {workload} on {n} validators, {args.events} events, {label} …")
-                runs.append(run_workload(n, args.events, durable, rate, say, False, workload))
+                levels = [args.sharing]
                 if args.shared and rate is None:
-                    say("  … again with shared executions")
-                    runs.append(run_workload(n, args.events, durable, None, say, True, workload))
+                    levels += [s for s in SHARING_LEVELS if s != args.sharing]
+                for sharing in levels:
+                    if sharing != args.sharing:
+                        say(f"  … again with validators sharing: {sharing}")
+                    runs.append(run_workload(n, args.events, durable, rate, say, sharing, workload))
                 if args.multiprocess:
                     say(f"  … again with {n} node processes over ZeroMQ")
                     runs.append(

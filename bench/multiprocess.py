@@ -78,7 +78,7 @@ def run_workload_multiprocess(
             blocks,
             files.genesis,
             files.data_dir(0),
-            shared_executions=False,
+            sharing="none",
             durable=durable,
             peak_rss_mb=max(peaks),
             mode="processes",

@@ -15,18 +15,22 @@ def plot(runs: Sequence[WorkloadResult], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for mode, shared in (("in-process", False), ("in-process", True), ("processes", False)):
+    for mode, sharing in (
+        ("in-process", "none"),
+        ("in-process", "verify"),
+        ("in-process", "verify+exec"),
+        ("processes", "none"),
+    ):
         saturated = sorted(
             (
                 r
                 for r in runs
-                if r.offered_per_s is None and r.shared_executions == shared and r.mode == mode
+                if r.offered_per_s is None and r.sharing == sharing and r.mode == mode
             ),
             key=lambda r: r.validators,
         )
         if saturated:
-            label = "shared executions" if shared else "every validator executes"
-            label = f"{label}, {mode}"
+            label = f"{mode}, sharing {sharing}"
             xs = [r.validators for r in saturated]
             left.plot(xs, [r.committed_per_s for r in saturated], "o-", label=label)
     left.legend()

@@ -31,7 +31,8 @@ def report_lines(
     yield f"  LMDB durable commits/s          {raw.lmdb_durable_commits_per_s:>12,.0f}"
     yield ""
     header = (
-        f"{'workload':<12} {'n':>3} {'mode':>9} {'exec':>6} {'offered/s':>10} {'committed/s':>12} "
+        f"{'workload':<12} {'n':>3} {'mode':>10} {'sharing':>11} "
+        f"{'offered/s':>10} {'committed/s':>12} "
         f"{'/C':>6} {'/C1':>6} "
         f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'ev/block':>9} {'replay ev/s':>12} "
         f"{'audit ev/s':>11} {'/Vall':>6} {'B/event':>8} {'RSS MB':>7}"
@@ -42,8 +43,7 @@ def report_lines(
         c1 = signature_bound(raw, 1)
         offered = "max" if r.offered_per_s is None else f"{r.offered_per_s:,.0f}"
         yield (
-            f"{r.workload:<12} {r.validators:>3} {r.mode:>9} "
-            f"{'shared' if r.shared_executions else 'each':>6} "
+            f"{r.workload:<12} {r.validators:>3} {r.mode:>10} {r.sharing:>11} "
             f"{offered:>10} {r.committed_per_s:>12,.0f} "
             f"{r.committed_per_s / c:>6.2f} {r.committed_per_s / c1:>6.2f} "
             f"{r.latency_p50_ms:>8.1f} {r.latency_p95_ms:>8.1f} {r.latency_p99_ms:>8.1f} "
@@ -57,8 +57,10 @@ def report_lines(
         c4, c1 = signature_bound(raw, 4), signature_bound(raw, 1)
         yield f"C (n=4) = {c4:,.0f} events/s; C1 = {c1:,.0f} events/s"
         yield "(durable)" if runs[0].durable else "(no fsync)"
-        yield "exec: each = every validator executes every block; shared = one execution per block"
-        yield "      for validators of this process holding the same state (one trust domain)"
+        yield "sharing: none = every validator verifies every signature and executes every block"
+        yield "      (full replicas: read /C); verify = one signature check per process (the"
+        yield "      embedded default, one trust domain: read /C1); verify+exec = one execution"
+        yield "      per block too"
         yield "workload: the business process driven (bench/scenarios.py); C counts one signature"
         yield "      per event, so rebate purchases (two signatures each) sit lower against it"
         yield "mode: in-process = validators are actors of one process; processes = one"

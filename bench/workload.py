@@ -31,11 +31,28 @@ from storage.log import EventLog
 Progress = Callable[[str], None]
 MAX_IN_FLIGHT = 8_000
 
+SHARING_LEVELS = ("none", "verify", "verify+exec")
+"""What validators of one process share: ``none``, four full replicas that each verify every
+signature and execute every block (the setting C describes); ``verify``, one signature check per
+process (the embedded default, one trust domain: C1); ``verify+exec``, one execution per block
+too."""
+
+
+def sharing_config(sharing: str, durable: bool) -> ConsortiumConfig:
+    if sharing not in SHARING_LEVELS:
+        raise ValueError(f"sharing {sharing!r} is not one of {', '.join(SHARING_LEVELS)}")
+    return ConsortiumConfig(
+        durable=durable,
+        share_verifications=sharing != "none",
+        share_executions=sharing == "verify+exec",
+    )
+
 
 @dataclass(frozen=True, slots=True)
 class WorkloadResult:
     workload: str
-    shared_executions: bool
+    sharing: str
+    """One of ``SHARING_LEVELS``; ``none`` for node processes, which share nothing."""
     validators: int
     durable: bool
     offered_per_s: float | None
@@ -82,14 +99,13 @@ def run_workload(
     durable: bool,
     offered_per_s: float | None = None,
     progress: Progress = lambda _: None,
-    share_executions: bool = False,
+    sharing: str = "none",
     workload: str = "payments",
 ) -> WorkloadResult:
     genesis, keys = bench_genesis(validators)
     with tempfile.TemporaryDirectory(prefix="consortium-bench-") as tmp:
         data = Path(tmp)
-        config = ConsortiumConfig(durable=durable, share_executions=share_executions)
-        with Consortium(genesis, data, keys, config) as c:
+        with Consortium(genesis, data, keys, sharing_config(sharing, durable)) as c:
             stream = SCENARIOS[workload](c.participant(identity("admin")), c.participant)
             start_height = c.height()
             driven = drive(stream, events, offered_per_s, progress)
@@ -100,7 +116,7 @@ def run_workload(
             blocks,
             genesis,
             data / "validator-0",
-            shared_executions=share_executions,
+            sharing=sharing,
             durable=durable,
             peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         )
@@ -124,7 +140,7 @@ def measured(
     genesis: Genesis,
     log_dir: Path,
     *,
-    shared_executions: bool,
+    sharing: str,
     durable: bool,
     peak_rss_mb: float,
     mode: str = "in-process",
@@ -137,7 +153,7 @@ def measured(
         logged = log.stored_block(log.head_height).committed.block.header.log_size
     return WorkloadResult(
         workload=workload,
-        shared_executions=shared_executions,
+        sharing=sharing,
         validators=len(genesis.validators),
         durable=durable,
         offered_per_s=drive.offered_per_s,

@@ -25,8 +25,9 @@ def test_bench_runs_and_writes_json(tmp_path: Path, capsys) -> None:
     assert main(args) == 0
     results = json.loads(out.read_text())
     assert results["raw_limits"]["verify_per_s"] > 0
-    run, shared = results["runs"]
-    assert shared["shared_executions"] and not run["shared_executions"]
+    run, verify, verify_exec = results["runs"]
+    assert [r["sharing"] for r in results["runs"]] == ["none", "verify", "verify+exec"]
+    assert verify["accepted"] == verify_exec["accepted"] == 300
     assert run["accepted"] == 300 and run["committed_per_s"] > 0
     assert run["latency_p50_ms"] <= run["latency_p99_ms"]
     assert results["comparison"]["eventsourcing_replay_per_s"] > 0
