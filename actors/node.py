@@ -74,7 +74,11 @@ CommitListener = Callable[[CommitRecord], None]
 class NodeSettings:
     max_block_events: int = 2000
     mempool_capacity: int = 20_000
-    snapshot_every: int = 1000
+    snapshot_every: int = 100_000
+    """Snapshot the state once this many events (or, if more, a quarter as many events as the
+    state has rows) have committed since the last snapshot. A snapshot costs time in proportion
+    to the state, so it is paced by events rather than blocks: that keeps its cost per event
+    constant, and a restart replays fewer events than loading the state costs rows."""
 
 
 def rebuild_state(genesis: Genesis, ruleset: Ruleset, event_log: EventLog) -> tuple[State, LogTree]:
@@ -126,6 +130,7 @@ class LedgerNode:
         self._verify = verify
         self._shared = shared_executions
         self.state, self.log_tree = rebuild_state(genesis, ruleset, event_log)
+        self._events_at_snapshot = self._snapshot_log_size()
         self._runs: dict[bytes, BlockRun] = {}
         self.listeners: list[CommitListener] = []
         self.mempool = Mempool(settings.mempool_capacity)
@@ -283,6 +288,17 @@ class LedgerNode:
                 self._shared.put(block.hash, pre_state, run)
         return problem
 
+    def _snapshot_log_size(self) -> int:
+        """Events in the log at the latest snapshot (0 without one)."""
+        height = self.log.latest_snapshot_height()
+        if height == 0 or height > self.log.head_height:
+            return 0
+        return self.log.stored_block(height).committed.block.header.log_size
+
+    def _snapshot_due(self) -> bool:
+        since = self.log_tree.size - self._events_at_snapshot
+        return since >= max(self.settings.snapshot_every, self.state.row_count() // 4)
+
     def _pre_state(self) -> bytes:
         """What a shared execution must have started from: the head block and the state."""
         return self.log.head_hash + state_digest(self.state.table_digests())
@@ -308,8 +324,9 @@ class LedgerNode:
         self.log.append(committed, run.execution.results, run.log_tree.frontier, run.event_ids)
         self.state.adopt(run.execution.overlay, run.execution.hashes)
         self.log_tree = run.log_tree
-        if height % self.settings.snapshot_every == 0:
+        if self._snapshot_due():
             self.log.put_snapshot(height, self.state.snapshot_bytes())
+            self._events_at_snapshot = self.log_tree.size
         self._runs.clear()
         self.mempool.remove(run.event_ids)
         log.debug(

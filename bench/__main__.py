@@ -107,7 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"soak: {result.events} events in {result.seconds:.0f} s at "
             f"{result.offered_per_s:.0f}/s offered; resident memory MB "
             f"{' '.join(f'{m:.0f}' for m in result.rss_mb_samples)}; "
-            f"growth after warm-up {result.growth_after_warmup_mb:+.1f} MB"
+            f"growth after warm-up {result.growth_after_warmup_mb:+.1f} MB (heap "
+            f"{result.heap_bytes_per_event:,.0f} B/event, mapped log "
+            f"{result.mapped_bytes_per_event:,.0f} B/event); at the end "
+            f"{result.state_rows:,} table rows across the validators"
         )
         if args.json:
             args.json.write_text(json.dumps(result.as_dict(), indent=2))

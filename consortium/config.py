@@ -11,7 +11,8 @@ class ConsortiumConfig:
     """fsync every committed block (LMDB ``sync``); off only for throwaway benchmarks."""
     max_block_events: int = 2000
     mempool_capacity: int = 20_000
-    snapshot_every: int = 1000
+    snapshot_every: int = 100_000
+    """Events between state snapshots at least (or a quarter of the state's rows, if more)."""
     timeout_propose_ms: int = 1000
     timeout_vote_ms: int = 500
     timeout_delta_ms: int = 500

@@ -58,6 +58,9 @@ class State(StateView):
     def table_digests(self) -> tuple[TableDigest, ...]:
         return tuple(TableDigest(name, h.digest()) for name, h in self._hashes.items())
 
+    def row_count(self) -> int:
+        return sum(len(rows) for rows in self.tables.values())
+
     def hashes_after(self, overlay: Overlay) -> dict[str, LtHash]:
         """The table hashes ``overlay`` would give; the committed state is left untouched."""
         hashes = dict(self._hashes)

@@ -44,6 +44,7 @@ log = get_logger(__name__)
 FORMAT = b"consortium-log/2"
 _DATABASES = (b"meta", b"headers", b"blocks", b"ids", b"snapshots", b"intake", b"signed")
 SIGNED_HEIGHTS_KEPT = 16
+SNAPSHOTS_KEPT = 2
 ZERO_HASH = bytes(32)
 
 # LMDB forbids opening one environment twice in a process; this set makes that a clear error.
@@ -289,10 +290,29 @@ class EventLog:
         self._head_hash = committed.block.hash
         self._head_time = header.time_ms
 
+    def latest_snapshot_height(self) -> int:
+        """The height of the latest snapshot kept, 0 if none; reads no snapshot."""
+        with self._env.begin(db=self._db["snapshots"]) as txn:
+            cursor = txn.cursor()
+            return int.from_bytes(cursor.key(), "big") if cursor.last() else 0
+
     def put_snapshot(self, height: int, state: bytes) -> None:
-        """Keep the state at ``height``: a cache, checked against its header when loaded."""
+        """Keep the state at ``height``: a cache, checked against its header when loaded.
+
+        Only the latest ``SNAPSHOTS_KEPT`` are kept: each holds the whole state, so keeping every
+        one would grow the file with the square of the ledger's length; the one before the latest
+        is there in case the latest fails its checks.
+        """
         record = frame(encode(StoredSnapshot(height, state)))
-        self._write(lambda txn: self._put_append(txn, "snapshots", _key(height), record))
+
+        def write(txn: lmdb.Transaction) -> None:
+            self._put_append(txn, "snapshots", _key(height), record)
+            db = self._db["snapshots"]
+            heights = list(txn.cursor(db=db).iternext(keys=True, values=False))
+            for old in heights[:-SNAPSHOTS_KEPT]:
+                txn.delete(old, db=db)
+
+        self._write(write)
 
     def record_intake_rejection(self, rejection: IntakeRejection) -> None:
         def write(txn: lmdb.Transaction) -> None:
