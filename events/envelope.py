@@ -51,16 +51,22 @@ def encode_body(body: EventBody) -> bytes:
 def seal(body: EventBody, chain_id: str, signers: Sequence[Identity]) -> bytes:
     """Encode, sign by every signer (the author first) and return the envelope bytes."""
     body_bytes = encode_body(body)
-    return add_signatures(encode(Envelope(body_bytes, ())), chain_id, signers)
+    return encode(Envelope(body_bytes, _signatures(body_bytes, chain_id, signers)))
 
 
 def add_signatures(envelope_bytes: bytes, chain_id: str, signers: Sequence[Identity]) -> bytes:
     """Co-sign: append signatures over the unchanged body bytes of an existing envelope."""
     envelope = decode_envelope(envelope_bytes)
-    added = tuple(
-        Signature(s.public_key, s.sign(Domain.EVENT, chain_id, envelope.body)) for s in signers
-    )
+    added = _signatures(envelope.body, chain_id, signers)
     return encode(Envelope(envelope.body, envelope.signatures + added))
+
+
+def _signatures(
+    body_bytes: bytes, chain_id: str, signers: Sequence[Identity]
+) -> tuple[Signature, ...]:
+    return tuple(
+        Signature(s.public_key, s.sign(Domain.EVENT, chain_id, body_bytes)) for s in signers
+    )
 
 
 def decode_envelope(data: bytes) -> Envelope:
