@@ -12,18 +12,22 @@ import msgspec
 import pytest
 
 from consensus.certificates import precommit_bytes
+from consortium.audit import verify
 from consortium.audit.diff import first_difference
 from consortium.audit.export import export_lines
 from consortium.audit.proofs import check_proof, prove_consistency, prove_inclusion
 from consortium.audit.replay_to import state_as_of
-from consortium.audit.verify import audit
+from consortium.audit.verify import audit, task_ranges
 from consortium.cli import main
 from consortium.demo import demo_genesis
 from events.block import Block, CommittedBlock, QuorumCertificate, TableDigest, VoteSignature
 from events.codec import encode
+from events.envelope import Signature, decode_envelope
+from events.merkle import merkle_root
 from events.payments import Transfer
 from events.signing import Domain
 from storage.records import BLOCK_DECODER, StoredBlock, frame, unframe
+from storage.signature_check import check_block_signatures
 from tests.consortium_fixtures import funded_users, start, wait_until
 
 
@@ -72,6 +76,25 @@ def _with_block(
 ) -> StoredBlock:
     committed = CommittedBlock(block, qc or stored.committed.qc)
     return msgspec.structs.replace(stored, committed=committed)
+
+
+def _certified(stored: StoredBlock, block: Block) -> StoredBlock:
+    """``stored`` holding ``block`` under a QC re-signed by every validator key: a forgery that
+    only the checks after the QC can catch."""
+    _, validators = demo_genesis()
+    qc = stored.committed.qc
+    votes = tuple(
+        VoteSignature(
+            i,
+            v.sign(
+                Domain.PRECOMMIT,
+                block.header.chain_id,
+                precommit_bytes(qc.height, qc.round, block.hash, i),
+            ),
+        )
+        for i, v in enumerate(validators)
+    )
+    return _with_block(stored, block, QuorumCertificate(qc.height, qc.round, block.hash, votes))
 
 
 def test_a_clean_log_audits_ok(ledger: Path) -> None:
@@ -172,7 +195,6 @@ def test_projection_digest_that_no_longer_matches_is_named(ledger: Path, tmp_pat
     """Even a header re-signed by every validator key cannot hide a wrong state digest."""
     path = _copy(ledger, tmp_path)
     last = _height_count(path)
-    _, validators = demo_genesis()
 
     def lie(stored: StoredBlock) -> StoredBlock:
         block = stored.committed.block
@@ -181,26 +203,112 @@ def test_projection_digest_that_no_longer_matches_is_named(ledger: Path, tmp_pat
             for d in block.header.table_digests
         )
         header = msgspec.structs.replace(block.header, table_digests=digests)
-        forged = Block(header, block.events)
-        qc = stored.committed.qc
-        votes = tuple(
-            VoteSignature(
-                i,
-                v.sign(
-                    Domain.PRECOMMIT,
-                    header.chain_id,
-                    precommit_bytes(last, qc.round, forged.hash, i),
-                ),
-            )
-            for i, v in enumerate(validators)
-        )
-        return _with_block(stored, forged, QuorumCertificate(last, qc.round, forged.hash, votes))
+        return _certified(stored, Block(header, block.events))
 
     _rewrite(path, last, lie)
     report = audit(path)
     assert report.divergence is not None and report.divergence.height == last
     assert "'accounts'" in report.divergence.what
     assert report.divergence.expected == "00" * 32
+
+
+@pytest.fixture
+def worker_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Audits take the worker-process path even on the small test log, in several tasks."""
+    monkeypatch.setattr(verify, "INLINE_BELOW_EVENTS", 0)
+    monkeypatch.setattr(verify, "TASK_EVENTS", 4)
+
+
+def test_worker_processes_agree_with_the_inline_audit(
+    ledger: Path, worker_processes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = ledger / "validator-0"
+    inline = audit(path, workers=1)
+
+    def not_here(*args: object) -> None:
+        raise AssertionError("with workers, no signature is verified in the auditing process")
+
+    monkeypatch.setattr(verify, "check_block_signatures", not_here)
+    pooled = audit(path, workers=2)
+    assert inline.ok and pooled.ok, pooled.divergence
+    assert (inline.workers, pooled.workers) == (1, 2)
+    assert pooled.head_state_digest == inline.head_state_digest
+    assert (pooled.blocks, pooled.events, pooled.signatures, pooled.quorum_certificates) == (
+        inline.blocks,
+        inline.events,
+        inline.signatures,
+        inline.quorum_certificates,
+    )
+
+
+def _flip_signature(envelope_bytes: bytes) -> bytes:
+    """The event with one byte of its author's signature flipped, framed like any other."""
+    envelope = decode_envelope(envelope_bytes)
+    first, *others = envelope.signatures
+    flipped = Signature(first.signer, bytes([first.signature[0] ^ 0x01]) + first.signature[1:])
+    return encode(msgspec.structs.replace(envelope, signatures=(flipped, *others)))
+
+
+def _flip_in_place(ledger: Path, height: int) -> Callable[[StoredBlock], StoredBlock]:
+    """Flip a signature byte of the block's last event: the header and QC still hold."""
+
+    def change(stored: StoredBlock) -> StoredBlock:
+        block = stored.committed.block
+        events = (*block.events[:-1], _flip_signature(block.events[-1]))
+        return _with_block(stored, Block(block.header, events))
+
+    return change
+
+
+def _append_forged(ledger: Path, height: int) -> Callable[[StoredBlock], StoredBlock]:
+    """Append another block's event with a flipped signature byte, under a re-signed QC, so the
+    bad event is not the block's first."""
+
+    def change(stored: StoredBlock) -> StoredBlock:
+        block = stored.committed.block
+        events = (*block.events, _flip_signature(_block(ledger, height + 1).events[0]))
+        header = msgspec.structs.replace(block.header, event_count=len(events))
+        return _certified(stored, Block(header, events))
+
+    return change
+
+
+@pytest.mark.parametrize(("tamper", "extra"), [(_flip_in_place, 0), (_append_forged, 1)])
+def test_worker_processes_name_a_bad_signature_like_the_inline_audit(
+    ledger: Path, tmp_path: Path, worker_processes, tamper, extra: int
+) -> None:
+    path = _copy(ledger, tmp_path)
+    height = 6
+    index = len(_block(ledger, height).events) - 1 + extra
+    _rewrite(path, height, tamper(ledger, height))
+    pooled, inline = audit(path, workers=2), audit(path, workers=1)
+    assert pooled.workers == 2 and pooled.divergence is not None
+    assert pooled.divergence == inline.divergence
+    assert (pooled.divergence.height, pooled.divergence.event_index) == (height, index)
+    assert pooled.divergence.what == "event signature does not verify"
+    assert pooled.divergence.event_id is not None and pooled.divergence.found is not None
+    assert pooled.blocks == inline.blocks == height - 1
+
+
+def test_a_verdict_on_other_bytes_than_those_replayed_is_a_divergence() -> None:
+    """A worker's verdict vouches only for the bytes it read: its events root must be the root
+    of the events this process re-executes."""
+    replayed = [b"event one", b"event two"]
+    verdict = check_block_signatures(3, [b"event one", b"event 2"], "chain")
+    problem = verify._signature_problem(verdict, merkle_root(replayed))
+    assert problem is not None and problem.height == 3
+    assert "not the events replayed" in problem.what
+
+
+def test_task_ranges_cover_every_height_without_splitting_a_block() -> None:
+    claimed = [(1, 0), (2, 3), (3, 5), (4, 1), (5, 1), (7, 9), (8, 0)]
+    assert list(task_ranges(claimed, events=4, blocks=3)) == [(1, 4), (4, 8), (8, 9)]
+    assert list(task_ranges([(h, 0) for h in range(1, 6)], events=4, blocks=2)) == [
+        (1, 3),
+        (3, 5),
+        (5, 6),
+    ]
+    assert list(task_ranges([], events=4, blocks=2)) == []
 
 
 def test_inclusion_proof_verifies_and_fails_after_tampering(ledger: Path) -> None:

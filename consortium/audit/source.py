@@ -63,6 +63,28 @@ class LogSource:
         with self._env.begin(db=self._blocks) as txn:
             return int(txn.stat(self._blocks)["entries"])
 
+    def claimed_events(self) -> int | None:
+        """How many events the last header record says the log holds, None if it cannot be read.
+
+        A claim, not a fact: good for sizing work before the audit, never for judging the log.
+        """
+        with self._env.begin(db=self._headers) as txn:
+            cursor = txn.cursor()
+            if not cursor.last():
+                return 0
+            header = _decode_header(cursor.value())
+        return header.log_size if header is not None else None
+
+    def claimed_event_counts(self) -> Iterator[tuple[int, int]]:
+        """(height, event count) for every header record in key order, 0 for an unreadable one.
+
+        Claims again, for planning: the blocks themselves are read and judged elsewhere.
+        """
+        with self._env.begin(db=self._headers) as txn:
+            for key, record in txn.cursor():
+                header = _decode_header(record)
+                yield int.from_bytes(key, "big"), header.event_count if header is not None else 0
+
     def records(self, from_height: int = 1) -> Iterator[BlockRecord]:
         """Every stored block from ``from_height`` in key order, with its header record."""
         with self._env.begin() as txn:
@@ -81,15 +103,8 @@ class LogSource:
                 except msgspec.DecodeError as exc:
                     yield BlockRecord(height, None, f"block record does not decode: {exc}", header)
 
-    def _header(self, txn: lmdb.Transaction, key: bytes) -> BlockHeader | None:
-        record = txn.get(key, db=self._headers)
-        payload = unframe(record) if record is not None else None
-        if payload is None:
-            return None
-        try:
-            return HEADER_DECODER.decode(payload)
-        except (msgspec.DecodeError, MalformedError):
-            return None
+    def _header(self, txn: lmdb.Transaction[bytes], key: bytes) -> BlockHeader | None:
+        return _decode_header(txn.get(key, db=self._headers))
 
     def locate(self, eid: bytes) -> tuple[int, int] | None:
         with self._env.begin(db=self._ids) as txn:
@@ -106,3 +121,13 @@ class LogSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _decode_header(record: bytes | None) -> BlockHeader | None:
+    payload = unframe(record) if record is not None else None
+    if payload is None:
+        return None
+    try:
+        return HEADER_DECODER.decode(payload)
+    except (msgspec.DecodeError, MalformedError):
+        return None

@@ -2,38 +2,70 @@
 
 Order of checks per block: the record reads (checksum), heights are consecutive, the block links
 to the one before and matches its header record, its quorum certificate holds 2f+1 distinct valid
-precommit signatures for it, every event decodes and every signature verifies (on all cores: the
-verifications run in a thread pool while the main thread re-executes, PyNaCl releases the GIL),
-and re-executing the block reproduces its events root, results, log tree head and every table
-digest.
+precommit signatures for it, every event decodes and every signature verifies, and re-executing
+the block reproduces its events root, results, log tree head and every table digest.
+
+Event signatures, most of the cost, are verified on all cores by worker processes while this
+process checks structure and re-executes. Processes, not threads: PyNaCl releases the GIL while it
+verifies, but a verifying thread must take the GIL back after every signature, and with the main
+thread busy re-executing Python it waits a switch interval (5 ms) for it each time, so threads
+reached less than half the machine's verify rate. Each worker task is a range of heights sized
+by the events the header records claim (``TASK_EVENTS``); the worker reads those blocks from the
+log itself (read-only; LMDB serves readers in any number of processes), so only heights go out
+and one small verdict per height comes back (``storage.signature_check``). The verdict carries
+the events root of the bytes it verified, held against the bytes this process replays. At most
+``TASKS_PER_WORKER`` tasks per worker are outstanding, so memory stays bounded on any log, and
+the first divergence cancels the rest. A height's verdict is always judged before it is
+re-executed, so the first failure is named exactly as by a sequential check. Logs below
+``INLINE_BELOW_EVENTS`` events, or audits with one worker, verify in this process: starting
+worker processes would cost more than it saves.
+
+Workers are spawned, never forked, because the auditing process may be a host running actor
+threads. As with any spawned process, a script that calls ``audit`` must do so under
+``if __name__ == "__main__":``.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 
 from consensus.certificates import qc_problem
 from consensus.config import ConsensusConfig
 from consortium.audit.source import BlockRecord, LogSource
-from events.block import Block, state_digest
-from events.envelope import DecodedEvent, decode_event, event_id
-from events.errors import MalformedError
+from events.block import Block, event_leaves, state_digest
 from events.log_tree import LogTree
+from events.merkle import root_from_leaf_hashes
 from events.results import EventResult
-from events.signing import Domain, verify_signature
 from rules.engine import genesis_state
 from rules.replay import BlockRun, header_mismatch, run_block
 from rules.rulebook import RULESET
+from rules.state import State
 from storage.log import ZERO_HASH
+from storage.signature_check import (
+    SignatureVerdict,
+    check_block_signatures,
+    check_heights,
+    start_worker,
+)
 
 Progress = Callable[[int, int], None]
-PREFETCH_BLOCKS = 8
+
+# Tasks are sized in events, not blocks: a busy log has blocks of up to 2,000 events, so a task
+# of 16 blocks would leave a 20,000-event log one task. On 2 cores, 256 to 4,096 events a task
+# measured alike (within noise) on logs of 2,000- and ~150-event blocks; 1,024 sits between.
+TASK_EVENTS = 1024  # events (as header records claim) per worker task, at least one block
+TASK_BLOCKS = 64  # and at most this many blocks, so that a task of tiny blocks stays short
+TASKS_PER_WORKER = 2  # outstanding tasks per worker: one running, one queued behind it
+# Starting a worker costs ~0.1 s of CPU; with 2 workers on 2 cores the break-even is ~4,000 events.
+INLINE_BELOW_EVENTS = 4000
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +93,15 @@ class Divergence:
 
 @dataclass(slots=True)
 class AuditReport:
+    """What an audit checked. ``workers`` is the number of processes that verified signatures:
+    1 means this process did, inline."""
+
     blocks: int = 0
     events: int = 0
     signatures: int = 0
     quorum_certificates: int = 0
     seconds: float = 0.0
-    threads: int = 1
+    workers: int = 1
     divergence: Divergence | None = None
     head_state_digest: bytes = b""
     notes: list[str] = field(default_factory=list)
@@ -79,83 +114,194 @@ class AuditReport:
     def events_per_s(self) -> float:
         return self.events / self.seconds if self.seconds else 0.0
 
-
-@dataclass(frozen=True, slots=True)
-class _Checked:
-    """Signature verdict for one block's events, computed off the main thread."""
-
-    decoded: list[DecodedEvent] | None
-    problem: Divergence | None
-    signatures: int
+    @property
+    def threads(self) -> int:
+        """The name ``workers`` had when signatures were verified by threads."""
+        return self.workers
 
 
 def audit(
-    path: Path | str, progress: Progress | None = None, threads: int | None = None
+    path: Path | str,
+    progress: Progress | None = None,
+    workers: int | None = None,
+    *,
+    threads: int | None = None,
 ) -> AuditReport:
+    """Audit the log in ``path``. ``workers`` (formerly ``threads``, still accepted) is how many
+    processes verify signatures; the default is one per core."""
     started = time.perf_counter()
-    threads = threads or os.cpu_count() or 1
-    report = AuditReport(threads=threads)
-    with LogSource(path) as source, ThreadPoolExecutor(threads) as pool:
-        genesis = source.genesis
-        config = ConsensusConfig(genesis.chain_id, genesis.validator_keys)
-        total = source.block_count()
-        state, tree = genesis_state(genesis, RULESET), LogTree()
-        prev_hash, prev_time = ZERO_HASH, genesis.genesis_time_ms
-        window: deque[tuple[BlockRecord, Future[_Checked] | None]] = deque()
-        records = source.records()
-        while True:
-            while len(window) < PREFETCH_BLOCKS and (record := next(records, None)) is not None:
-                stored = record.stored
-                check = (
-                    pool.submit(_check_signatures, stored.committed.block, genesis.chain_id)
-                    if stored is not None
-                    else None
-                )
-                window.append((record, check))
-            if not window:
-                break
-            record, check = window.popleft()
-            height = report.blocks + 1
-            problem = _structure_problem(record, height, prev_hash, prev_time, config)
-            if problem is None and check is not None:
-                checked = check.result()
-                report.signatures += checked.signatures
-                problem = checked.problem
-            if problem is None:
-                stored = record.stored
-                assert stored is not None and check is not None
-                block = stored.committed.block
-                report.quorum_certificates += 1
-                run = run_block(
-                    state,
-                    RULESET,
-                    tree,
-                    height,
-                    block.header.time_ms,
-                    block.events,
-                    None,
-                    checked.decoded,
-                )
-                problem = _execution_problem(block, run, stored.results)
-                if problem is None:
-                    state.adopt(run.execution.overlay, run.execution.hashes)
-                    tree = run.log_tree
-                    prev_hash, prev_time = block.hash, block.header.time_ms
-                    report.events += len(block.events)
-            if problem is not None:
-                report.divergence = problem
-                for _, pending in window:
-                    if pending is not None:
-                        pending.cancel()
-                break
-            report.blocks += 1
-            if progress is not None:
-                progress(report.blocks, total)
-        if report.divergence is None and report.blocks < total:
-            report.divergence = Divergence(report.blocks + 1, "block records end early")
-        report.head_state_digest = state_digest(state.table_digests())
+    wanted = workers if workers is not None else threads
+    with LogSource(path) as source:
+        count = _worker_count(source, wanted or os.cpu_count() or 1)
+        with _Verdicts(source, count) as verdicts:
+            report = _audit(source, verdicts, progress)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _worker_count(source: LogSource, wanted: int) -> int:
+    """``wanted``, or 1 (verify inline) when the log is too small to repay starting processes.
+    A log whose size cannot be told is taken to be large."""
+    claimed = source.claimed_events()
+    if wanted <= 1 or (claimed is not None and claimed < INLINE_BELOW_EVENTS):
+        return 1
+    return wanted
+
+
+class _Verdicts:
+    """Signature verdicts by height: computed ahead by worker processes when ``workers`` > 1,
+    otherwise (and for any height no worker could read) here, on demand."""
+
+    def __init__(self, source: LogSource, workers: int) -> None:
+        self.workers = workers
+        self._chain_id = source.genesis.chain_id
+        self._ready: dict[int, SignatureVerdict] = {}
+        self._pending: deque[tuple[int, Future[list[SignatureVerdict]]]] = deque()
+        self._pool: ProcessPoolExecutor | None = None
+        self._ranges: Iterator[tuple[int, int]] = iter(())
+        if workers > 1:
+            self._pool = ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=start_worker,
+                initargs=(str(source.path), self._chain_id),
+            )
+            self._ranges = task_ranges(source.claimed_event_counts(), TASK_EVENTS, TASK_BLOCKS)
+            self._submit()
+
+    def verdict(self, height: int, block: Block) -> SignatureVerdict:
+        """The verdict on ``block``, stored at ``height``: a worker's if one read it."""
+        while height not in self._ready and self._pending and self._pending[0][0] <= height:
+            _, task = self._pending.popleft()
+            self._ready.update((v.height, v) for v in task.result())
+            self._submit()
+        verdict = self._ready.pop(height, None)
+        if verdict is not None:
+            return verdict
+        return check_block_signatures(height, block.events, self._chain_id)
+
+    def _submit(self) -> None:
+        assert self._pool is not None
+        while len(self._pending) < self.workers * TASKS_PER_WORKER:
+            span = next(self._ranges, None)
+            if span is None:
+                return
+            self._pending.append((span[0], self._pool.submit(check_heights, *span)))
+
+    def __enter__(self) -> _Verdicts:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Cancel what no one will read (after a divergence) and stop the workers."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def task_ranges(
+    claimed_counts: Iterable[tuple[int, int]], events: int, blocks: int
+) -> Iterator[tuple[int, int]]:
+    """Consecutive height ranges ``(start, stop)`` from height 1, each of about ``events``
+    events (a block is never split) and at most ``blocks`` blocks, from each height's claimed
+    event count. A claim that lies only makes a task bigger or smaller, never a check weaker."""
+    start = stop = 1
+    load = 0
+    for height, count in claimed_counts:
+        stop, load = height + 1, load + count
+        if load >= events or stop - start >= blocks:
+            yield start, stop
+            start, load = stop, 0
+    if stop > start:
+        yield start, stop
+
+
+@dataclass(slots=True)
+class _Chain:
+    """What the next block must build on: state, log tree, previous hash and time."""
+
+    state: State
+    tree: LogTree
+    prev_hash: bytes
+    prev_time: int
+
+
+def _audit(source: LogSource, verdicts: _Verdicts, progress: Progress | None) -> AuditReport:
+    genesis = source.genesis
+    config = ConsensusConfig(genesis.chain_id, genesis.validator_keys)
+    total = source.block_count()
+    chain = _Chain(genesis_state(genesis, RULESET), LogTree(), ZERO_HASH, genesis.genesis_time_ms)
+    report = AuditReport(workers=verdicts.workers)
+    for record in source.records():
+        problem = _block_problem(record, report.blocks + 1, chain, config, verdicts, report)
+        if problem is not None:
+            report.divergence = problem
+            break
+        report.blocks += 1
+        if progress is not None:
+            progress(report.blocks, total)
+    if report.divergence is None and report.blocks < total:
+        report.divergence = Divergence(report.blocks + 1, "block records end early")
+    report.head_state_digest = state_digest(chain.state.table_digests())
+    return report
+
+
+def _block_problem(
+    record: BlockRecord,
+    height: int,
+    chain: _Chain,
+    config: ConsensusConfig,
+    verdicts: _Verdicts,
+    report: AuditReport,
+) -> Divergence | None:
+    """Every check of one block, in order; on success ``chain`` moves on to it."""
+    problem = _structure_problem(record, height, chain.prev_hash, chain.prev_time, config)
+    if problem is not None:
+        return problem
+    stored = record.stored
+    assert stored is not None
+    block = stored.committed.block
+    leaves = event_leaves(block.events)
+    verdict = verdicts.verdict(height, block)
+    report.signatures += verdict.signatures
+    problem = _signature_problem(verdict, root_from_leaf_hashes(leaves))
+    if problem is not None:
+        return problem
+    report.quorum_certificates += 1
+    header = block.header
+    run = run_block(
+        chain.state, RULESET, chain.tree, height, header.time_ms, block.events, leaves=leaves
+    )
+    problem = _execution_problem(block, run, stored.results)
+    if problem is not None:
+        return problem
+    chain.state.adopt(run.execution.overlay, run.execution.hashes)
+    chain.tree, chain.prev_hash, chain.prev_time = run.log_tree, block.hash, header.time_ms
+    report.events += len(block.events)
+    return None
+
+
+def _signature_problem(verdict: SignatureVerdict, replayed_root: bytes) -> Divergence | None:
+    if verdict.events_root != replayed_root:
+        return Divergence(
+            verdict.height,
+            "the events whose signatures were checked are not the events replayed "
+            "(did the log change during the audit?)",
+            expected=replayed_root.hex(),
+            found=verdict.events_root.hex(),
+        )
+    if verdict.problem is None:
+        return None
+    return Divergence(
+        verdict.height,
+        verdict.problem,
+        verdict.event_index,
+        verdict.event_id,
+        found=f"signer {verdict.signer.hex()}" if verdict.signer is not None else None,
+    )
 
 
 def _structure_problem(
@@ -220,38 +366,6 @@ def _structure_problem(
             found=str(len(block.events)),
         )
     return None
-
-
-def _check_signatures(block: Block, chain_id: str) -> _Checked:
-    decoded: list[DecodedEvent] = []
-    signatures = 0
-    height = block.header.height
-    for index, envelope_bytes in enumerate(block.events):
-        eid = event_id(envelope_bytes)
-        try:
-            envelope, event = decode_event(envelope_bytes)
-        except MalformedError as exc:
-            return _Checked(
-                None, Divergence(height, f"event does not decode: {exc}", index, eid), signatures
-            )
-        for sig in envelope.signatures:
-            signatures += 1
-            if not verify_signature(
-                sig.signer, sig.signature, Domain.EVENT, chain_id, envelope.body
-            ):
-                return _Checked(
-                    None,
-                    Divergence(
-                        height,
-                        "event signature does not verify",
-                        index,
-                        eid,
-                        found=f"signer {sig.signer.hex()}",
-                    ),
-                    signatures,
-                )
-        decoded.append(event)
-    return _Checked(decoded, None, signatures)
 
 
 def _execution_problem(

@@ -55,19 +55,26 @@ def _audit(commands: Commands) -> None:
         "Audit a copy or a stopped validator: the directory is opened read-only.",
     )
     p.add_argument("dir", type=Path, help="one validator's data directory")
-    p.add_argument("--threads", type=int, help="signature-checking threads (default: all cores)")
+    p.add_argument(
+        "--workers",
+        "--threads",
+        type=int,
+        dest="workers",
+        help="signature-checking processes (default: one per core; 1: check inline)",
+    )
     p.set_defaults(run=_run_audit)
 
 
 def _run_audit(args: argparse.Namespace) -> int:
-    report = audit(args.dir, ProgressLine("audited blocks"), args.threads)
+    report = audit(args.dir, ProgressLine("audited blocks"), args.workers)
     print(
         f"blocks {report.blocks}, events {report.events}, signatures {report.signatures}, "
         f"quorum certificates {report.quorum_certificates}"
     )
+    where = f"by {report.workers} worker processes" if report.workers > 1 else "in this process"
     print(
         f"time {report.seconds:.2f} s, {report.events_per_s:,.0f} events/s "
-        f"on {report.threads} threads"
+        f"(signatures verified {where})"
     )
     if report.ok:
         print(f"OK: every check holds; state digest at the head {report.head_state_digest.hex()}")
