@@ -82,22 +82,21 @@ class NodeSettings:
 
 
 def rebuild_state(genesis: Genesis, ruleset: Ruleset, event_log: EventLog) -> tuple[State, LogTree]:
-    """The state and log tree at the log's head: the latest valid snapshot, then a replay of
-    the blocks after it, each held against its header."""
+    """The state and log tree at the log's head: the newest snapshot that matches its block's
+    header (else genesis), then a replay of the blocks after it, each held against its header."""
     state, start = genesis_state(genesis, ruleset), 1
-    snapshot = event_log.latest_snapshot()
-    if snapshot is not None:
+    for snapshot in event_log.snapshots():
         candidate = State(ruleset.schema)
         candidate.load_snapshot(snapshot.state)
         header = event_log.stored_block(snapshot.height).committed.block.header
         if candidate.table_digests() == header.table_digests:
             state, start = candidate, snapshot.height + 1
-        else:
-            log.warning(
-                "%s: snapshot at %d does not match its header; replaying from genesis",
-                event_log.path,
-                snapshot.height,
-            )
+            break
+        log.warning(
+            "%s: snapshot at %d does not match its header; trying an older one",
+            event_log.path,
+            snapshot.height,
+        )
     log_tree = LogTree()
     if start > 1:
         stored = event_log.stored_block(start - 1)

@@ -119,8 +119,5 @@ def soak(seconds: float, offered_per_s: float, progress: Progress = lambda _: No
         for future in pending:
             future.result(60)
         sample(time.perf_counter())
-        rows = sum(
-            c.inspect(lambda node: node.state.row_count(), i)
-            for i in range(c.size)
-        )
+        rows = sum(c.inspect(lambda node: node.state.row_count(), i) for i in range(c.size))
     return SoakResult(seconds, offered_per_s, events, tuple(samples), rows)

@@ -243,16 +243,16 @@ class EventLog:
         with self._env.begin(db=self._db["ids"]) as txn:
             return {eid for eid in ids if txn.get(eid) is not None}
 
-    def latest_snapshot(self) -> StoredSnapshot | None:
+    def snapshots(self) -> Iterator[StoredSnapshot]:
+        """The snapshots kept, newest first; one that fails its checksum is skipped."""
         with self._env.begin(db=self._db["snapshots"]) as txn:
-            cursor = txn.cursor()
-            if not cursor.last():
-                return None
-            payload = unframe(cursor.value())
-        if payload is None:
-            log.warning("%s: latest snapshot fails its checksum; replaying from genesis", self.path)
-            return None
-        return SNAPSHOT_DECODER.decode(payload)
+            records = [bytes(r) for r in txn.cursor().iterprev(keys=False, values=True)]
+        for record in records:
+            payload = unframe(record)
+            if payload is None:
+                log.warning("%s: a snapshot fails its checksum; trying an older one", self.path)
+                continue
+            yield SNAPSHOT_DECODER.decode(payload)
 
     def intake_rejections(self) -> list[IntakeRejection]:
         with self._env.begin(db=self._db["intake"]) as txn:
@@ -300,8 +300,8 @@ class EventLog:
         """Keep the state at ``height``: a cache, checked against its header when loaded.
 
         Only the latest ``SNAPSHOTS_KEPT`` are kept: each holds the whole state, so keeping every
-        one would grow the file with the square of the ledger's length; the one before the latest
-        is there in case the latest fails its checks.
+        one would grow the file with the square of the ledger's length; a restart falls back to
+        the one before the latest if the latest fails its checks.
         """
         record = frame(encode(StoredSnapshot(height, state)))
 

@@ -115,15 +115,20 @@ def test_flipped_bit_in_the_last_block_record_is_reported(tmp_path: Path) -> Non
         EventLog(tmp_path, GENESIS)
 
 
+def _swap_records(path: Path, db_name: bytes, a: int, b: int) -> None:
+    """Exchange the records stored under heights ``a`` and ``b`` (each keeps its checksum)."""
+    env = lmdb.open(str(path), max_dbs=8)
+    db = env.open_db(db_name)
+    with env.begin(write=True, db=db) as txn:
+        first, second = (txn.get(k.to_bytes(8, "big")) for k in (a, b))
+        txn.put(a.to_bytes(8, "big"), second)
+        txn.put(b.to_bytes(8, "big"), first)
+    env.close()
+
+
 def test_header_under_the_wrong_key_breaks_the_chain(tmp_path: Path) -> None:
     _fill(tmp_path, 3)
-    env = lmdb.open(str(tmp_path), max_dbs=8)
-    headers = env.open_db(b"headers")
-    with env.begin(write=True, db=headers) as txn:
-        two, three = (txn.get(k.to_bytes(8, "big")) for k in (2, 3))
-        txn.put((2).to_bytes(8, "big"), three)
-        txn.put((3).to_bytes(8, "big"), two)
-    env.close()
+    _swap_records(tmp_path, b"headers", 2, 3)
     with pytest.raises(LogCorruptError, match="height 2"):
         EventLog(tmp_path, GENESIS)
 
@@ -132,13 +137,7 @@ def test_block_record_under_the_wrong_key_is_never_served(tmp_path: Path) -> Non
     """Two earlier block records swapped: each passes its checksum, neither is the head (so
     opening succeeds), and reading either is refused rather than served as the other height."""
     _fill(tmp_path, 3)
-    env = lmdb.open(str(tmp_path), max_dbs=8)
-    blocks = env.open_db(b"blocks")
-    with env.begin(write=True, db=blocks) as txn:
-        one, two = (txn.get(k.to_bytes(8, "big")) for k in (1, 2))
-        txn.put((1).to_bytes(8, "big"), two)
-        txn.put((2).to_bytes(8, "big"), one)
-    env.close()
+    _swap_records(tmp_path, b"blocks", 1, 2)
     with EventLog(tmp_path, GENESIS) as log:
         with pytest.raises(LogCorruptError, match="another height's key"):
             log.stored_block(2)
