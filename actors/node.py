@@ -14,21 +14,19 @@ from typing import Any
 
 from actors.execution_memo import ExecutionMemo
 from actors.mempool import Mempool
+from actors.node_state import open_state
 from consensus.application import Head
 from consensus.certificates import Verifier
 from events.block import Block, BlockHeader, CommittedBlock, event_leaves, state_digest
 from events.envelope import MAX_EVENT_BYTES, DecodedEvent, decode_event, event_id
 from events.errors import MalformedError
 from events.genesis import Genesis
-from events.log_tree import LogTree
 from events.logs import get_logger
 from events.merkle import root_from_leaf_hashes
 from events.results import Code, EventResult
 from events.signing import Domain, verify_signature
-from rules.engine import Ruleset, genesis_state
-from rules.replay import BlockRun, header_mismatch, replay_blocks, run_block
-from rules.state import State
-from storage.errors import LogCorruptError
+from rules.engine import Ruleset
+from rules.replay import BlockRun, header_mismatch, run_block
 from storage.log import EventLog
 from storage.records import IntakeRejection
 
@@ -74,40 +72,8 @@ CommitListener = Callable[[CommitRecord], None]
 class NodeSettings:
     max_block_events: int = 2000
     mempool_capacity: int = 20_000
-    snapshot_every: int = 100_000
-    """Snapshot the state once this many events (or, if more, a quarter as many events as the
-    state has rows) have committed since the last snapshot. A snapshot costs time in proportion
-    to the state, so it is paced by events rather than blocks: that keeps its cost per event
-    constant, and a restart replays fewer events than loading the state costs rows."""
-
-
-def rebuild_state(genesis: Genesis, ruleset: Ruleset, event_log: EventLog) -> tuple[State, LogTree]:
-    """The state and log tree at the log's head: the newest snapshot that matches its block's
-    header (else genesis), then a replay of the blocks after it, each held against its header."""
-    state, start = genesis_state(genesis, ruleset), 1
-    for snapshot in event_log.snapshots():
-        candidate = State(ruleset.schema)
-        candidate.load_snapshot(snapshot.state)
-        header = event_log.stored_block(snapshot.height).committed.block.header
-        if candidate.table_digests() == header.table_digests:
-            state, start = candidate, snapshot.height + 1
-            break
-        log.warning(
-            "%s: snapshot at %d does not match its header; trying an older one",
-            event_log.path,
-            snapshot.height,
-        )
-    log_tree = LogTree()
-    if start > 1:
-        stored = event_log.stored_block(start - 1)
-        log_tree = LogTree(stored.committed.block.header.log_size, stored.log_frontier)
-    blocks = (s.committed.block for s in event_log.stored_blocks(start))
-    replay = replay_blocks(state, ruleset, log_tree, blocks)
-    if replay.divergence is not None:
-        raise LogCorruptError(
-            replay.divergence.height, f"replay differs from the header: {replay.divergence.what}"
-        )
-    return state, replay.log_tree
+    state_cache_rows: int = 50_000
+    """Decoded state rows kept on the heap; the rest are read from the log's file when used."""
 
 
 class LedgerNode:
@@ -128,8 +94,9 @@ class LedgerNode:
         self.settings = settings
         self._verify = verify
         self._shared = shared_executions
-        self.state, self.log_tree = rebuild_state(genesis, ruleset, event_log)
-        self._events_at_snapshot = self._snapshot_log_size()
+        self.state, self.log_tree = open_state(
+            genesis, ruleset, event_log, settings.state_cache_rows
+        )
         self._runs: dict[bytes, BlockRun] = {}
         self.listeners: list[CommitListener] = []
         self.mempool = Mempool(settings.mempool_capacity)
@@ -287,17 +254,6 @@ class LedgerNode:
                 self._shared.put(block.hash, pre_state, run)
         return problem
 
-    def _snapshot_log_size(self) -> int:
-        """Events in the log at the latest snapshot (0 without one)."""
-        height = self.log.latest_snapshot_height()
-        if height == 0 or height > self.log.head_height:
-            return 0
-        return self.log.stored_block(height).committed.block.header.log_size
-
-    def _snapshot_due(self) -> bool:
-        since = self.log_tree.size - self._events_at_snapshot
-        return since >= max(self.settings.snapshot_every, self.state.row_count() // 4)
-
     def _pre_state(self) -> bytes:
         """What a shared execution must have started from: the head block and the state."""
         return self.log.head_hash + state_digest(self.state.table_digests())
@@ -320,12 +276,18 @@ class LedgerNode:
         block = committed.block
         run = self._runs.pop(block.hash)
         height = block.header.height
-        self.log.append(committed, run.execution.results, run.log_tree.frontier, run.event_ids)
-        self.state.adopt(run.execution.overlay, run.execution.hashes)
+        execution = run.execution
+        writes = execution.encoded_writes
+        self.log.append(
+            committed,
+            execution.results,
+            run.log_tree.frontier,
+            run.event_ids,
+            writes,
+            {name: execution.hashes[name].to_bytes() for name in writes},
+        )
+        self.state.adopt(execution.overlay, execution.hashes)
         self.log_tree = run.log_tree
-        if self._snapshot_due():
-            self.log.put_snapshot(height, self.state.snapshot_bytes())
-            self._events_at_snapshot = self.log_tree.size
         self._runs.clear()
         self.mempool.remove(run.event_ids)
         log.debug(

@@ -96,8 +96,8 @@ def _consortium(events: int, batch: int) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         with EventLog(Path(tmp), genesis, durable=True) as log:
             started = time.perf_counter()
-            for committed, results, frontier, ids in blocks:
-                log.append(committed, results, frontier, ids)
+            for block in blocks:
+                log.append(*block)
             append_rate = events / (time.perf_counter() - started)
             state = genesis_state(genesis, RULESET)
             started = time.perf_counter()
@@ -155,5 +155,7 @@ def _payment_blocks(genesis: Genesis, events: int, batch: int) -> list[tuple[Any
         tree = run.log_tree
         prev = block.hash
         committed = CommittedBlock(block, QuorumCertificate(height, 0, block.hash, ()))
-        out.append((committed, run.execution.results, tree.frontier, run.event_ids))
+        writes = run.execution.encoded_writes
+        lanes = {name: run.execution.hashes[name].to_bytes() for name in writes}
+        out.append((committed, run.execution.results, tree.frontier, run.event_ids, writes, lanes))
     return out

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from actors.messages import Receipt
-from actors.node import rebuild_state
+from actors.node_state import rebuild_state
 from bench.scenarios import SCENARIOS, Stream, identity
 from consortium.api import Consortium
 from consortium.audit.verify import audit

@@ -178,7 +178,7 @@ class Consortium:
         if index not in self._identities:
             raise ValueError(f"validator {index} does not run in this process")
         settings = NodeSettings(
-            self.config.max_block_events, self.config.mempool_capacity, self.config.snapshot_every
+            self.config.max_block_events, self.config.mempool_capacity, self.config.state_cache_rows
         )
         ref = ValidatorActor.start(
             index,

@@ -11,8 +11,8 @@ class ConsortiumConfig:
     """fsync every committed block (LMDB ``sync``); off only for throwaway benchmarks."""
     max_block_events: int = 2000
     mempool_capacity: int = 20_000
-    snapshot_every: int = 100_000
-    """Events between state snapshots at least (or a quarter of the state's rows, if more)."""
+    state_cache_rows: int = 50_000
+    """Decoded state rows each validator keeps on the heap; the state itself is in its log."""
     timeout_propose_ms: int = 1000
     timeout_vote_ms: int = 500
     timeout_delta_ms: int = 500

@@ -20,7 +20,7 @@ from events.logs import get_logger
 from events.results import ACCEPTED, Code, EventResult, Rejected
 from rules.context import EventContext
 from rules.lthash import LtHash
-from rules.state import Overlay, State
+from rules.state import EncodedWrites, Overlay, State
 from rules.tables import Participant, Token, token_key
 
 
@@ -76,6 +76,8 @@ class Execution:
     overlay: Overlay
     results: list[EventResult]
     hashes: dict[str, LtHash]
+    encoded_writes: EncodedWrites
+    """The overlay's writes as a stored state keeps them."""
 
     @property
     def table_digests(self) -> tuple[TableDigest, ...]:
@@ -118,7 +120,8 @@ def execute_block(
         _execute_event(overlay, ruleset, height, time_ms, env, eid, event)
         for env, eid, event in zip(envelopes, event_ids, known, strict=True)
     ]
-    return Execution(overlay, results, state.hashes_after(overlay))
+    hashes, encoded = state.hashes_after(overlay)
+    return Execution(overlay, results, hashes, encoded)
 
 
 def _execute_event(

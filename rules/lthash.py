@@ -78,4 +78,14 @@ class LtHash:
         )
 
     def digest(self) -> bytes:
-        return hashlib.sha256(self._value.to_bytes(_BYTES, "little")).digest()
+        return hashlib.sha256(self.to_bytes()).digest()
+
+    def to_bytes(self) -> bytes:
+        """The lanes, little-endian: what a stored state keeps to resume hashing."""
+        return self._value.to_bytes(_BYTES, "little")
+
+    @classmethod
+    def from_bytes(cls, lanes: bytes) -> LtHash:
+        if len(lanes) != _BYTES:
+            raise ValueError(f"an LtHash has {_BYTES} bytes of lanes, not {len(lanes)}")
+        return cls(int.from_bytes(lanes, "little"))

@@ -9,21 +9,25 @@ the digest depends on content only, never on dict order.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
-
-import msgspec
 
 from events.block import TableDigest
 from events.codec import encode
 from rules.lthash import LtHash
 
-_DELETED = object()
+DELETED = object()
+"""The value an overlay writes for a removed row."""
 _ABSENT = object()
 
 
-def row_element(key: bytes, value: object) -> bytes:
-    return len(key).to_bytes(4, "big") + key + encode(value)
+EncodedWrites = dict[str, dict[bytes, bytes | None]]
+"""A block's writes by table, each row msgpack-encoded, None for a removed row."""
+
+
+def row_element(key: bytes, encoded: bytes) -> bytes:
+    """What a table's hash adds for one row: the key, length-prefixed, and the encoded row."""
+    return len(key).to_bytes(4, "big") + key + encoded
 
 
 class StateView(ABC):
@@ -38,69 +42,120 @@ class StateView(ABC):
         """Every row in key order, the same on every machine."""
 
 
-class State(StateView):
-    """Committed tables. ``schema`` maps table name to row type and fixes the digest order."""
+class CommittedRows(ABC):
+    """Where a ``State`` keeps its committed rows: in memory, or in a validator's log."""
 
-    def __init__(self, schema: Mapping[str, type]) -> None:
-        self.schema = dict(sorted(schema.items()))
-        self.tables: dict[str, dict[bytes, Any]] = {name: {} for name in self.schema}
-        self._hashes: dict[str, LtHash] = {name: LtHash() for name in self.schema}
+    @abstractmethod
+    def get(self, table: str, key: bytes) -> Any:
+        """The row under ``key``, or None."""
+
+    @abstractmethod
+    def rows(self, table: str) -> Iterator[tuple[bytes, Any]]:
+        """Every row of ``table`` in key order."""
+
+    @abstractmethod
+    def count(self) -> int:
+        """Rows in all tables."""
+
+    @abstractmethod
+    def adopt(self, writes: Mapping[str, Mapping[bytes, Any]]) -> None:
+        """Take an executed block's writes (``DELETED`` marks a removed row) as committed."""
+
+
+class MemoryRows(CommittedRows):
+    """Rows in dicts: for replays and audits, which rebuild a state and then drop it."""
+
+    def __init__(self, tables: Iterable[str]) -> None:
+        self.tables: dict[str, dict[bytes, Any]] = {name: {} for name in tables}
 
     def get(self, table: str, key: bytes) -> Any:
         return self.tables[table].get(key)
 
     def rows(self, table: str) -> Iterator[tuple[bytes, Any]]:
-        """Rows in key order: queries and snapshots see the same order on every machine."""
         rows = self.tables[table]
         for key in sorted(rows):
             yield key, rows[key]
 
-    def table_digests(self) -> tuple[TableDigest, ...]:
-        return tuple(TableDigest(name, h.digest()) for name, h in self._hashes.items())
-
-    def row_count(self) -> int:
+    def count(self) -> int:
         return sum(len(rows) for rows in self.tables.values())
 
-    def hashes_after(self, overlay: Overlay) -> dict[str, LtHash]:
-        """The table hashes ``overlay`` would give; the committed state is left untouched."""
-        hashes = dict(self._hashes)
-        for name, writes in overlay.writes.items():
+    def adopt(self, writes: Mapping[str, Mapping[bytes, Any]]) -> None:
+        for name, table_writes in writes.items():
             rows = self.tables[name]
-            removed = [row_element(k, old) for k in writes if (old := rows.get(k)) is not None]
-            added = [row_element(k, v) for k, v in writes.items() if v is not _DELETED]
-            h = hashes[name].copy()
-            h.update(added, removed)
-            hashes[name] = h
-        return hashes
-
-    def adopt(self, overlay: Overlay, hashes: dict[str, LtHash]) -> None:
-        """Make an executed overlay committed, with the hashes computed for it."""
-        for name, writes in overlay.writes.items():
-            rows = self.tables[name]
-            for key, value in writes.items():
-                if value is _DELETED:
+            for key, value in table_writes.items():
+                if value is DELETED:
                     rows.pop(key, None)
                 else:
                     rows[key] = value
+
+
+class State(StateView):
+    """Committed tables. ``schema`` maps table name to row type and fixes the digest order.
+
+    The rows live in ``rows`` (in memory unless given); the table hashes always live here, since
+    every block needs them and they are small.
+    """
+
+    def __init__(
+        self,
+        schema: Mapping[str, type],
+        rows: CommittedRows | None = None,
+        hashes: Mapping[str, LtHash] | None = None,
+    ) -> None:
+        self.schema = dict(sorted(schema.items()))
+        self._rows = rows if rows is not None else MemoryRows(self.schema)
+        self._hashes = {name: LtHash() for name in self.schema}
+        self._hashes.update(hashes or {})
+        # Every read of an execution lands here: binding the store's method skips one call.
+        self.get = self._rows.get  # type: ignore[method-assign]
+
+    def get(self, table: str, key: bytes) -> Any:
+        return self._rows.get(table, key)
+
+    def rows(self, table: str) -> Iterator[tuple[bytes, Any]]:
+        """Rows in key order: queries see the same order on every machine."""
+        return self._rows.rows(table)
+
+    def table_digests(self) -> tuple[TableDigest, ...]:
+        return tuple(TableDigest(name, h.digest()) for name, h in self._hashes.items())
+
+    def table_lanes(self) -> dict[str, bytes]:
+        """Each table's hash in full, which is what a stored state must keep to go on."""
+        return {name: h.to_bytes() for name, h in self._hashes.items()}
+
+    def row_count(self) -> int:
+        return self._rows.count()
+
+    def hashes_after(self, overlay: Overlay) -> tuple[dict[str, LtHash], EncodedWrites]:
+        """The table hashes ``overlay`` would give, and its writes encoded (which hashing needs
+        and a stored state keeps); the committed state is left untouched."""
+        hashes = dict(self._hashes)
+        encoded: EncodedWrites = {}
+        get = self._rows.get
+        for name, writes in overlay.writes.items():
+            removed = [
+                row_element(k, encode(old)) for k in writes if (old := get(name, k)) is not None
+            ]
+            rows = {k: None if v is DELETED else encode(v) for k, v in writes.items()}
+            added = [row_element(k, e) for k, e in rows.items() if e is not None]
+            h = hashes[name].copy()
+            h.update(added, removed)
+            hashes[name] = h
+            encoded[name] = rows
+        return hashes, encoded
+
+    def adopt(self, overlay: Overlay, hashes: dict[str, LtHash]) -> None:
+        """Make an executed overlay committed, with the hashes computed for it."""
+        self._rows.adopt(overlay.writes)
         self._hashes = dict(hashes)  # hashes may be shared with other states; never mutated
 
     def put_initial(self, table: str, key: bytes, value: object) -> None:
-        """Write outside any block: genesis and snapshot loading only."""
-        old = self.tables[table].get(key)
+        """Write outside any block: genesis only."""
+        old = self._rows.get(table, key)
         if old is not None:
-            self._hashes[table].remove(row_element(key, old))
-        self.tables[table][key] = value
-        self._hashes[table].add(row_element(key, value))
-
-    def snapshot_bytes(self) -> bytes:
-        return encode({name: [(k, encode(v)) for k, v in self.rows(name)] for name in self.schema})
-
-    def load_snapshot(self, data: bytes) -> None:
-        decoded = msgspec.msgpack.decode(data, type=dict[str, list[tuple[bytes, bytes]]])
-        for name, rows in decoded.items():
-            row_type = self.schema[name]
-            for key, value in rows:
-                self.put_initial(name, key, msgspec.msgpack.decode(value, type=row_type))
+            self._hashes[table].remove(row_element(key, encode(old)))
+        self._rows.adopt({table: {key: value}})
+        self._hashes[table].add(row_element(key, encode(value)))
 
 
 class Overlay(StateView):
@@ -119,7 +174,7 @@ class Overlay(StateView):
         writes = self.writes.get(table)
         if writes is not None and key in writes:
             value = writes[key]
-            return None if value is _DELETED else value
+            return None if value is DELETED else value
         return self.parent.get(table, key)
 
     def rows(self, table: str) -> Iterator[tuple[bytes, Any]]:
@@ -127,7 +182,7 @@ class Overlay(StateView):
         merged = dict(self.parent.rows(table))
         merged.update(self.writes.get(table, {}))
         for key in sorted(merged):
-            if merged[key] is not _DELETED:
+            if merged[key] is not DELETED:
                 yield key, merged[key]
 
     def put(self, table: str, key: bytes, value: object) -> None:
@@ -137,7 +192,7 @@ class Overlay(StateView):
         writes[key] = value
 
     def delete(self, table: str, key: bytes) -> None:
-        self.put(table, key, _DELETED)
+        self.put(table, key, DELETED)
 
     def begin(self) -> None:
         """Start recording writes so that ``rollback`` can undo them."""
@@ -160,6 +215,6 @@ class Overlay(StateView):
     def changes(self) -> dict[str, dict[bytes, Any]]:
         """The writes as plain rows by table, deletions as None: what subscribers are told."""
         return {
-            name: {k: (None if v is _DELETED else v) for k, v in sorted(writes.items())}
+            name: {k: (None if v is DELETED else v) for k, v in sorted(writes.items())}
             for name, writes in sorted(self.writes.items())
         }

@@ -1,12 +1,13 @@
 """One validator's append-only event log in an LMDB environment.
 
 Named databases: ``headers`` and ``blocks`` (height -> record), ``ids`` (event id -> height and
-position), ``snapshots`` (height -> state), ``intake`` (events refused before consensus) and
-``meta`` (genesis), and ``signed`` (what this validator signed per height and round, so a
-restart never signs a conflicting vote). Heights are big-endian so ``append=True`` keeps writes
+position), ``state`` and ``tables`` (the committed state's rows and table hashes, see
+``storage.state_rows``), ``intake`` (events refused before consensus), ``meta`` (genesis, the
+state's height), and ``signed`` (what this validator signed per height and round, so a restart
+never signs a conflicting vote). Heights are big-endian so ``append=True`` keeps writes
 at the end of the B-tree; every ``append`` result is checked, because LMDB answers an
-out-of-order key with False, not an exception. A committed block is one write transaction,
-durable by default.
+out-of-order key with False, not an exception. A committed block, with the state it leaves, is one
+write transaction, durable by default.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import lmdb
 
@@ -31,20 +33,19 @@ from storage.records import (
     BLOCK_DECODER,
     HEADER_DECODER,
     INTAKE_DECODER,
-    SNAPSHOT_DECODER,
     IntakeRejection,
     StoredBlock,
-    StoredSnapshot,
     frame,
     unframe,
 )
+from storage.state_rows import StoredRow, StoredRows, row_key, stored_rows
 
 log = get_logger(__name__)
 
-FORMAT = b"consortium-log/2"
-_DATABASES = (b"meta", b"headers", b"blocks", b"ids", b"snapshots", b"intake", b"signed")
+FORMAT = b"consortium-log/3"
+_DATABASES = (b"meta", b"headers", b"blocks", b"ids", b"state", b"tables", b"intake", b"signed")
 SIGNED_HEIGHTS_KEPT = 16
-SNAPSHOTS_KEPT = 2
+_STATE_HEIGHT = b"state_height"
 ZERO_HASH = bytes(32)
 
 # LMDB forbids opening one environment twice in a process; this set makes that a clear error.
@@ -84,6 +85,14 @@ def _block_record(height: int, record: bytes) -> StoredBlock:
     if stored.committed.block.header.height != height:
         raise LogCorruptError(height, "block record is stored under another height's key")
     return stored
+
+
+@dataclass(frozen=True, slots=True)
+class StoredState:
+    """What the log says of its stored state: at which height, with which table hashes."""
+
+    height: int
+    table_lanes: dict[str, bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,16 +252,21 @@ class EventLog:
         with self._env.begin(db=self._db["ids"]) as txn:
             return {eid for eid in ids if txn.get(eid) is not None}
 
-    def snapshots(self) -> Iterator[StoredSnapshot]:
-        """The snapshots kept, newest first; one that fails its checksum is skipped."""
-        with self._env.begin(db=self._db["snapshots"]) as txn:
-            records = [bytes(r) for r in txn.cursor().iterprev(keys=False, values=True)]
-        for record in records:
-            payload = unframe(record)
-            if payload is None:
-                log.warning("%s: a snapshot fails its checksum; trying an older one", self.path)
-                continue
-            yield SNAPSHOT_DECODER.decode(payload)
+    def stored_state(self) -> StoredState | None:
+        """The stored state's height and table hashes; None if no state was ever stored."""
+        with self._env.begin() as txn:
+            height = txn.get(_STATE_HEIGHT, db=self._db["meta"])
+            if height is None:
+                return None
+            lanes = {
+                bytes(name).decode(): bytes(value)
+                for name, value in txn.cursor(db=self._db["tables"])
+            }
+        return StoredState(int.from_bytes(height, "big"), lanes)
+
+    def state_rows(self, schema: Mapping[str, type], cache_rows: int) -> StoredRows:
+        """A reader of the stored state's rows, for the validator's thread only."""
+        return StoredRows(self._env, self._db["state"], schema, cache_rows, self.mark_state_stale)
 
     def intake_rejections(self) -> list[IntakeRejection]:
         with self._env.begin(db=self._db["intake"]) as txn:
@@ -266,8 +280,15 @@ class EventLog:
         results: Sequence[EventResult],
         log_frontier: Sequence[bytes],
         event_ids: Sequence[bytes],
+        state_writes: Mapping[str, Mapping[bytes, bytes | None]],
+        table_lanes: Mapping[str, bytes],
     ) -> None:
-        """Store one committed block in one durable transaction; it must extend the head."""
+        """Store one committed block in one durable transaction; it must extend the head.
+
+        ``state_writes`` (the block's changed rows, encoded; None for a removed row) and
+        ``table_lanes`` (the new hashes of the tables it changed) go into the same transaction,
+        so the stored state moves with the head.
+        """
         header = committed.block.header
         if header.height != self._head_height + 1 or header.prev_hash != self._head_hash:
             raise StorageError(
@@ -277,6 +298,7 @@ class EventLog:
         block_record = frame(encode(StoredBlock(committed, tuple(results), tuple(log_frontier))))
         header_record = frame(encode(header))
         id_rows = [(eid, key + i.to_bytes(4, "big")) for i, eid in enumerate(event_ids)]
+        state_rows = list(stored_rows(state_writes))
 
         def write(txn: lmdb.Transaction) -> None:
             self._put_append(txn, "headers", key, header_record)
@@ -284,33 +306,54 @@ class EventLog:
             ids = self._db["ids"]
             for eid, location in id_rows:
                 txn.put(eid, location, db=ids, overwrite=False)
+            self._write_state(txn, header.height, state_rows, table_lanes)
 
         self._write(write)
         self._head_height = header.height
         self._head_hash = committed.block.hash
         self._head_time = header.time_ms
 
-    def latest_snapshot_height(self) -> int:
-        """The height of the latest snapshot kept, 0 if none; reads no snapshot."""
-        with self._env.begin(db=self._db["snapshots"]) as txn:
-            cursor = txn.cursor()
-            return int.from_bytes(cursor.key(), "big") if cursor.last() else 0
+    def _write_state(
+        self,
+        txn: lmdb.Transaction,
+        height: int,
+        rows: Iterable[StoredRow],
+        table_lanes: Mapping[str, bytes],
+    ) -> None:
+        state = self._db["state"]
+        for stored_key, record in rows:
+            if record is None:
+                txn.delete(stored_key, db=state)
+            else:
+                txn.put(stored_key, record, db=state)
+        tables = self._db["tables"]
+        for name, lanes in table_lanes.items():
+            txn.put(name.encode(), lanes, db=tables)
+        txn.put(_STATE_HEIGHT, _key(height), db=self._db["meta"])
 
-    def put_snapshot(self, height: int, state: bytes) -> None:
-        """Keep the state at ``height``: a cache, checked against its header when loaded.
-
-        Only the latest ``SNAPSHOTS_KEPT`` are kept: each holds the whole state, so keeping every
-        one would grow the file with the square of the ledger's length; a restart falls back to
-        the one before the latest if the latest fails its checks.
-        """
-        record = frame(encode(StoredSnapshot(height, state)))
+    def replace_state(
+        self,
+        height: int,
+        rows: Iterable[tuple[str, bytes, Any]],
+        table_lanes: Mapping[str, bytes],
+    ) -> None:
+        """Store a whole state, rebuilt at ``height`` (the head), in place of the stored one."""
+        if height != self._head_height:
+            raise StorageError(f"a state at {height} is not the head's ({self._head_height})")
+        encoded = [(row_key(table, key), frame(encode(row))) for table, key, row in rows]
 
         def write(txn: lmdb.Transaction) -> None:
-            self._put_append(txn, "snapshots", _key(height), record)
-            db = self._db["snapshots"]
-            heights = list(txn.cursor(db=db).iternext(keys=True, values=False))
-            for old in heights[:-SNAPSHOTS_KEPT]:
-                txn.delete(old, db=db)
+            txn.drop(self._db["state"], delete=False)
+            txn.drop(self._db["tables"], delete=False)
+            self._write_state(txn, height, encoded, table_lanes)
+
+        self._write(write)
+
+    def mark_state_stale(self) -> None:
+        """Make the next open rebuild the state from the log (a stored row failed its check)."""
+
+        def write(txn: lmdb.Transaction) -> None:
+            txn.delete(_STATE_HEIGHT, db=self._db["meta"])
 
         self._write(write)
 

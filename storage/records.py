@@ -22,11 +22,6 @@ class StoredBlock(msgspec.Struct, frozen=True, gc=False, array_like=True):
     log_frontier: tuple[bytes, ...]  # of the whole-log Merkle tree after this block
 
 
-class StoredSnapshot(msgspec.Struct, frozen=True, gc=False, array_like=True):
-    height: int
-    state: bytes
-
-
 class IntakeRejection(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """An event refused before consensus (bad bytes or signature, duplicate, overload)."""
 
@@ -53,5 +48,4 @@ def unframe(record: bytes) -> bytes | None:
 
 HEADER_DECODER = msgspec.msgpack.Decoder(BlockHeader)
 BLOCK_DECODER = msgspec.msgpack.Decoder(StoredBlock)
-SNAPSHOT_DECODER = msgspec.msgpack.Decoder(StoredSnapshot)
 INTAKE_DECODER = msgspec.msgpack.Decoder(IntakeRejection)

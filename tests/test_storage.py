@@ -42,7 +42,9 @@ def _fill(path: Path, n: int, events_per_block: int = 1) -> list[CommittedBlock]
         for h in range(1, n + 1):
             events = tuple(f"{h}-{i}".encode() for i in range(events_per_block))
             committed = _block(h, prev, events)
-            log.append(committed, [ACCEPTED] * len(events), (), [event_id(e) for e in events])
+            log.append(
+                committed, [ACCEPTED] * len(events), (), [event_id(e) for e in events], {}, {}
+            )
             blocks.append(committed)
             prev = committed.block.hash
     return blocks
@@ -60,9 +62,9 @@ def test_append_refuses_a_block_that_does_not_extend_the_head(tmp_path: Path) ->
     _fill(tmp_path, 2)
     with EventLog(tmp_path, GENESIS) as log:
         with pytest.raises(StorageError, match="does not extend"):
-            log.append(_block(2, ZERO_HASH), [ACCEPTED], (), [event_id(b"e")])
+            log.append(_block(2, ZERO_HASH), [ACCEPTED], (), [event_id(b"e")], {}, {})
         with pytest.raises(StorageError, match="does not extend"):
-            log.append(_block(3, ZERO_HASH), [ACCEPTED], (), [event_id(b"e")])
+            log.append(_block(3, ZERO_HASH), [ACCEPTED], (), [event_id(b"e")], {}, {})
 
 
 def test_opening_twice_in_one_process_is_refused(tmp_path: Path) -> None:
@@ -151,7 +153,7 @@ def test_map_grows_instead_of_failing(tmp_path: Path) -> None:
         big = bytes(200_000)
         for h in range(1, 21):
             committed = _block(h, prev, (big + h.to_bytes(4, "big"),))
-            log.append(committed, [ACCEPTED], (), [event_id(committed.block.events[0])])
+            log.append(committed, [ACCEPTED], (), [event_id(committed.block.events[0])], {}, {})
             prev = committed.block.hash
         assert log.head_height == 20
 

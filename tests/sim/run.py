@@ -113,7 +113,7 @@ class Simulation:
             genesis,
             RULESET,
             consensus,
-            NodeSettings(max_block_events=200, mempool_capacity=5_000, snapshot_every=16),
+            NodeSettings(max_block_events=200, mempool_capacity=5_000, state_cache_rows=64),
             root,
             self.scheduler,
             self.network,

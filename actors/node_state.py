@@ -1,0 +1,80 @@
+"""Where a validator's state comes from when it starts: its log's stored state, or a replay.
+
+The stored state is used when it sits at the log's head and its table hashes give the digests
+the head's header committed to; that check costs one hash per table, not a pass over the rows.
+Otherwise (a new log, a state marked stale, a log written by a validator that kept no state)
+the state is rebuilt by replaying the log, each block held against its header, and stored.
+"""
+
+from __future__ import annotations
+
+from events.genesis import Genesis
+from events.log_tree import LogTree
+from events.logs import get_logger
+from rules.engine import Ruleset, genesis_state
+from rules.lthash import LtHash
+from rules.replay import replay_blocks
+from rules.state import State
+from storage.errors import LogCorruptError
+from storage.log import EventLog
+
+log = get_logger(__name__)
+
+
+def rebuild_state(genesis: Genesis, ruleset: Ruleset, event_log: EventLog) -> tuple[State, LogTree]:
+    """The state (in memory) and log tree at the log's head, by replaying every block from
+    genesis; each block is held against its header."""
+    state = genesis_state(genesis, ruleset)
+    blocks = (s.committed.block for s in event_log.stored_blocks())
+    replay = replay_blocks(state, ruleset, LogTree(), blocks)
+    if replay.divergence is not None:
+        raise LogCorruptError(
+            replay.divergence.height, f"replay differs from the header: {replay.divergence.what}"
+        )
+    return state, replay.log_tree
+
+
+def open_state(
+    genesis: Genesis, ruleset: Ruleset, event_log: EventLog, cache_rows: int
+) -> tuple[State, LogTree]:
+    """The validator's state at the log's head, its rows read from the log's LMDB environment."""
+    head = event_log.head_height
+    stored = event_log.stored_state()
+    hashes = None
+    if stored is not None and stored.height == head:
+        hashes = {name: LtHash.from_bytes(lanes) for name, lanes in stored.table_lanes.items()}
+        if set(hashes) != set(ruleset.schema) or not _matches_head(
+            genesis, ruleset, event_log, State(ruleset.schema, hashes=hashes)
+        ):
+            log.warning(
+                "%s: the stored state does not match the head; rebuilding it", event_log.path
+            )
+            hashes = None
+    elif stored is not None:
+        log.warning(
+            "%s: the stored state is at height %d, the log at %d; rebuilding it",
+            event_log.path,
+            stored.height,
+            head,
+        )
+    if hashes is None:
+        rebuilt, _ = rebuild_state(genesis, ruleset, event_log)
+        rows = ((name, key, row) for name in rebuilt.schema for key, row in rebuilt.rows(name))
+        event_log.replace_state(head, rows, rebuilt.table_lanes())
+        hashes = {name: LtHash.from_bytes(lanes) for name, lanes in rebuilt.table_lanes().items()}
+    state = State(ruleset.schema, event_log.state_rows(ruleset.schema, cache_rows), hashes)
+    return state, _log_tree_at_head(event_log)
+
+
+def _matches_head(genesis: Genesis, ruleset: Ruleset, event_log: EventLog, state: State) -> bool:
+    if event_log.head_height == 0:
+        return state.table_digests() == genesis_state(genesis, ruleset).table_digests()
+    header = event_log.stored_block(event_log.head_height).committed.block.header
+    return state.table_digests() == header.table_digests
+
+
+def _log_tree_at_head(event_log: EventLog) -> LogTree:
+    if event_log.head_height == 0:
+        return LogTree()
+    stored = event_log.stored_block(event_log.head_height)
+    return LogTree(stored.committed.block.header.log_size, stored.log_frontier)

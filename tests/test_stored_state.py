@@ -1,0 +1,130 @@
+"""The state each validator keeps in its log: read on restart, rebuilt when it cannot be trusted."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import lmdb
+import pytest
+
+from actors.node_state import open_state
+from consortium.demo import demo_genesis
+from events.block import state_digest
+from events.payments import Transfer
+from rules.rulebook import RULESET
+from rules.tables import account_key
+from storage.log import EventLog
+from storage.state_rows import StateCorruptError, row_key
+from tests.consortium_fixtures import FAST, funded_users, start, wait_until
+
+
+def _run_transfers(path: Path, transfers: int) -> tuple[list[bytes], bytes, int]:
+    """State digests of the four validators, alice's key and her balance after the transfers."""
+    c = start(path)
+    try:
+        alice, bob = funded_users(c, 2)
+        for _ in range(transfers):
+            alice.submit(Transfer(token="NORTH", to=bob.public_key, amount=3)).result(10)
+        assert wait_until(lambda: len({c.height(i) for i in range(4)}) == 1)
+        balance = c.balance(alice.public_key, "NORTH")
+        return [c.state_digest(i) for i in range(4)], alice.public_key, balance
+    finally:
+        c.stop()
+
+
+def _edit(path: Path, db: bytes, key: bytes, edit: object) -> None:
+    env = lmdb.open(str(path), max_dbs=16)
+    with env.begin(write=True, db=env.open_db(db)) as txn:
+        value = txn.get(key)
+        assert value is not None
+        if edit is None:
+            txn.delete(key)
+        else:
+            txn.put(key, edit(bytes(value)))  # type: ignore[operator]
+    env.close()
+
+
+def test_a_restart_reads_the_stored_state_without_replaying(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digests, alice, balance = _run_transfers(tmp_path, 5)
+
+    def no_replay(*_: object) -> None:
+        raise AssertionError("the state was rebuilt by replay")
+
+    monkeypatch.setattr("actors.node_state.rebuild_state", no_replay)
+    c = start(tmp_path)
+    try:
+        assert [c.state_digest(i) for i in range(4)] == digests
+        assert c.balance(alice, "NORTH") == balance
+    finally:
+        c.stop()
+
+
+def test_table_hashes_that_do_not_match_the_head_are_rebuilt(tmp_path: Path) -> None:
+    digests, _, _ = _run_transfers(tmp_path, 3)
+    path = tmp_path / "validator-1"
+    _edit(path, b"tables", b"accounts", lambda lanes: bytes([lanes[0] ^ 1]) + lanes[1:])
+    c = start(tmp_path)
+    try:
+        assert c.state_digest(1) == digests[1]
+    finally:
+        c.stop()
+
+
+def test_a_stored_state_behind_the_head_is_rebuilt(tmp_path: Path) -> None:
+    digests, _, _ = _run_transfers(tmp_path, 3)
+    path = tmp_path / "validator-2"
+    _edit(path, b"meta", b"state_height", lambda height: (1).to_bytes(8, "big"))
+    c = start(tmp_path)
+    try:
+        assert c.state_digest(2) == digests[2]
+    finally:
+        c.stop()
+
+
+def test_a_corrupt_row_is_refused_and_the_state_rebuilt_on_the_next_open(tmp_path: Path) -> None:
+    digests, alice, balance = _run_transfers(tmp_path, 3)
+    path = tmp_path / "validator-3"
+    key = account_key(alice, "NORTH")
+    _edit(path, b"state", row_key("accounts", key), lambda row: row[:-1] + bytes([row[-1] ^ 1]))
+    genesis, _ = demo_genesis()
+    with EventLog(path, genesis) as event_log:
+        state, _ = open_state(genesis, RULESET, event_log, cache_rows=16)
+        with pytest.raises(StateCorruptError, match="restart this validator"):
+            state.get("accounts", key)
+    with EventLog(path, genesis) as event_log:
+        state, _ = open_state(genesis, RULESET, event_log, cache_rows=16)
+        assert state.get("accounts", key).balance == balance
+        assert state_digest(state.table_digests()) == digests[3]
+
+
+def test_the_row_cache_stays_within_its_bound(tmp_path: Path) -> None:
+    digests, _, _ = _run_transfers(tmp_path, 2)
+    genesis, _ = demo_genesis()
+    with EventLog(tmp_path / "validator-0", genesis) as event_log:
+        state, _ = open_state(genesis, RULESET, event_log, cache_rows=16)
+        assert state_digest(state.table_digests()) == digests[0]
+        rows = event_log.state_rows(RULESET.schema, cache_rows=4)
+        participants = dict(rows.rows("participants"))
+        assert len(participants) > 4
+        for _ in range(3):
+            for key, participant in participants.items():
+                assert rows.get("participants", key) == participant
+                assert rows.cached() <= 4
+        rows.close()
+
+
+def test_rows_read_through_a_tiny_cache_follow_every_commit(tmp_path: Path) -> None:
+    c = start(tmp_path, dataclasses.replace(FAST, state_cache_rows=2))
+    try:
+        alice, bob = funded_users(c, 2)
+        for n in range(1, 6):
+            alice.submit(Transfer(token="NORTH", to=bob.public_key, amount=3)).result(10)
+            assert wait_until(lambda: len({c.height(i) for i in range(4)}) == 1)
+            assert c.balance(alice.public_key, "NORTH") == 1_000_000 - 3 * n
+            assert c.balance(bob.public_key, "NORTH") == 1_000_000 + 3 * n
+        assert len({c.state_digest(i) for i in range(4)}) == 1
+    finally:
+        c.stop()
