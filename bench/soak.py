@@ -1,9 +1,10 @@
 """``python -m bench --soak SECONDS``: a steady offered load, resident memory sampled throughout.
 
-A leak shows as heap that keeps rising after warm-up faster than the validators' tables grow: the
-projections are in memory, so each payment's order row adds to the heap of every validator, and
-each validator's log is memory-mapped, so its pages count as resident too (file-backed, which the
-kernel can drop). The report separates the two and gives the heap's growth per event.
+The validators' tables live in their LMDB files, so the heap should stop growing once the row
+caches, queues and allocator have warmed up; each validator's log and state are memory-mapped,
+so their pages count as resident too (file-backed, which the kernel can drop). The report
+separates the two and gives the heap's growth per event after warm-up, beside the rows the
+tables hold at the end.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class SoakResult:
     events: int
     samples: tuple[MemorySample, ...]
     state_rows: int
-    """Rows in all validators' tables at the end: what the heap is expected to grow with."""
+    """Rows in all validators' tables at the end (on disk, not on the heap)."""
 
     @property
     def rss_mb_samples(self) -> tuple[float, ...]:
