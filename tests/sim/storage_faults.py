@@ -1,7 +1,9 @@
 """Storage faults, applied to a stopped validator's LMDB files as a failing disk would.
 
-The log must notice each on reopening (checksums, the header hash chain, the replay against the
-headers) and refuse to serve it; the validator then sets the log aside and rebuilds from peers.
+The log must notice each before it serves or uses the damaged record: the header hash chain and
+the head's block are checked on reopening, every other block record's checksum and key when it is
+read (a restart reads the stored state, so it no longer replays old blocks). A validator that
+notices sets the log aside and rebuilds from peers.
 """
 
 from __future__ import annotations
