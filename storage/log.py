@@ -130,6 +130,7 @@ class EventLog:
         self._db = {
             name.decode(): self._env.open_db(name, create=not readonly) for name in _DATABASES
         }
+        self._state_readers: list[StoredRows] = []
         self.genesis = self._init_genesis(genesis, readonly)
         self._head_height, self._head_hash, self._head_time = self._verify_chain()
 
@@ -266,7 +267,9 @@ class EventLog:
 
     def state_rows(self, schema: Mapping[str, type], cache_rows: int) -> StoredRows:
         """A reader of the stored state's rows, for the validator's thread only."""
-        return StoredRows(self._env, self._db["state"], schema, cache_rows, self.mark_state_stale)
+        reader = StoredRows(self._env, self._db["state"], schema, cache_rows, self.mark_state_stale)
+        self._state_readers.append(reader)
+        return reader
 
     def intake_rejections(self) -> list[IntakeRejection]:
         with self._env.begin(db=self._db["intake"]) as txn:
@@ -412,7 +415,12 @@ class EventLog:
             except lmdb.MapFullError:
                 new_size = self._env.info()["map_size"] * 2
                 log.info("%s: growing the LMDB map to %d MiB", self.path, new_size >> 20)
+                # LMDB remaps only with no transaction open in this process.
+                for reader in self._state_readers:
+                    reader.close()
                 self._env.set_mapsize(new_size)
+                for reader in self._state_readers:
+                    reader.reopen()
 
     def close(self) -> None:
         self._env.close()

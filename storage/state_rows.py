@@ -124,8 +124,8 @@ class StoredRows(CommittedRows):
     def adopt(self, writes: Mapping[str, Mapping[bytes, Any]]) -> None:
         """The rows are durable already (``EventLog.append`` wrote them with their block): see
         them, and refresh the decoded rows this cache holds."""
-        self._txn.abort()
-        self._txn = self._env.begin(db=self._db)
+        self.close()
+        self.reopen()
         young, old = self._young, self._old
         for table, rows in writes.items():
             for key, value in rows.items():
@@ -138,3 +138,6 @@ class StoredRows(CommittedRows):
 
     def close(self) -> None:
         self._txn.abort()
+
+    def reopen(self) -> None:
+        self._txn = self._env.begin(db=self._db)

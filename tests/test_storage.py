@@ -8,6 +8,7 @@ import lmdb
 import pytest
 
 from events.block import Block, BlockHeader, CommittedBlock, QuorumCertificate, event_leaves
+from events.codec import encode
 from events.envelope import event_id
 from events.merkle import root_from_leaf_hashes
 from events.results import ACCEPTED
@@ -147,15 +148,29 @@ def test_block_record_under_the_wrong_key_is_never_served(tmp_path: Path) -> Non
             list(log.stored_blocks(1))
 
 
-def test_map_grows_instead_of_failing(tmp_path: Path) -> None:
+def test_map_grows_instead_of_failing_while_the_state_is_being_read(tmp_path: Path) -> None:
+    """LMDB may only remap with no transaction open in the process: the state reader's
+    long-lived one is closed around the growth and reopened."""
     with EventLog(tmp_path, GENESIS, durable=False, map_size=1 << 20) as log:
+        rows = log.state_rows({"nonces": int}, cache_rows=8)
         prev = ZERO_HASH
         big = bytes(200_000)
         for h in range(1, 21):
             committed = _block(h, prev, (big + h.to_bytes(4, "big"),))
-            log.append(committed, [ACCEPTED], (), [event_id(committed.block.events[0])], {}, {})
+            key = h.to_bytes(4, "big")
+            log.append(
+                committed,
+                [ACCEPTED],
+                (),
+                [event_id(committed.block.events[0])],
+                {"nonces": {key: encode(h)}},
+                {},
+            )
+            rows.adopt({"nonces": {key: h}})
+            assert rows.get("nonces", key) == h
             prev = committed.block.hash
         assert log.head_height == 20
+        assert [n for _, n in rows.rows("nonces")] == list(range(1, 21))
 
 
 def test_readonly_open_of_a_non_consortium_directory_says_so(tmp_path: Path) -> None:
