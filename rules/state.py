@@ -150,7 +150,9 @@ class State(StateView):
         self._hashes = dict(hashes)  # hashes may be shared with other states; never mutated
 
     def put_initial(self, table: str, key: bytes, value: object) -> None:
-        """Write outside any block: genesis only."""
+        """Write outside any block: building the genesis state, in memory, only."""
+        if not isinstance(self._rows, MemoryRows):
+            raise TypeError("a stored state changes only by committing blocks to its log")
         old = self._rows.get(table, key)
         if old is not None:
             self._hashes[table].remove(row_element(key, encode(old)))
