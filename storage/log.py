@@ -29,6 +29,7 @@ from events.logs import get_logger
 from events.merkle import root_from_leaf_hashes
 from events.results import EventResult
 from storage.errors import LogCorruptError, StorageError
+from storage.key_filter import DEFAULT_BITS
 from storage.records import (
     BLOCK_DECODER,
     HEADER_DECODER,
@@ -265,9 +266,13 @@ class EventLog:
             }
         return StoredState(int.from_bytes(height, "big"), lanes)
 
-    def state_rows(self, schema: Mapping[str, type], cache_rows: int) -> StoredRows:
+    def state_rows(
+        self, schema: Mapping[str, type], cache_rows: int, filter_bits: int = DEFAULT_BITS
+    ) -> StoredRows:
         """A reader of the stored state's rows, for the validator's thread only."""
-        reader = StoredRows(self._env, self._db["state"], schema, cache_rows, self.mark_state_stale)
+        reader = StoredRows(
+            self._env, self._db["state"], schema, cache_rows, self.mark_state_stale, filter_bits
+        )
         self._state_readers.append(reader)
         return reader
 

@@ -21,6 +21,7 @@ import msgspec
 
 from rules.state import DELETED, CommittedRows
 from storage.errors import StorageError
+from storage.key_filter import DEFAULT_BITS, KeyFilter
 from storage.records import frame, unframe
 
 _MISSING = object()
@@ -55,6 +56,8 @@ class StoredRows(CommittedRows):
     Decoded rows are cached in two generations: a lookup fills the young one, and when it is
     full it becomes the old one and the previous old one is dropped. A row read in every
     generation (a hot account) stays decoded; the cache never holds more than ``cache_rows``.
+    A ``KeyFilter`` of the stored keys, filled by one scan of the keys on open and kept up by
+    every commit, answers most lookups of absent rows without LMDB.
     Not thread-safe: the validator's actor thread is its only user.
     """
 
@@ -65,6 +68,7 @@ class StoredRows(CommittedRows):
         schema: Mapping[str, type],
         cache_rows: int,
         on_corrupt: Callable[[], None],
+        filter_bits: int = DEFAULT_BITS,
     ) -> None:
         self._env = env
         self._db = db
@@ -76,6 +80,13 @@ class StoredRows(CommittedRows):
         self._old: dict[tuple[str, bytes], Any] = {}
         self._on_corrupt = on_corrupt
         self._txn = env.begin(db=db)
+        self._stored = KeyFilter(filter_bits)
+        if self.count() > self._stored.capacity:
+            self._stored.saturate()
+        else:
+            for stored_key in self._txn.cursor().iternext(keys=True, values=False):
+                table, _, key = bytes(stored_key).partition(b"\x00")
+                self._stored.add((table.decode(), key))
 
     def get(self, table: str, key: bytes) -> Any:
         cached = (table, key)
@@ -83,6 +94,8 @@ class StoredRows(CommittedRows):
         if value is _MISSING:
             value = self._old.get(cached, _MISSING)
             if value is _MISSING:
+                if not self._stored.may_contain(cached):
+                    return None
                 value = self._load(table, key)
                 if value is None:
                     return None  # most misses are new rows' keys, read once: not worth a slot
@@ -126,11 +139,13 @@ class StoredRows(CommittedRows):
         them, and refresh the decoded rows this cache holds."""
         self.close()
         self.reopen()
-        young, old = self._young, self._old
+        young, old, stored = self._young, self._old, self._stored
         for table, rows in writes.items():
             for key, value in rows.items():
                 cached = (table, key)
                 row = None if value is DELETED else value
+                if row is not None:
+                    stored.add(cached)
                 if cached in young:
                     young[cached] = row
                 elif cached in old:

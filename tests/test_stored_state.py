@@ -14,6 +14,7 @@ from events.block import state_digest
 from events.payments import Transfer
 from rules.rulebook import RULESET
 from rules.tables import account_key
+from storage.key_filter import KeyFilter
 from storage.log import EventLog
 from storage.state_rows import StateCorruptError, row_key
 from tests.consortium_fixtures import FAST, funded_users, start, wait_until
@@ -128,3 +129,35 @@ def test_rows_read_through_a_tiny_cache_follow_every_commit(tmp_path: Path) -> N
         assert len({c.state_digest(i) for i in range(4)}) == 1
     finally:
         c.stop()
+
+
+def test_the_key_filter_never_hides_a_stored_key() -> None:
+    keys = [("orders", i.to_bytes(8, "big")) for i in range(500)]
+    absent = [("orders", i.to_bytes(9, "big")) for i in range(500)]
+    roomy = KeyFilter()
+    for key in keys:
+        roomy.add(key)
+    assert all(roomy.may_contain(key) for key in keys)
+    assert sum(roomy.may_contain(key) for key in absent) < 5
+    small = KeyFilter(bits=1024)  # 128 keys at most: past that, it filters nothing
+    for key in keys[:128]:
+        small.add(key)
+    assert not small.saturated and all(small.may_contain(key) for key in keys[:128])
+    small.add(keys[128])
+    assert small.saturated and all(small.may_contain(key) for key in absent)
+
+
+def test_a_reader_opened_on_a_full_state_finds_every_row(tmp_path: Path) -> None:
+    """The filter is filled by a scan on open; with a filter too small for the state it gives
+    up filtering rather than hiding rows."""
+    _run_transfers(tmp_path, 2)
+    genesis, _ = demo_genesis()
+    with EventLog(tmp_path / "validator-0", genesis) as event_log:
+        for bits in (1 << 24, 8):
+            rows = event_log.state_rows(RULESET.schema, cache_rows=4, filter_bits=bits)
+            participants = dict(rows.rows("participants"))
+            assert participants and all(
+                rows.get("participants", k) == v for k, v in participants.items()
+            )
+            assert rows.get("participants", b"absent" * 5) is None
+            rows.close()
