@@ -32,7 +32,7 @@ from events.genesis import Genesis, GenesisParticipant, GenesisValidator, TokenD
 from events.identity import Identity
 from events.payments import IssueTokens, RegisterParticipant, Transfer
 from events.results import Code, EventResult
-from storage.errors import LogCorruptError, StorageError
+from storage.errors import LogCorruptError, StateCorruptError, StorageError
 
 __all__ = [
     "BlockNotice",
@@ -61,6 +61,7 @@ __all__ = [
     "RemoteError",
     "RemoteParticipantHandle",
     "RemoteTimeout",
+    "StateCorruptError",
     "StorageError",
     "Subscription",
     "SubscriptionOverflow",

@@ -19,3 +19,14 @@ class LogCorruptError(StorageError):
         )
         self.height = height
         self.what = what
+
+
+class StateCorruptError(StorageError):
+    """A stored state row fails its checksum; the stored state is marked for a rebuild."""
+
+    def __init__(self, table: str, key: bytes) -> None:
+        super().__init__(
+            f"the stored state row {table}/{key.hex()[:16]}… fails its checksum. The stored "
+            "state was marked stale: restart this validator and it rebuilds the state from its "
+            "log, which is checked against every block header."
+        )

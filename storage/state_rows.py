@@ -20,23 +20,12 @@ import lmdb
 import msgspec
 
 from rules.state import DELETED, CommittedRows
-from storage.errors import StorageError
+from storage.errors import StateCorruptError
 from storage.key_filter import DEFAULT_BITS, KeyFilter
 from storage.records import frame, unframe
 
 _MISSING = object()
 StoredRow = tuple[bytes, bytes | None]
-
-
-class StateCorruptError(StorageError):
-    """A stored state row fails its checksum; the stored state is marked for a rebuild."""
-
-    def __init__(self, table: str, key: bytes) -> None:
-        super().__init__(
-            f"the stored state row {table}/{key.hex()[:16]}… fails its checksum. The stored "
-            "state was marked stale: restart this validator and it rebuilds the state from its "
-            "log, which is checked against every block header."
-        )
 
 
 def row_key(table: str, key: bytes) -> bytes:

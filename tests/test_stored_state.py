@@ -14,9 +14,10 @@ from events.block import state_digest
 from events.payments import Transfer
 from rules.rulebook import RULESET
 from rules.tables import account_key
+from storage.errors import StateCorruptError
 from storage.key_filter import KeyFilter
 from storage.log import EventLog
-from storage.state_rows import StateCorruptError, row_key
+from storage.state_rows import row_key
 from tests.consortium_fixtures import FAST, funded_users, start, wait_until
 
 
