@@ -8,6 +8,9 @@ the state is rebuilt by replaying the log, each block held against its header, a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from events.codec import encode
 from events.genesis import Genesis
 from events.log_tree import LogTree
 from events.logs import get_logger
@@ -42,7 +45,7 @@ def open_state(
     stored = event_log.stored_state()
     hashes = None
     if stored is not None and stored.height == head:
-        hashes = {name: LtHash.from_bytes(lanes) for name, lanes in stored.table_lanes.items()}
+        hashes = _hashes(stored.table_lanes)
         if set(hashes) != set(ruleset.schema) or not _matches_head(
             genesis, ruleset, event_log, State(ruleset.schema, hashes=hashes)
         ):
@@ -59,11 +62,18 @@ def open_state(
         )
     if hashes is None:
         rebuilt, _ = rebuild_state(genesis, ruleset, event_log)
-        rows = ((name, key, row) for name in rebuilt.schema for key, row in rebuilt.rows(name))
-        event_log.replace_state(head, rows, rebuilt.table_lanes())
-        hashes = {name: LtHash.from_bytes(lanes) for name, lanes in rebuilt.table_lanes().items()}
+        rows = {
+            name: {key: encode(row) for key, row in rebuilt.rows(name)} for name in rebuilt.schema
+        }
+        lanes = rebuilt.table_lanes()
+        event_log.replace_state(head, rows, lanes)
+        hashes = _hashes(lanes)
     state = State(ruleset.schema, event_log.state_rows(ruleset.schema, cache_rows), hashes)
     return state, _log_tree_at_head(event_log)
+
+
+def _hashes(table_lanes: Mapping[str, bytes]) -> dict[str, LtHash]:
+    return {name: LtHash.from_bytes(lanes) for name, lanes in table_lanes.items()}
 
 
 def _matches_head(genesis: Genesis, ruleset: Ruleset, event_log: EventLog, state: State) -> bool:

@@ -18,7 +18,6 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import lmdb
 
@@ -39,7 +38,7 @@ from storage.records import (
     frame,
     unframe,
 )
-from storage.state_rows import StoredRow, StoredRows, row_key, stored_rows
+from storage.state_rows import StoredRow, StoredRows, stored_rows
 
 log = get_logger(__name__)
 
@@ -342,13 +341,14 @@ class EventLog:
     def replace_state(
         self,
         height: int,
-        rows: Iterable[tuple[str, bytes, Any]],
+        rows: Mapping[str, Mapping[bytes, bytes | None]],
         table_lanes: Mapping[str, bytes],
     ) -> None:
-        """Store a whole state, rebuilt at ``height`` (the head), in place of the stored one."""
+        """Store a whole state (its rows encoded, by table), rebuilt at ``height`` (the head), in
+        place of the stored one."""
         if height != self._head_height:
             raise StorageError(f"a state at {height} is not the head's ({self._head_height})")
-        encoded = [(row_key(table, key), frame(encode(row))) for table, key, row in rows]
+        encoded = list(stored_rows(rows))
 
         def write(txn: lmdb.Transaction) -> None:
             txn.drop(self._db["state"], delete=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import lmdb
@@ -35,15 +36,12 @@ def _run_transfers(path: Path, transfers: int) -> tuple[list[bytes], bytes, int]
         c.stop()
 
 
-def _edit(path: Path, db: bytes, key: bytes, edit: object) -> None:
+def _edit(path: Path, db: bytes, key: bytes, edit: Callable[[bytes], bytes]) -> None:
     env = lmdb.open(str(path), max_dbs=16)
     with env.begin(write=True, db=env.open_db(db)) as txn:
         value = txn.get(key)
         assert value is not None
-        if edit is None:
-            txn.delete(key)
-        else:
-            txn.put(key, edit(bytes(value)))  # type: ignore[operator]
+        txn.put(key, edit(bytes(value)))
     env.close()
 
 
@@ -64,24 +62,24 @@ def test_a_restart_reads_the_stored_state_without_replaying(
         c.stop()
 
 
-def test_table_hashes_that_do_not_match_the_head_are_rebuilt(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("validator", "db", "key", "edit"),
+    [
+        # table hashes that do not match the head's header
+        (1, b"tables", b"accounts", lambda lanes: bytes([lanes[0] ^ 1]) + lanes[1:]),
+        # a stored state behind the head
+        (2, b"meta", b"state_height", lambda _: (1).to_bytes(8, "big")),
+    ],
+    ids=["hashes-not-matching-the-head", "state-behind-the-head"],
+)
+def test_a_stored_state_that_cannot_be_trusted_is_rebuilt(
+    tmp_path: Path, validator: int, db: bytes, key: bytes, edit: Callable[[bytes], bytes]
+) -> None:
     digests, _, _ = _run_transfers(tmp_path, 3)
-    path = tmp_path / "validator-1"
-    _edit(path, b"tables", b"accounts", lambda lanes: bytes([lanes[0] ^ 1]) + lanes[1:])
+    _edit(tmp_path / f"validator-{validator}", db, key, edit)
     c = start(tmp_path)
     try:
-        assert c.state_digest(1) == digests[1]
-    finally:
-        c.stop()
-
-
-def test_a_stored_state_behind_the_head_is_rebuilt(tmp_path: Path) -> None:
-    digests, _, _ = _run_transfers(tmp_path, 3)
-    path = tmp_path / "validator-2"
-    _edit(path, b"meta", b"state_height", lambda height: (1).to_bytes(8, "big"))
-    c = start(tmp_path)
-    try:
-        assert c.state_digest(2) == digests[2]
+        assert c.state_digest(validator) == digests[validator]
     finally:
         c.stop()
 
