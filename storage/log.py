@@ -42,7 +42,7 @@ from storage.state_rows import StoredRow, StoredRows, stored_rows
 
 log = get_logger(__name__)
 
-FORMAT = b"consortium-log/3"
+FORMAT = b"consortium-log/4"
 _DATABASES = (b"meta", b"headers", b"blocks", b"ids", b"state", b"tables", b"intake", b"signed")
 SIGNED_HEIGHTS_KEPT = 16
 _STATE_HEIGHT = b"state_height"

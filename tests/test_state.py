@@ -8,7 +8,6 @@ import struct
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from nacl.bindings import randombytes_buf_deterministic
 
 from rules import lthash
 from rules.lthash import LtHash
@@ -64,50 +63,16 @@ def test_lthash_batched_update_equals_one_call_per_element(
     assert batched.digest() == one_by_one.digest()
 
 
-def _chacha20_ietf(key: bytes, nonce: bytes, size: int) -> bytes:
-    """RFC 8439 ChaCha20 keystream from block counter 0, written out for the test."""
-    mask = 0xFFFFFFFF
-
-    def rotl(x: int, n: int) -> int:
-        return ((x << n) | (x >> (32 - n))) & mask
-
-    out = bytearray()
-    for counter in range(-(-size // 64)):
-        initial = [*struct.unpack("<4I", b"expand 32-byte k"), *struct.unpack("<8I", key)]
-        initial += [counter, *struct.unpack("<3I", nonce)]
-        s = list(initial)
-        for _ in range(10):
-            for a, b, c, d in (
-                (0, 4, 8, 12), (1, 5, 9, 13), (2, 6, 10, 14), (3, 7, 11, 15),
-                (0, 5, 10, 15), (1, 6, 11, 12), (2, 7, 8, 13), (3, 4, 9, 14),
-            ):  # fmt: skip
-                s[a] = (s[a] + s[b]) & mask
-                s[d] = rotl(s[d] ^ s[a], 16)
-                s[c] = (s[c] + s[d]) & mask
-                s[b] = rotl(s[b] ^ s[c], 12)
-                s[a] = (s[a] + s[b]) & mask
-                s[d] = rotl(s[d] ^ s[a], 8)
-                s[c] = (s[c] + s[d]) & mask
-                s[b] = rotl(s[b] ^ s[c], 7)
-        out += struct.pack("<16I", *((x + y) & mask for x, y in zip(s, initial, strict=True)))
-    return bytes(out[:size])
-
-
-def test_lthash_expansion_is_personalised_blake2b_then_chacha20() -> None:
+def test_lthash_expansion_is_shake128_of_the_domain_and_the_row() -> None:
     """Pins the definition every validator must share, independently of the module's code."""
     element = b"\x00\x00\x00\x03key" + bytes(range(200))
-    seed = hashlib.blake2b(element, digest_size=32, person=b"consortium-lth").digest()
-    lanes = randombytes_buf_deterministic(2048, seed)
-    # libsodium implements this as ChaCha20 (IETF) keyed by the seed, nonce "LibsodiumDRG"; a
-    # libsodium that produced anything else would split validators on different machines.
-    assert lanes == _chacha20_ietf(seed, b"LibsodiumDRG", 2048)
+    lanes = hashlib.shake_128(b"consortium-lth\x00" + element).digest(2048)
     assert lthash._expand(element) == int.from_bytes(lanes, "little")
     # From the empty accumulator one row's digest is the SHA-256 of its lanes, little-endian.
     h = LtHash()
     h.add(element)
     assert h.digest() == hashlib.sha256(lanes).digest()
-    plain = hashlib.blake2b(element, digest_size=32).digest()
-    assert randombytes_buf_deterministic(2048, plain) != lanes  # the personalisation is used
+    assert hashlib.shake_128(element).digest(2048) != lanes  # the domain prefix is used
 
 
 @pytest.mark.parametrize("batch", [2, 65535])
