@@ -18,7 +18,7 @@ from actors.node_state import open_state
 from consensus.application import Head
 from consensus.certificates import Verifier
 from events.block import Block, BlockHeader, CommittedBlock, event_leaves, state_digest
-from events.envelope import MAX_EVENT_BYTES, DecodedEvent, decode_event, event_id
+from events.envelope import MAX_EVENT_BYTES, DecodedEvent, Envelope, decode_event, event_id
 from events.errors import MalformedError
 from events.genesis import Genesis
 from events.logs import get_logger
@@ -76,6 +76,19 @@ class NodeSettings:
     """Decoded state rows kept on the heap; the rest are read from the log's file when used."""
 
 
+def _decoded(envelope_bytes: bytes) -> tuple[Envelope, DecodedEvent] | EventResult:
+    """The envelope and its event if the bytes are a well-formed event, else why not."""
+    if len(envelope_bytes) > MAX_EVENT_BYTES:
+        return EventResult(Code.MALFORMED, f"event larger than {MAX_EVENT_BYTES} bytes")
+    try:
+        envelope, event = decode_event(envelope_bytes)
+    except MalformedError as exc:
+        return EventResult(Code.MALFORMED, str(exc))
+    if not event.signers or event.signers[0] != event.body.author:
+        return EventResult(Code.MISSING_SIGNATURE, "the first signature must be the author's")
+    return envelope, event
+
+
 class LedgerNode:
     def __init__(
         self,
@@ -106,30 +119,53 @@ class LedgerNode:
     def admit(self, envelope_bytes: bytes, eid: bytes) -> EventResult | None:
         """Verify a participant's event and pool it; a typed rejection, kept in the intake log,
         if it may not be pooled."""
-        screened = self._screen(eid, envelope_bytes, self.log.locate(eid) is not None)
-        if isinstance(screened, EventResult):
-            self._record_rejection(eid, envelope_bytes, screened)
-            return screened
-        self.mempool.add(eid, envelope_bytes, screened)
-        return None
+        return self.admit_many([envelope_bytes], [eid])[0]
+
+    def admit_many(
+        self, envelopes: Sequence[bytes], ids: Sequence[bytes]
+    ) -> list[EventResult | None]:
+        """``admit`` for a batch of participants' events: None for each pooled event, else its
+        rejection."""
+        return self._intake(envelopes, ids, record_duplicates=True)
 
     def admit_gossip(self, envelopes: Sequence[bytes]) -> int:
         """Pool the events a peer forwarded; returns how many were new.
 
-        Events this validator already has are routine and not recorded; one read transaction
-        answers which of the batch are already committed.
+        Events this validator already has are routine and not recorded.
         """
         ids = [event_id(e) for e in envelopes]
+        outcomes = self._intake(envelopes, ids, record_duplicates=False)
+        return sum(1 for outcome in outcomes if outcome is None)
+
+    def _intake(
+        self, envelopes: Sequence[bytes], ids: Sequence[bytes], record_duplicates: bool
+    ) -> list[EventResult | None]:
+        """Screen, verify and pool a batch, each event judged as if admitted alone. One read
+        transaction answers which events are already committed, rather than one per event. The
+        mempool's room is counted against the events ahead in the batch that passed screening,
+        so a batch never overfills it."""
         committed = self.log.committed_ids(ids)
-        added = 0
-        for eid, envelope_bytes in zip(ids, envelopes, strict=True):
-            screened = self._screen(eid, envelope_bytes, eid in committed)
-            if not isinstance(screened, EventResult):
-                self.mempool.add(eid, envelope_bytes, screened)
-                added += 1
-            elif screened.code is not Code.DUPLICATE:
-                self._record_rejection(eid, envelope_bytes, screened)
-        return added
+        outcomes: list[EventResult | None] = [None] * len(ids)
+        room = self.mempool.capacity - len(self.mempool)
+        seen: set[bytes] = set()
+        passed: list[int] = []
+        for i, eid in enumerate(ids):
+            problem = self._screen(eid in self.mempool or eid in seen, eid in committed, room <= 0)
+            seen.add(eid)
+            if problem is None:
+                passed.append(i)
+                room -= 1
+            outcomes[i] = problem
+        verified = self._verified_many([envelopes[i] for i in passed])
+        for i, event in zip(passed, verified, strict=True):
+            if isinstance(event, EventResult):
+                outcomes[i] = event
+            else:
+                self.mempool.add(ids[i], envelopes[i], event)
+        for eid, envelope_bytes, outcome in zip(ids, envelopes, outcomes, strict=True):
+            if outcome is not None and (record_duplicates or outcome.code is not Code.DUPLICATE):
+                self._record_rejection(eid, envelope_bytes, outcome)
+        return outcomes
 
     def _record_rejection(self, eid: bytes, envelope_bytes: bytes, problem: EventResult) -> None:
         self.log.record_intake_rejection(
@@ -138,35 +174,42 @@ class LedgerNode:
             )
         )
 
-    def _screen(
-        self, eid: bytes, envelope_bytes: bytes, committed: bool
-    ) -> DecodedEvent | EventResult:
-        """The decoded event if it may enter the mempool, else why not."""
-        if eid in self.mempool:
+    @staticmethod
+    def _screen(waiting: bool, committed: bool, full: bool) -> EventResult | None:
+        """Why an event may not enter the mempool, before its bytes are even looked at, if so.
+        ``waiting``: in the mempool, or earlier in the same batch."""
+        if waiting:
             return EventResult(Code.DUPLICATE, "this event is already waiting for a block")
         if committed:
             return EventResult(Code.DUPLICATE, "this event is already on the ledger")
-        if self.mempool.full:
+        if full:
             return EventResult(Code.OVERLOADED, "the validator's mempool is full; retry later")
-        return self._verified(envelope_bytes)
+        return None
 
-    def _verified(self, envelope_bytes: bytes) -> DecodedEvent | EventResult:
-        """Decode and verify every signature; the decoded event, or a typed rejection."""
-        if len(envelope_bytes) > MAX_EVENT_BYTES:
-            return EventResult(Code.MALFORMED, f"event larger than {MAX_EVENT_BYTES} bytes")
-        try:
-            envelope, event = decode_event(envelope_bytes)
-        except MalformedError as exc:
-            return EventResult(Code.MALFORMED, str(exc))
-        if not event.signers or event.signers[0] != event.body.author:
-            return EventResult(Code.MISSING_SIGNATURE, "the first signature must be the author's")
+    def _verified_many(self, envelopes: Sequence[bytes]) -> list[DecodedEvent | EventResult]:
+        """Decode each event and verify every signature; each event decoded, or its typed
+        rejection naming the first signature that does not verify."""
+        outcomes: list[DecodedEvent | EventResult] = []
+        for envelope_bytes in envelopes:
+            decoded = _decoded(envelope_bytes)
+            if isinstance(decoded, EventResult):
+                outcomes.append(decoded)
+                continue
+            envelope, event = decoded
+            bad = self._first_bad_signer(envelope)
+            if bad is None:
+                outcomes.append(event)
+            else:
+                detail = f"signature of {bad.hex()[:16]}… does not verify"
+                outcomes.append(EventResult(Code.BAD_SIGNATURE, detail))
+        return outcomes
+
+    def _first_bad_signer(self, envelope: Envelope) -> bytes | None:
         chain = self.genesis.chain_id
         for sig in envelope.signatures:
             if not self._verify(sig.signer, sig.signature, Domain.EVENT, chain, envelope.body):
-                return EventResult(
-                    Code.BAD_SIGNATURE, f"signature of {sig.signer.hex()[:16]}… does not verify"
-                )
-        return event
+                return sig.signer
+        return None
 
     # ------------------------------------------------------------ Application
 
@@ -227,15 +270,13 @@ class LedgerNode:
             self._runs[block.hash] = shared
             return None
         ids = [event_id(e) for e in block.events]
-        decoded: list[DecodedEvent | None] = []
-        for eid, envelope_bytes in zip(ids, block.events, strict=True):
-            event = self.mempool.decoded(eid)  # verified at intake
-            if event is None:
-                verified = self._verified(envelope_bytes)
-                if isinstance(verified, EventResult):
-                    return f"event {eid.hex()[:16]}…: {verified.detail}"
-                event = verified
-            decoded.append(event)
+        decoded = [self.mempool.decoded(eid) for eid in ids]  # verified at intake
+        unseen = [i for i, event in enumerate(decoded) if event is None]
+        verified = self._verified_many([block.events[i] for i in unseen])
+        for i, event in zip(unseen, verified, strict=True):
+            if isinstance(event, EventResult):
+                return f"event {ids[i].hex()[:16]}…: {event.detail}"
+            decoded[i] = event
         run = run_block(
             self.state,
             self.ruleset,

@@ -93,6 +93,7 @@ class ValidatorActor(pykka.ThreadingActor):
         self._evidence = EvidenceReporter(identity, genesis.chain_id)
         self._waiting: dict[bytes, list[ReplyTo]] = {}
         self._gossip: list[bytes] = []
+        self._submitted: list[SubmitEvent] = []
         self._new_events = False
 
     def on_start(self) -> None:
@@ -108,8 +109,13 @@ class ValidatorActor(pykka.ThreadingActor):
         self._log.close()
 
     def on_receive(self, message: Any) -> Any:
+        answer = self._guarded(lambda: self._dispatch(message), type(message).__name__)
+        self._guarded(self._flush_when_idle, "the batch after it")
+        return answer
+
+    def _guarded(self, handle: Callable[[], Any], what: str) -> Any:
         try:
-            return self._dispatch(message)
+            return handle()
         except StorageError:
             log.critical(
                 "validator %d cannot persist; stopping",
@@ -122,11 +128,9 @@ class ValidatorActor(pykka.ThreadingActor):
             log.exception(
                 "validator %d: handler failed on %s",
                 self.index,
-                type(message).__name__,
+                what,
                 extra={"validator": self.index},
             )
-        finally:
-            self._flush_when_idle()
         return None
 
     def _dispatch(self, message: Any) -> Any:
@@ -141,15 +145,22 @@ class ValidatorActor(pykka.ThreadingActor):
         return None
 
     def _on_submit(self, message: SubmitEvent) -> None:
-        eid = event_id(message.envelope)
-        rejection = self.node.admit(message.envelope, eid)
-        if rejection is not None:
-            self._reply(message.reply_to, Receipt(eid, rejection, None, self.index))
-            return
-        if message.reply_to is not None:
-            self._waiting.setdefault(eid, []).append(message.reply_to)
-        self._gossip.append(message.envelope)
-        self._new_events = True
+        """Submissions wait for the inbox to drain, so their signatures are verified together."""
+        self._submitted.append(message)
+
+    def _admit_submitted(self) -> None:
+        batch, self._submitted = self._submitted, []
+        envelopes = [m.envelope for m in batch]
+        ids = [event_id(e) for e in envelopes]
+        outcomes = self.node.admit_many(envelopes, ids)
+        for message, eid, rejection in zip(batch, ids, outcomes, strict=True):
+            if rejection is not None:
+                self._reply(message.reply_to, Receipt(eid, rejection, None, self.index))
+                continue
+            if message.reply_to is not None:
+                self._waiting.setdefault(eid, []).append(message.reply_to)
+            self._gossip.append(message.envelope)
+            self._new_events = True
 
     def _on_peer(self, delivery: PeerDelivery) -> None:
         try:
@@ -166,11 +177,14 @@ class ValidatorActor(pykka.ThreadingActor):
         self._carry_out(self.core.on_message(delivery.sender, message, self._clock()))
 
     def _flush_when_idle(self) -> None:
-        """Batch: gossip and wake consensus once the inbox is drained, not per event."""
-        if not self.actor_inbox.empty() and len(self._gossip) < GOSSIP_BATCH:
+        """Batch: admit submissions, gossip and wake consensus once the inbox is drained, not
+        per event."""
+        if not self.actor_inbox.empty() and len(self._gossip) + len(self._submitted) < GOSSIP_BATCH:
             return
         for report in self._evidence.new_reports(self.core.evidence, self.node.state):
             self._on_submit(SubmitEvent(report, None))
+        if self._submitted:
+            self._admit_submitted()
         if self._gossip:
             batch, self._gossip = tuple(self._gossip), []
             self._transport.broadcast(self.index, encode(EventGossip(batch)))

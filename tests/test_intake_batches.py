@@ -1,0 +1,79 @@
+"""Intake of a batch of events: each event gets its own verdict, as if admitted one by one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from actors.node import LedgerNode, NodeSettings
+from events.codec import encode
+from events.envelope import Envelope, Signature, decode_envelope, event_id
+from events.errors import ReceiptTimeout
+from events.payments import IssueTokens, Transfer
+from events.results import Code, EventResult
+from rules.rulebook import RULESET
+from storage.log import EventLog
+from tests.consortium_fixtures import funded_users, start
+from tests.ledger_fixtures import ADMIN, ALICE, GENESIS, Ledger
+
+
+def _forged(envelope_bytes: bytes) -> bytes:
+    envelope = decode_envelope(envelope_bytes)
+    return encode(Envelope(envelope.body, (Signature(ADMIN.public_key, bytes(64)),)))
+
+
+def test_a_batch_at_intake_gets_each_event_its_own_verdict(tmp_path: Path) -> None:
+    signer = Ledger()
+    good = [
+        signer.sign(ADMIN, IssueTokens(token="EUR", to=ALICE.public_key, amount=n + 1))
+        for n in range(30)
+    ]
+    forged = _forged(good[5])
+    batch = [*good[:20], good[2], forged, b"\x01\x02", *good[20:]]
+    settings = NodeSettings(mempool_capacity=25)
+    with EventLog(tmp_path, GENESIS, durable=False) as log:
+        node = LedgerNode(0, GENESIS, RULESET, log, settings)
+        outcomes = node.admit_many(batch, [event_id(e) for e in batch])
+        codes = [None if o is None else o.code for o in outcomes]
+        assert codes[:20] == [None] * 20
+        assert codes[20] is Code.DUPLICATE  # the same event earlier in the batch
+        assert codes[21] is Code.BAD_SIGNATURE
+        assert ADMIN.public_key.hex()[:16] in outcomes[21].detail
+        assert codes[22] is Code.MALFORMED
+        # The forged and malformed events took room while screened: 25 - 22 = 3 more fit.
+        assert codes[23:] == [None] * 3 + [Code.OVERLOADED] * 7
+        assert len(node.mempool) == 23
+        recorded = [r.code for r in log.intake_rejections()]
+        assert recorded == ["duplicate", "bad_signature", "malformed"] + ["overloaded"] * 7
+        again = node.admit_many(good[:2], [event_id(e) for e in good[:2]])
+        assert [o.code for o in again if o is not None] == [Code.DUPLICATE] * 2
+
+
+def test_a_failure_while_admitting_a_batch_leaves_the_validator_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Submissions are admitted after the inbox drains, outside the message handler; a failure
+    there is logged like a handler's, and must not stop the actor."""
+    c = start(tmp_path)
+    try:
+        alice, bob = funded_users(c, 2)
+        original = LedgerNode.admit_many
+        failures = iter([True])
+
+        def fail_once(
+            self: LedgerNode, envelopes: Sequence[bytes], ids: Sequence[bytes]
+        ) -> list[EventResult | None]:
+            if next(failures, False):
+                raise RuntimeError("injected failure")
+            return original(self, envelopes, ids)
+
+        monkeypatch.setattr(LedgerNode, "admit_many", fail_once)
+        with pytest.raises(ReceiptTimeout):
+            alice.submit(Transfer(token="NORTH", to=bob.public_key, amount=1)).result(1)
+        assert all(ref.is_alive() for ref in c._validators.values())
+        later = alice.submit(Transfer(token="NORTH", to=bob.public_key, amount=2)).result(10)
+        assert later.accepted
+    finally:
+        c.stop()
