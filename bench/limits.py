@@ -46,6 +46,13 @@ def _rate(fn: Callable[[], None], seconds: float) -> float:
     return count / (time.perf_counter() - started)
 
 
+def _best(rate: Callable[[], float], tries: int = 3) -> float:
+    """The best of ``tries`` measurements: a limit is what the machine can do, and anything else
+    running at the time only ever lowers a measurement. One all-cores verify measurement came
+    out at 1.2 times one thread where others gave 1.8."""
+    return max(rate() for _ in range(tries))
+
+
 def measure(seconds: float = 0.5) -> RawLimits:
     alice = Identity.from_seed("bench-alice", b"bench")
     body = Transfer(author=alice.public_key, seq=1, token="EUR", to=bytes(32), amount=100)
@@ -60,10 +67,14 @@ def measure(seconds: float = 0.5) -> RawLimits:
     cores = os.cpu_count() or 1
     return RawLimits(
         cores=cores,
-        sign_per_s=_rate(lambda: alice.sign(Domain.EVENT, "bench", message), seconds),
-        verify_per_s=_rate(verify, seconds),
-        verify_all_cores_per_s=_parallel_rate(verify, cores, seconds),
-        decode_per_s=_rate(lambda: decode_body(decode_envelope(envelope).body), seconds),
+        sign_per_s=_best(
+            lambda: _rate(lambda: alice.sign(Domain.EVENT, "bench", message), seconds)
+        ),
+        verify_per_s=_best(lambda: _rate(verify, seconds)),
+        verify_all_cores_per_s=_best(lambda: _parallel_rate(verify, cores, seconds)),
+        decode_per_s=_best(
+            lambda: _rate(lambda: decode_body(decode_envelope(envelope).body), seconds)
+        ),
         lmdb_append_per_s=_lmdb_rate(durable=False, per_txn=1000, seconds=seconds),
         lmdb_durable_commits_per_s=_lmdb_rate(durable=True, per_txn=1, seconds=seconds),
     )
