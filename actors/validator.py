@@ -110,7 +110,7 @@ class ValidatorActor(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> Any:
         answer = self._guarded(lambda: self._dispatch(message), type(message).__name__)
-        self._guarded(self._flush_when_idle, "the batch after it")
+        self._guarded(self._flush_when_idle, "admitting and gossiping after a message")
         return answer
 
     def _guarded(self, handle: Callable[[], Any], what: str) -> Any:
@@ -145,7 +145,8 @@ class ValidatorActor(pykka.ThreadingActor):
         return None
 
     def _on_submit(self, message: SubmitEvent) -> None:
-        """Submissions wait for the inbox to drain, so their signatures are verified together."""
+        """Submissions wait for the inbox to drain and are admitted as one batch, with one read
+        of the log."""
         self._submitted.append(message)
 
     def _admit_submitted(self) -> None:
