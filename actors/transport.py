@@ -59,7 +59,14 @@ class InProcessRouter:
         try:
             ref.tell(PeerDelivery(sender, payload))
         except pykka.ActorDeadError:
-            self.detach(recipient)
+            self._forget_dead(recipient, ref)
+
+    def _forget_dead(self, index: int, dead: pykka.ActorRef[pykka.Actor]) -> None:
+        """Detach ``dead`` unless ``index`` has been attached anew since it was looked up: a
+        validator restarted meanwhile would otherwise be cut off from every peer, silently."""
+        with self._lock:
+            if self._refs.get(index) is dead:
+                del self._refs[index]
 
     def broadcast(self, sender: int, payload: bytes) -> None:
         for recipient in list(self._refs):

@@ -14,6 +14,7 @@ class ConsensusConfig:
     timeout_delta_ms: int = 500  # added per failed round, so timeouts grow until rounds succeed
     max_clock_drift_ms: int = 5_000
     sync_retry_ms: int = 250
+    status_interval_ms: int = 1_000
     sync_batch_blocks: int = 64
 
     @property

@@ -117,7 +117,8 @@ class ConsensusCore:
     # ----------------------------------------------------------------- inputs
 
     def start(self, now_ms: int) -> list[Action]:
-        out: list[Action] = [Broadcast(encode(Status(self.index, self.height)))]
+        out: list[Action] = []
+        self._announce_status(out)
         self._start_round(0, now_ms, out)
         return out
 
@@ -131,6 +132,9 @@ class ConsensusCore:
 
     def on_timeout(self, timeout: Timeout, now_ms: int) -> list[Action]:
         out: list[Action] = []
+        if timeout.step is Step.STATUS:
+            self._announce_status(out)
+            return out
         h = self._h
         if timeout.height != self.height or timeout.round != h.round:
             return out
@@ -263,6 +267,15 @@ class ConsensusCore:
             self._request_sync(status.sender, now_ms, out)
         elif status.height < self.height:
             self._reply_status(status.sender, now_ms, out)
+
+    def _announce_status(self, out: list[Action]) -> None:
+        """Tell every peer this validator's height, now and again every ``status_interval_ms``.
+
+        Answers to a lagging peer are rate-limited, and the first ``Status`` after a restart
+        can reach peers that answered the previous incarnation moments ago; with nothing else
+        being said, a one-off announcement would leave the peer behind for good."""
+        out.append(Broadcast(encode(Status(self.index, self.height))))
+        out.append(ScheduleTimeout(Timeout(Step.STATUS, 0, 0), self.config.status_interval_ms))
 
     def _request_sync(self, validator: int, now_ms: int, out: list[Action]) -> None:
         if validator == self.index:

@@ -85,6 +85,23 @@ def test_restarted_validator_learns_it_is_behind_while_peers_are_idle() -> None:
     _assert_same_chain(net, [0, 1, 2, 3])
 
 
+def test_restarted_validator_catches_up_though_its_first_status_was_lost() -> None:
+    """Peers that answered the previous incarnation moments ago rate-limit their answer to the
+    restart's Status; losing the exchange must only delay catch-up, even with nothing to decide."""
+    net = MemoryNetwork(4)
+    net.crash(1)
+    for k in range(3):
+        net.submit(f"e{k}".encode(), to=(0, 2, 3))
+        assert net.run_until(_all_at(net, k + 1, [0, 2, 3]))
+    net.link_ok = lambda a, b: 1 not in (a, b)
+    net.restart(1)
+    net.run_until(lambda: False, max_ms=2_000)
+    assert net.heights() == [3, 0, 3, 3]
+    net.link_ok = lambda a, b: True
+    assert net.run_until(_all_at(net, 3, [1]), max_ms=10_000)
+    _assert_same_chain(net, [0, 1, 2, 3])
+
+
 def test_partitioned_minority_does_not_commit_and_heals() -> None:
     net = MemoryNetwork(4)
     side = {0}
