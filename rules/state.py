@@ -14,7 +14,7 @@ from typing import Any
 
 from events.block import TableDigest
 from events.codec import encode
-from rules.lthash import LtHash
+from rules.lthash import Expansions, LtHash
 
 DELETED = object()
 """The value an overlay writes for a removed row."""
@@ -106,6 +106,7 @@ class State(StateView):
         self._rows = rows if rows is not None else MemoryRows(self.schema)
         self._hashes = {name: LtHash() for name in self.schema}
         self._hashes.update(hashes or {})
+        self._expansions = Expansions()
         # Every read of an execution lands here: binding the store's method skips one call.
         self.get = self._rows.get  # type: ignore[method-assign]
 
@@ -139,7 +140,7 @@ class State(StateView):
             rows = {k: None if v is DELETED else encode(v) for k, v in writes.items()}
             added = [row_element(k, e) for k, e in rows.items() if e is not None]
             h = hashes[name].copy()
-            h.update(added, removed)
+            h.update(added, removed, self._expansions)
             hashes[name] = h
             encoded[name] = rows
         return hashes, encoded
