@@ -32,6 +32,7 @@ from events.errors import MalformedError
 from events.genesis import Genesis
 from events.identity import Identity
 from events.logs import get_logger
+from events.results import Code, EventResult
 from events.signing import verify_signature
 from events.wire import EventGossip, decode_peer_message
 from rules.engine import Ruleset
@@ -42,6 +43,9 @@ log = get_logger(__name__)
 
 Clock = Callable[[], int]
 GOSSIP_BATCH = 256
+_ADMISSION_FAILED = EventResult(
+    Code.OVERLOADED, "the validator failed while admitting this event (see its log); retry later"
+)
 
 
 def wall_clock_ms() -> int:
@@ -153,7 +157,13 @@ class ValidatorActor(pykka.ThreadingActor):
         batch, self._submitted = self._submitted, []
         envelopes = [m.envelope for m in batch]
         ids = [event_id(e) for e in envelopes]
-        outcomes = self.node.admit_many(envelopes, ids)
+        try:
+            outcomes = self.node.admit_many(envelopes, ids)
+        except Exception:
+            # Nothing was admitted: say so now rather than leave the submitters to time out.
+            for message, eid in zip(batch, ids, strict=True):
+                self._reply(message.reply_to, Receipt(eid, _ADMISSION_FAILED, None, self.index))
+            raise
         for message, eid, rejection in zip(batch, ids, outcomes, strict=True):
             if rejection is not None:
                 self._reply(message.reply_to, Receipt(eid, rejection, None, self.index))

@@ -10,7 +10,6 @@ import pytest
 from actors.node import LedgerNode, NodeSettings
 from events.codec import encode
 from events.envelope import Envelope, Signature, decode_envelope, event_id
-from events.errors import ReceiptTimeout
 from events.payments import IssueTokens, Transfer
 from events.results import Code, EventResult
 from rules.rulebook import RULESET
@@ -55,7 +54,8 @@ def test_a_failure_while_admitting_a_batch_leaves_the_validator_running(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Submissions are admitted after the inbox drains, outside the message handler; a failure
-    there is logged like a handler's, and must not stop the actor."""
+    there is logged like a handler's, must not stop the actor, and is answered at once with a
+    typed rejection the submitter can retry on."""
     c = start(tmp_path)
     try:
         alice, bob = funded_users(c, 2)
@@ -70,8 +70,9 @@ def test_a_failure_while_admitting_a_batch_leaves_the_validator_running(
             return original(self, envelopes, ids)
 
         monkeypatch.setattr(LedgerNode, "admit_many", fail_once)
-        with pytest.raises(ReceiptTimeout):
-            alice.submit(Transfer(token="NORTH", to=bob.public_key, amount=1)).result(1)
+        refused = alice.submit(Transfer(token="NORTH", to=bob.public_key, amount=1)).result(5)
+        assert refused.result.code is Code.OVERLOADED and refused.height is None
+        assert "failed while admitting" in refused.result.detail
         assert all(ref.is_alive() for ref in c._validators.values())
         later = alice.submit(Transfer(token="NORTH", to=bob.public_key, amount=2)).result(10)
         assert later.accepted
