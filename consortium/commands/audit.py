@@ -19,11 +19,10 @@ from consortium.audit.proofs import (
 from consortium.audit.replay_to import state_as_of
 from consortium.audit.rows import row_dict
 from consortium.audit.verify import audit
+from consortium.commands import Commands
 from consortium.commands.progress import ProgressLine
 from events.codec import encode
 from rules.tables import PROJECTIONS
-
-Commands = argparse._SubParsersAction  # type: ignore[type-arg]
 
 
 def register(commands: Commands) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from consortium.commands import Commands
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+
+def register(commands: Commands) -> None:
     demo = commands.add_parser(
         "demo",
         help="run the business processes on an embedded 4-validator consortium",

@@ -6,8 +6,10 @@ import argparse
 import time
 from pathlib import Path
 
+from consortium.commands import Commands
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+
+def register(commands: Commands) -> None:
     genesis = commands.add_parser(
         "genesis",
         help="build a TOML genesis file from the organisations' public key files",

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from consortium.commands import Commands
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+
+def register(commands: Commands) -> None:
     keygen = commands.add_parser(
         "keygen",
         help="create an Ed25519 key pair (secret file mode 0600, public .pub file to share)",

@@ -8,8 +8,10 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from consortium.commands import Commands
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+
+def register(commands: Commands) -> None:
     node = commands.add_parser(
         "node",
         help="run one validator of a networked consortium",
