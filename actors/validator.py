@@ -160,18 +160,27 @@ class ValidatorActor(pykka.ThreadingActor):
         try:
             outcomes = self.node.admit_many(envelopes, ids)
         except Exception:
-            # Nothing was admitted: say so now rather than leave the submitters to time out.
+            # Answer now rather than leave the submitters to time out. An event pooled before
+            # the failure goes on to a block like any other; the rest may be submitted again.
             for message, eid in zip(batch, ids, strict=True):
-                self._reply(message.reply_to, Receipt(eid, _ADMISSION_FAILED, None, self.index))
+                if eid in self.node.mempool:
+                    self._pooled(message, eid)
+                else:
+                    self._reply(message.reply_to, Receipt(eid, _ADMISSION_FAILED, None, self.index))
             raise
         for message, eid, rejection in zip(batch, ids, outcomes, strict=True):
-            if rejection is not None:
+            if rejection is None:
+                self._pooled(message, eid)
+            else:
                 self._reply(message.reply_to, Receipt(eid, rejection, None, self.index))
-                continue
-            if message.reply_to is not None:
-                self._waiting.setdefault(eid, []).append(message.reply_to)
-            self._gossip.append(message.envelope)
-            self._new_events = True
+
+    def _pooled(self, message: SubmitEvent, eid: bytes) -> None:
+        """A submitted event is in the mempool: its submitter waits for the commit, and the
+        peers hear of it with the next gossip."""
+        if message.reply_to is not None:
+            self._waiting.setdefault(eid, []).append(message.reply_to)
+        self._gossip.append(message.envelope)
+        self._new_events = True
 
     def _on_peer(self, delivery: PeerDelivery) -> None:
         try:

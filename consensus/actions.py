@@ -14,9 +14,10 @@ class Step(enum.IntEnum):
     """Not a step a round is in: the timer that repeats this validator's messages of a round
     that is not moving, since a lost vote is otherwise never sent again."""
     STATUS = 5
-    """Not a step either: the timer that repeats this validator's ``Status`` at every height,
-    so a peer that fell behind learns it even when every other message to it was lost or
-    withheld (a restart's first ``Status`` can meet replies its peers rate-limit)."""
+    """Not a step either: the one timer, whatever the height and round, that repeats this
+    validator's ``Status``, so a peer that fell behind learns it even when every other message
+    to it was lost or withheld (a restart's first ``Status`` can meet replies its peers
+    rate-limit)."""
 
 
 @dataclass(frozen=True, slots=True)

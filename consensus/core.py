@@ -274,8 +274,9 @@ class ConsensusCore:
         Answers to a lagging peer are rate-limited, and the first ``Status`` after a restart
         can reach peers that answered the previous incarnation moments ago; with nothing else
         being said, a one-off announcement would leave the peer behind for good."""
-        out.append(Broadcast(encode(Status(self.index, self.height))))
+        # The timer first: should the shell fail to send, the repetition must still go on.
         out.append(ScheduleTimeout(Timeout(Step.STATUS, 0, 0), self.config.status_interval_ms))
+        out.append(Broadcast(encode(Status(self.index, self.height))))
 
     def _request_sync(self, validator: int, now_ms: int, out: list[Action]) -> None:
         if validator == self.index:

@@ -130,10 +130,13 @@ class LtHash:
         """Add and remove many elements at once: the same digest as one call per element."""
         entering = expansions.entering if expansions is not None else _expand
         leaving = expansions.leaving if expansions is not None else _expand
+        # Removed rows first: a row rewritten with the same bytes must find, then keep, its
+        # expansion.
+        removed_sum = _lane_sum(map(leaving, removed))
         self._set(
             _lane_add(
                 _lane_add(self._value, _lane_sum(map(entering, added))),
-                _lane_negate(_lane_sum(map(leaving, removed))),
+                _lane_negate(removed_sum),
             )
         )
 

@@ -91,7 +91,7 @@ class _Item:
     seq: int
     kind: str = field(compare=False)
     target: int = field(compare=False)
-    sender: int = field(compare=False)
+    sender: int = field(compare=False)  # of a message; of a timeout, the target's incarnation
     payload: object = field(compare=False)
 
 
@@ -106,6 +106,7 @@ class MemoryNetwork:
         self._queue: list[_Item] = []
         self._seq = itertools.count()
         self.down: set[int] = set()
+        self.incarnations = [0] * n
         self.link_ok: Callable[[int, int], bool] = lambda a, b: True
         self.apps = [MemoryApp("core-test") for _ in range(n)]
         self.cores = [self._core(i) for i in range(n)]
@@ -131,6 +132,7 @@ class MemoryNetwork:
     def restart(self, i: int) -> None:
         """Restart from the app's committed chain: the in-memory stand-in for a log on disk."""
         self.down.discard(i)
+        self.incarnations[i] += 1
         self.cores[i] = self._core(i)
         self._carry_out(i, self.cores[i].start(self.now))
 
@@ -146,7 +148,8 @@ class MemoryNetwork:
             elif isinstance(a, SendTo):
                 self._push(self.now + self.latency_ms, "msg", a.validator, i, a.payload)
             elif isinstance(a, ScheduleTimeout):
-                self._push(self.now + a.delay_ms, "timeout", i, i, a.timeout)
+                # A timer remembers the incarnation that set it, as an actor's dies with it.
+                self._push(self.now + a.delay_ms, "timeout", i, self.incarnations[i], a.timeout)
 
     def step(self) -> bool:
         if not self._queue:
@@ -155,6 +158,8 @@ class MemoryNetwork:
         self.now = max(self.now, item.due)
         i = item.target
         if i in self.down or (item.kind == "msg" and not self.link_ok(item.sender, i)):
+            return True
+        if item.kind == "timeout" and item.sender != self.incarnations[i]:
             return True
         core = self.cores[i]
         if item.kind == "timeout":

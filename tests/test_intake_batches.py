@@ -78,3 +78,30 @@ def test_a_failure_while_admitting_a_batch_leaves_the_validator_running(
         assert later.accepted
     finally:
         c.stop()
+
+
+def test_an_event_pooled_before_admission_failed_is_committed_and_answered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure after an event entered the mempool must not tell its submitter to retry (the
+    retry would be a duplicate): the event goes on to a block, and the receipt says so."""
+    c = start(tmp_path)
+    try:
+        alice, bob = funded_users(c, 2)
+        original = LedgerNode.admit_many
+        failures = iter([True])
+
+        def pool_then_fail(
+            self: LedgerNode, envelopes: Sequence[bytes], ids: Sequence[bytes]
+        ) -> list[EventResult | None]:
+            outcomes = original(self, envelopes, ids)
+            if next(failures, False):
+                raise RuntimeError("injected failure after pooling")
+            return outcomes
+
+        monkeypatch.setattr(LedgerNode, "admit_many", pool_then_fail)
+        receipt = alice.submit(Transfer(token="NORTH", to=bob.public_key, amount=1)).result(10)
+        assert receipt.accepted and receipt.height is not None
+        assert all(ref.is_alive() for ref in c._validators.values())
+    finally:
+        c.stop()
