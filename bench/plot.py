@@ -33,9 +33,13 @@ def plot(runs: Sequence[WorkloadResult], path: Path) -> None:
             label = f"{mode}, sharing {sharing}"
             xs = [r.validators for r in saturated]
             left.plot(xs, [r.committed_per_s for r in saturated], "o-", label=label)
-    left.legend()
+    sizes = sorted({r.validators for r in runs})
+    left.set_xticks(sizes)  # whole validators only, even when one size was run
+    left.set_xlim(min(sizes) - 1, max(sizes) + 1)
+    left.set_ylim(bottom=0)
+    left.legend(loc="best")
     left.set(xlabel="validators", ylabel="committed events/s", title="Throughput at saturation")
-    for n in sorted({r.validators for r in runs}):
+    for n in sizes:
         for mode in ("in-process", "processes"):
             paced = sorted(
                 (r for r in runs if r.validators == n and r.offered_per_s and r.mode == mode),
@@ -46,6 +50,7 @@ def plot(runs: Sequence[WorkloadResult], path: Path) -> None:
                 name = f"n={n} {mode}"
                 right.plot(loads, [r.latency_p50_ms for r in paced], "o-", label=f"{name} p50")
                 right.plot(loads, [r.latency_p99_ms for r in paced], "x--", label=f"{name} p99")
+    right.set_ylim(bottom=0)
     right.set(
         xlabel="offered events/s", ylabel="commit latency, ms", title="Latency against offered load"
     )
