@@ -32,6 +32,12 @@ def row_key(table: str, key: bytes) -> bytes:
     return table.encode() + b"\x00" + key
 
 
+def split_row_key(stored_key: bytes) -> tuple[str, bytes]:
+    """The table and key that ``row_key`` joined."""
+    table, _, key = stored_key.partition(b"\x00")
+    return table.decode(), key
+
+
 def stored_rows(writes: Mapping[str, Mapping[bytes, bytes | None]]) -> Iterator[StoredRow]:
     """Encoded writes as stored: the row key and the framed row, None for a removed row."""
     for table, rows in writes.items():
@@ -74,8 +80,7 @@ class StoredRows(CommittedRows):
             self._stored.saturate()
         else:
             for stored_key in self._txn.cursor().iternext(keys=True, values=False):
-                table, _, key = bytes(stored_key).partition(b"\x00")
-                self._stored.add((table.decode(), key))
+                self._stored.add(split_row_key(bytes(stored_key)))
 
     def get(self, table: str, key: bytes) -> Any:
         cached = (table, key)

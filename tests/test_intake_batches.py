@@ -50,6 +50,25 @@ def test_a_batch_at_intake_gets_each_event_its_own_verdict(tmp_path: Path) -> No
         assert [o.code for o in again if o is not None] == [Code.DUPLICATE] * 2
 
 
+def _fail_first_admission(monkeypatch: pytest.MonkeyPatch, *, after_pooling: bool) -> None:
+    """The next ``admit_many`` raises: before it pools anything, or after its events are in."""
+    original = LedgerNode.admit_many
+    failures = iter([True])
+
+    def fail_once(
+        self: LedgerNode, envelopes: Sequence[bytes], ids: Sequence[bytes]
+    ) -> list[EventResult | None]:
+        failing = next(failures, False)
+        if failing and not after_pooling:
+            raise RuntimeError("injected failure before pooling")
+        outcomes = original(self, envelopes, ids)
+        if failing:
+            raise RuntimeError("injected failure after pooling")
+        return outcomes
+
+    monkeypatch.setattr(LedgerNode, "admit_many", fail_once)
+
+
 def test_a_failure_while_admitting_a_batch_leaves_the_validator_running(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -59,17 +78,7 @@ def test_a_failure_while_admitting_a_batch_leaves_the_validator_running(
     c = start(tmp_path)
     try:
         alice, bob = funded_users(c, 2)
-        original = LedgerNode.admit_many
-        failures = iter([True])
-
-        def fail_once(
-            self: LedgerNode, envelopes: Sequence[bytes], ids: Sequence[bytes]
-        ) -> list[EventResult | None]:
-            if next(failures, False):
-                raise RuntimeError("injected failure")
-            return original(self, envelopes, ids)
-
-        monkeypatch.setattr(LedgerNode, "admit_many", fail_once)
+        _fail_first_admission(monkeypatch, after_pooling=False)
         refused = alice.submit(Transfer(token="NORTH", to=bob.public_key, amount=1)).result(5)
         assert refused.result.code is Code.OVERLOADED and refused.height is None
         assert "failed while admitting" in refused.result.detail
@@ -88,18 +97,7 @@ def test_an_event_pooled_before_admission_failed_is_committed_and_answered(
     c = start(tmp_path)
     try:
         alice, bob = funded_users(c, 2)
-        original = LedgerNode.admit_many
-        failures = iter([True])
-
-        def pool_then_fail(
-            self: LedgerNode, envelopes: Sequence[bytes], ids: Sequence[bytes]
-        ) -> list[EventResult | None]:
-            outcomes = original(self, envelopes, ids)
-            if next(failures, False):
-                raise RuntimeError("injected failure after pooling")
-            return outcomes
-
-        monkeypatch.setattr(LedgerNode, "admit_many", pool_then_fail)
+        _fail_first_admission(monkeypatch, after_pooling=True)
         receipt = alice.submit(Transfer(token="NORTH", to=bob.public_key, amount=1)).result(10)
         assert receipt.accepted and receipt.height is not None
         assert all(ref.is_alive() for ref in c._validators.values())
