@@ -219,6 +219,9 @@ class LedgerNode:
     def has_pending_events(self) -> bool:
         return len(self.mempool) > 0
 
+    def has_full_block(self) -> bool:
+        return len(self.mempool) >= self.settings.max_block_events
+
     def build_block(
         self, height: int, round_: int, proposer: int, time_ms: int, allow_empty: bool
     ) -> Block | None:

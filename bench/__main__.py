@@ -24,7 +24,7 @@ from bench.plot import plot
 from bench.report import report_lines
 from bench.scenarios import SCENARIOS
 from bench.soak import soak
-from bench.workload import SHARING_LEVELS, run_workload
+from bench.workload import DEFAULT_BOUNDS, SHARING_LEVELS, BlockBounds, run_workload, sharing_config
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,6 +59,22 @@ def _parser() -> argparse.ArgumentParser:
         help="also run at these offered loads, events/s, to read latency",
     )
     parser.add_argument("--no-fsync", action="store_true", help="do not fsync each committed block")
+    parser.add_argument(
+        "--block-events",
+        type=int,
+        default=DEFAULT_BOUNDS.max_block_events,
+        metavar="N",
+        help="block size bound: at most N events per block (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--block-time",
+        type=int,
+        default=DEFAULT_BOUNDS.block_time_ms,
+        metavar="MS",
+        help="block time bound: a proposer waits up to MS after its height began for a full "
+        "block, then proposes what is waiting (default: %(default)s, propose at once; must be "
+        "below the 1,000 ms propose timeout)",
+    )
     parser.add_argument(
         "--sharing",
         choices=SHARING_LEVELS,
@@ -101,6 +117,12 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
+    durable = not args.no_fsync
+    bounds = BlockBounds(args.block_events, args.block_time)
+    try:
+        sharing_config(args.sharing, durable, bounds)
+    except ValueError as exc:
+        _parser().error(f"{exc}; choose other --block-events or --block-time")
     if args.soak:
         result = soak(args.soak, args.soak_rate, say)
         print(
@@ -118,7 +140,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     say("measuring raw limits of this machine …")
     raw = limits.measure()
     runs = []
-    durable = not args.no_fsync
     for workload in args.workload:
         for n in args.validators:
             for rate in [None, *args.rates]:
@@ -130,11 +151,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for sharing in levels:
                     if sharing != args.sharing:
                         say(f"  … again with validators sharing: {sharing}")
-                    runs.append(run_workload(n, args.events, durable, rate, say, sharing, workload))
+                    runs.append(
+                        run_workload(n, args.events, durable, rate, say, sharing, workload, bounds)
+                    )
                 if args.multiprocess:
                     say(f"  … again with {n} node processes over ZeroMQ")
                     runs.append(
-                        run_workload_multiprocess(n, args.events, durable, rate, say, workload)
+                        run_workload_multiprocess(
+                            n, args.events, durable, rate, say, workload, bounds
+                        )
                     )
     comparison = None
     if args.compare:

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from bench.scenarios import SCENARIOS
-from bench.workload import Progress, WorkloadResult, drive, measured
+from bench.workload import DEFAULT_BOUNDS, BlockBounds, Progress, WorkloadResult, drive, measured
 from consortium.key_file import read_secret_key
 from consortium.local_cluster import NodeProcess, wait_for, write_cluster
 from consortium.remote import RemoteConsortium, RemoteParticipantHandle
@@ -29,6 +29,7 @@ def run_workload_multiprocess(
     offered_per_s: float | None = None,
     progress: Progress = lambda _: None,
     workload: str = "payments",
+    bounds: BlockBounds = DEFAULT_BOUNDS,
 ) -> WorkloadResult:
     with tempfile.TemporaryDirectory(prefix="consortium-bench-net-") as tmp:
         files = write_cluster(
@@ -36,7 +37,7 @@ def run_workload_multiprocess(
             validators,
             participants={"admin": "org_admin"},
             tokens=(("EUR", "org-0"),),
-            ledger={"durable": durable},
+            ledger={"durable": durable, **bounds.as_ledger()},
             chain_id="bench-net",
             workflows=RESTITUTION_WORKFLOWS,
         )
@@ -81,6 +82,7 @@ def run_workload_multiprocess(
             sharing="none",
             durable=durable,
             peak_rss_mb=max(peaks),
+            bounds=bounds,
             mode="processes",
         )
 

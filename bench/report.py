@@ -57,6 +57,11 @@ def report_lines(
         c4, c1 = signature_bound(raw, 4), signature_bound(raw, 1)
         yield f"C (n=4) = {c4:,.0f} events/s; C1 = {c1:,.0f} events/s"
         yield "(durable)" if runs[0].durable else "(no fsync)"
+        wait = runs[0].block_time_ms
+        yield (
+            f"blocks: at most {runs[0].max_block_events:,} events; "
+            + (f"a proposer waits up to {wait} ms for a full block" if wait else "proposed at once")
+        )
         yield "sharing: none = every validator verifies every signature and executes every block"
         yield "      (full replicas: read /C); verify = one signature check per process (the"
         yield "      embedded default, one trust domain: read /C1); verify+exec = one execution"

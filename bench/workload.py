@@ -38,13 +38,29 @@ process (the embedded default, one trust domain: C1); ``verify+exec``, one execu
 too."""
 
 
-def sharing_config(sharing: str, durable: bool) -> ConsortiumConfig:
+@dataclass(frozen=True, slots=True)
+class BlockBounds:
+    """The harness's block size and block time bounds, as ``ConsortiumConfig`` names them."""
+
+    max_block_events: int = ConsortiumConfig().max_block_events
+    block_time_ms: int = ConsortiumConfig().block_time_ms
+
+    def as_ledger(self) -> dict[str, int]:
+        """The ``[ledger]`` settings of a node config that set these bounds."""
+        return {"max_block_events": self.max_block_events, "block_time_ms": self.block_time_ms}
+
+
+DEFAULT_BOUNDS = BlockBounds()
+
+
+def sharing_config(sharing: str, durable: bool, bounds: BlockBounds) -> ConsortiumConfig:
     if sharing not in SHARING_LEVELS:
         raise ValueError(f"sharing {sharing!r} is not one of {', '.join(SHARING_LEVELS)}")
     return ConsortiumConfig(
         durable=durable,
         share_verifications=sharing != "none",
         share_executions=sharing == "verify+exec",
+        **bounds.as_ledger(),
     )
 
 
@@ -68,6 +84,8 @@ class WorkloadResult:
     audit_events_per_s: float
     bytes_per_event: float
     peak_rss_mb: float
+    max_block_events: int
+    block_time_ms: int
     mode: str = "in-process"
     """``in-process``: every validator an actor of this process; ``processes``: one
     ``consortium node`` process per validator over ZeroMQ, the host submitting remotely."""
@@ -101,11 +119,12 @@ def run_workload(
     progress: Progress = lambda _: None,
     sharing: str = "none",
     workload: str = "payments",
+    bounds: BlockBounds = DEFAULT_BOUNDS,
 ) -> WorkloadResult:
     genesis, keys = bench_genesis(validators)
     with tempfile.TemporaryDirectory(prefix="consortium-bench-") as tmp:
         data = Path(tmp)
-        with Consortium(genesis, data, keys, sharing_config(sharing, durable)) as c:
+        with Consortium(genesis, data, keys, sharing_config(sharing, durable, bounds)) as c:
             stream = SCENARIOS[workload](c.participant(identity("admin")), c.participant)
             start_height = c.height()
             driven = drive(stream, events, offered_per_s, progress)
@@ -119,6 +138,7 @@ def run_workload(
             sharing=sharing,
             durable=durable,
             peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            bounds=bounds,
         )
 
 
@@ -143,6 +163,7 @@ def measured(
     sharing: str,
     durable: bool,
     peak_rss_mb: float,
+    bounds: BlockBounds,
     mode: str = "in-process",
 ) -> WorkloadResult:
     """The result of a run, with replay, audit and size figures read from one validator's log
@@ -169,6 +190,8 @@ def measured(
         audit_events_per_s=audit(log_dir).events_per_s,
         bytes_per_event=size / max(1, logged),
         peak_rss_mb=peak_rss_mb,
+        max_block_events=bounds.max_block_events,
+        block_time_ms=bounds.block_time_ms,
         mode=mode,
     )
 

@@ -18,6 +18,9 @@ class Step(enum.IntEnum):
     validator's ``Status``, so a peer that fell behind learns it even when every other message
     to it was lost or withheld (a restart's first ``Status`` can meet replies its peers
     rate-limit)."""
+    FILL = 6
+    """Not a step either: the end of the wait of a round-0 proposer whose block is filling
+    (``ConsensusConfig.block_time_ms``)."""
 
 
 @dataclass(frozen=True, slots=True)

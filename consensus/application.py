@@ -37,3 +37,6 @@ class Application(Protocol):
     def committed_blocks(self, from_height: int, limit: int) -> list[CommittedBlock]: ...
 
     def has_pending_events(self) -> bool: ...
+
+    def has_full_block(self) -> bool:
+        """Whether the pending events already fill the largest block ``build_block`` makes."""

@@ -16,6 +16,15 @@ class ConsensusConfig:
     sync_retry_ms: int = 250
     status_interval_ms: int = 1_000
     sync_batch_blocks: int = 64
+    block_time_ms: int = 0
+    """How long a round-0 proposer lets its block fill: it proposes once a full block's events
+    are waiting or ``block_time_ms`` after its height began, whichever comes first; 0 proposes
+    as soon as one event waits. Larger blocks amortise votes and writes over more events at the
+    cost of up to this much latency; it must stay below ``timeout_propose_ms``, or peers would
+    give up on the proposer while it waits."""
+
+    def __post_init__(self) -> None:
+        check_block_time(self.block_time_ms, self.timeout_propose_ms)
 
     @property
     def n(self) -> int:
@@ -35,3 +44,13 @@ class ConsensusConfig:
 
     def timeout_ms(self, base_ms: int, round_: int) -> int:
         return base_ms + round_ * self.timeout_delta_ms
+
+
+def check_block_time(block_time_ms: int, timeout_propose_ms: int) -> None:
+    """Refuse a fill wait that peers would take for a silent proposer."""
+    if not 0 <= block_time_ms < timeout_propose_ms:
+        raise ValueError(
+            f"block_time_ms is {block_time_ms}; it must be at least 0 and below "
+            f"timeout_propose_ms ({timeout_propose_ms}), or peers time out the proposer "
+            "while its block fills"
+        )

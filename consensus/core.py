@@ -73,6 +73,7 @@ class _Height:
     fired: set[tuple[str, int]] = field(default_factory=set)
     active: bool = False
     waiting_to_propose: bool = False
+    started_ms: int = 0
     own_messages: list[bytes] = field(default_factory=list)
 
 
@@ -137,6 +138,11 @@ class ConsensusCore:
             return out
         h = self._h
         if timeout.height != self.height or timeout.round != h.round:
+            return out
+        if timeout.step is Step.FILL:
+            if h.waiting_to_propose:
+                self._propose(now_ms, out)
+                self._progress(now_ms, out)
             return out
         # Messages may have been lost: say again what this validator said in this round.
         out.extend(Broadcast(m) for m in h.own_messages)
@@ -339,7 +345,9 @@ class ConsensusCore:
         h.step = Step.PROPOSE
         h.own_messages = []
         h.waiting_to_propose = False
-        if round_ > 0:
+        if round_ == 0:
+            h.started_ms = now_ms
+        else:
             h.active = False
             self._activate(out)
         if self.config.proposer(self.height, round_) == self.index:
@@ -361,6 +369,9 @@ class ConsensusCore:
         if h.valid_round >= 0:
             block = h.blocks[h.valid_hash]
         else:
+            if h.round == 0 and not self._block_due(now_ms, out):
+                h.waiting_to_propose = True
+                return
             head = self.app.head()
             time_ms = max(now_ms, head.time_ms + 1)
             built = self.app.build_block(self.height, h.round, self.index, time_ms, h.round > 0)
@@ -387,6 +398,18 @@ class ConsensusCore:
             for voter, signature in polka.items():
                 vote = Vote(VoteKind.PREVOTE, self.height, h.valid_round, h.valid_hash, voter)
                 self._say(encode(SignedVote(encode(vote), signature)), out)
+
+    def _block_due(self, now_ms: int, out: list[Action]) -> bool:
+        """Whether a round-0 proposer should stop letting its block fill; if not, the timer that
+        ends the wait is set (once)."""
+        h = self._h
+        remaining_ms = h.started_ms + self.config.block_time_ms - now_ms
+        if remaining_ms <= 0 or self.app.has_full_block():
+            return True
+        if ("fill", 0) not in h.fired:
+            h.fired.add(("fill", 0))
+            out.append(ScheduleTimeout(Timeout(Step.FILL, self.height, 0), remaining_ms))
+        return False
 
     def _vote(
         self, kind: VoteKind, block_hash: bytes, out: list[Action], proof: bytes = b""

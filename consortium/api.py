@@ -154,6 +154,7 @@ class Consortium:
             timeout_vote_ms=self.config.timeout_vote_ms,
             timeout_delta_ms=self.config.timeout_delta_ms,
             max_clock_drift_ms=self.config.max_clock_drift_ms,
+            block_time_ms=self.config.block_time_ms,
         )
         try:
             for index in sorted(local):

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from consensus.config import check_block_time
+
 
 @dataclass(frozen=True, slots=True)
 class ConsortiumConfig:
     durable: bool = True
     """fsync every committed block (LMDB ``sync``); off only for throwaway benchmarks."""
     max_block_events: int = 2000
+    """The block size bound: a proposer puts at most this many events in a block."""
+    block_time_ms: int = 0
+    """The block time bound: a proposer waits up to this long after its height began for a
+    full block before proposing what is waiting; 0 proposes at once. Below
+    ``timeout_propose_ms``."""
     mempool_capacity: int = 20_000
     state_cache_rows: int = 50_000
     """Decoded state rows each validator keeps on the heap; the state itself is in its log."""
@@ -24,3 +31,10 @@ class ConsortiumConfig:
 
     Off by default, so that every validator is a full replica that re-executes every block;
     benchmarks of one trust domain turn it on."""
+
+    def __post_init__(self) -> None:
+        if self.max_block_events < 1:
+            raise ValueError(
+                f"max_block_events is {self.max_block_events}; a block must hold at least 1 event"
+            )
+        check_block_time(self.block_time_ms, self.timeout_propose_ms)

@@ -31,6 +31,7 @@ class MemoryApp:
         self.chain: list[CommittedBlock] = []
         self.pending: list[bytes] = []
         self.bad_blocks: set[bytes] = set()
+        self.max_block_events = 100
 
     def head(self) -> Head:
         if not self.chain:
@@ -43,7 +44,7 @@ class MemoryApp:
     ) -> Block | None:
         if not self.pending and not allow_empty:
             return None
-        events = tuple(self.pending[:100])
+        events = tuple(self.pending[: self.max_block_events])
         root = hashlib.sha256(b"".join(events)).digest()
         header = BlockHeader(
             self.chain_id,
@@ -83,6 +84,9 @@ class MemoryApp:
 
     def has_pending_events(self) -> bool:
         return bool(self.pending)
+
+    def has_full_block(self) -> bool:
+        return len(self.pending) >= self.max_block_events
 
 
 @dataclass(order=True)
@@ -170,6 +174,12 @@ class MemoryNetwork:
             message = decode_peer_message(item.payload)
             self._carry_out(i, core.on_message(item.sender, message, self.now))
         return True
+
+    def advance_to(self, time_ms: int) -> None:
+        """Deliver everything due by ``time_ms``, then let the clock reach it."""
+        while self._queue and self._queue[0].due <= time_ms:
+            self.step()
+        self.now = max(self.now, time_ms)
 
     def run_until(self, done: Callable[[], bool], max_ms: int = 120_000) -> bool:
         deadline = self.now + max_ms

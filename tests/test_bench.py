@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from bench.__main__ import main
 
 
@@ -38,11 +40,22 @@ def test_bench_runs_and_writes_json(tmp_path: Path, capsys) -> None:
 
 def test_bench_multiprocess_reports_node_processes_beside_in_process(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
-    assert main(["--events", "300", "--no-fsync", "--multiprocess", "--json", str(out)]) == 0
+    bounds = ["--block-events", "25", "--block-time", "20"]
+    args = ["--events", "300", "--no-fsync", "--multiprocess", "--json", str(out), *bounds]
+    assert main(args) == 0
     in_process, processes = json.loads(out.read_text())["runs"]
     assert (in_process["mode"], processes["mode"]) == ("in-process", "processes")
     assert processes["accepted"] == 300 and processes["committed_per_s"] > 0
     assert processes["audit_events_per_s"] > 0 and processes["peak_rss_mb"] > 0
+    for run in (in_process, processes):
+        assert (run["max_block_events"], run["block_time_ms"]) == (25, 20)
+        assert run["blocks"] >= 300 // 25, "the block size bound must reach every validator"
+
+
+def test_bench_refuses_a_block_time_peers_would_time_out(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["--block-time", "1000"])
+    assert "below timeout_propose_ms" in capsys.readouterr().err
 
 
 def test_every_business_process_has_a_workload_whose_events_are_accepted(tmp_path: Path) -> None:

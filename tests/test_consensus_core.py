@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from consensus.certificates import qc_problem
+from consensus.config import ConsensusConfig
+from consortium.config import ConsortiumConfig
 from tests.core_harness import MemoryNetwork
 
 
@@ -34,6 +38,47 @@ def test_idle_consortium_proposes_no_empty_blocks() -> None:
     net = MemoryNetwork(4)
     net.run_until(lambda: False, max_ms=30_000)
     assert net.heights() == [0, 0, 0, 0]
+
+
+def test_proposer_lets_its_block_fill_for_block_time_ms() -> None:
+    net = MemoryNetwork(4, timeouts={"block_time_ms": 200})
+    began = net.now
+    net.submit(b"early")
+    net.advance_to(began + 150)
+    assert net.heights() == [0, 0, 0, 0], "the proposer must still be waiting for more events"
+    net.submit(b"late")
+    assert net.run_until(_all_at(net, 1))
+    block = net.apps[0].chain[0].block
+    assert block.events == (b"early", b"late")
+    assert block.header.time_ms == began + 200
+
+
+def test_a_full_block_is_proposed_without_waiting() -> None:
+    net = MemoryNetwork(4, timeouts={"block_time_ms": 200})
+    for app in net.apps:
+        app.max_block_events = 3
+    began = net.now
+    for k in range(4):
+        net.submit(f"event-{k}".encode())
+    assert net.run_until(_all_at(net, 1))
+    first = net.apps[0].chain[0].block
+    assert first.events == (b"event-0", b"event-1", b"event-2")
+    assert first.header.time_ms == began
+    assert net.run_until(_all_at(net, 2))
+    assert net.apps[0].chain[1].block.events == (b"event-3",)
+
+
+@pytest.mark.parametrize("block_time_ms", [-1, 1000, 5000])
+def test_a_block_time_peers_would_take_for_silence_is_refused(block_time_ms: int) -> None:
+    with pytest.raises(ValueError, match="below timeout_propose_ms"):
+        ConsensusConfig("c", (b"k",), timeout_propose_ms=1000, block_time_ms=block_time_ms)
+    with pytest.raises(ValueError, match="below timeout_propose_ms"):
+        ConsortiumConfig(timeout_propose_ms=1000, block_time_ms=block_time_ms)
+
+
+def test_a_block_must_hold_an_event() -> None:
+    with pytest.raises(ValueError, match="at least 1 event"):
+        ConsortiumConfig(max_block_events=0)
 
 
 def test_dead_proposer_round_changes_and_next_proposer_commits() -> None:

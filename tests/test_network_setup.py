@@ -17,7 +17,7 @@ from consortium.cli import main
 from consortium.demo import demo_genesis
 from consortium.genesis_file import genesis_toml, parse_genesis, read_genesis
 from consortium.key_file import KeyFileError, read_public_key, read_secret_key
-from consortium.node_config import ConfigError, load_config
+from consortium.node_config import ConfigError, NodeConfig, load_config
 from events.codec import encode
 from events.identity import Identity
 from events.signing import Domain
@@ -85,6 +85,21 @@ def test_node_config_refuses_unknown_settings(tmp_path: Path) -> None:
         'listen = "tcp://127.0.0.1:1"\n[ledger]\ndurabel = false\n'
     )
     with pytest.raises(ConfigError, match="durabel"):
+        load_config(path)
+
+
+def test_node_config_reads_the_block_bounds_and_refuses_impossible_ones(tmp_path: Path) -> None:
+    path = tmp_path / "node.toml"
+    node = (
+        '[node]\ngenesis = "g.toml"\nkey_file = "k.key"\ndata_dir = "d"\n'
+        'listen = "tcp://127.0.0.1:1"\n[ledger]\nmax_block_events = 300\n'
+    )
+    path.write_text(node + "block_time_ms = 50\n")
+    config = load_config(path)
+    assert isinstance(config, NodeConfig)
+    assert (config.ledger.max_block_events, config.ledger.block_time_ms) == (300, 50)
+    path.write_text(node + "block_time_ms = 1000\n")
+    with pytest.raises(ConfigError, match="below timeout_propose_ms"):
         load_config(path)
 
 

@@ -20,13 +20,19 @@ from collections.abc import Iterator
 from tests.sim.faults import MIXES, SWEEP_MIXES
 from tests.sim.run import RunConfig, RunResult, run_seed
 
+BLOCK_TIMES_MS = (0, 40, 0, 250)
+"""Proposers propose at once in half the runs and let blocks fill in the others, for a short
+wait and for one a quarter of the propose timeout."""
+
 
 def plan(seeds: int, start: int, validators: list[int], mixes: list[str]) -> Iterator[RunConfig]:
-    """Seed s runs every (n, mix) in turn, so a short sweep still covers every combination."""
+    """Seed s runs every (n, mix) in turn, so a short sweep still covers every combination, and
+    each combination in turn with every block time."""
     combos = [(n, mix) for n in validators for mix in mixes]
     for i in range(seeds):
         n, mix = combos[i % len(combos)]
-        yield RunConfig(start + i, n, mix)
+        block_time_ms = BLOCK_TIMES_MS[i // len(combos) % len(BLOCK_TIMES_MS)]
+        yield RunConfig(start + i, n, mix, block_time_ms=block_time_ms)
 
 
 def failed(result: RunResult) -> bool:
@@ -45,11 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--mix", action="append", choices=sorted(MIXES), help="fault mix; default all but canary"
     )
+    parser.add_argument(
+        "--block-time", type=int, default=0, help="ms proposers let a block fill (default 0)"
+    )
     args = parser.parse_args(argv)
     validators = args.validators or [4, 7]
     mixes = args.mix or list(SWEEP_MIXES)
     if args.seed is not None:
-        configs = [RunConfig(args.seed, validators[0], mixes[0])]
+        configs = [RunConfig(args.seed, validators[0], mixes[0], block_time_ms=args.block_time)]
     else:
         configs = list(plan(args.seeds, args.start, validators, mixes))
     return report(configs)

@@ -55,10 +55,15 @@ class RunConfig:
     fault_ms: int = 15_000
     settle_ms: int = 60_000
     users: int = 4
+    block_time_ms: int = 0
+    """How long proposers let a block fill (``ConsensusConfig.block_time_ms``)."""
 
     @property
     def replay_command(self) -> str:
-        return f"python -m tests.sim --seed {self.seed} --validators {self.n} --mix {self.mix}"
+        return (
+            f"python -m tests.sim --seed {self.seed} --validators {self.n} --mix {self.mix} "
+            f"--block-time {self.block_time_ms}"
+        )
 
 
 @dataclass(slots=True)
@@ -107,7 +112,9 @@ class Simulation:
         self.scheduler = Scheduler(START_MS)
         self.network = Network(self.scheduler, random.Random(f"{seed}/net"), self.faults, config.n)
         genesis, issuer, users = build_genesis(config.n, config.users)
-        consensus = ConsensusConfig(genesis.chain_id, genesis.validator_keys)
+        consensus = ConsensusConfig(
+            genesis.chain_id, genesis.validator_keys, block_time_ms=config.block_time_ms
+        )
         self.checker = Checker(consensus, genesis.genesis_time_ms)
         self.ctx = Context(
             genesis,
