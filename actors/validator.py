@@ -83,15 +83,15 @@ class ValidatorActor(pykka.ThreadingActor):
             self._log.close()
             raise
         self.node.listeners.append(self._answer_submitters)
-        guard = SignGuard(identity, genesis.chain_id, self._log)
+        self._sign_guard = SignGuard(identity, genesis.chain_id, self._log)
         self.core = ConsensusCore(
             consensus,
             index,
-            guard.sign,
+            self._sign_guard.sign,
             self.node,
             verify,
         )
-        lock = guard.lock_at(self.core.height)
+        lock = self._sign_guard.lock_at(self.core.height)
         if lock is not None:
             self.core.restore_lock(lock)
         self._evidence = EvidenceReporter(identity, genesis.chain_id)
@@ -213,6 +213,7 @@ class ValidatorActor(pykka.ThreadingActor):
             self._carry_out(self.core.on_events_available(self._clock()))
 
     def _carry_out(self, actions: Sequence[Action]) -> None:
+        self._sign_guard.make_durable()
         for action in actions:
             if isinstance(action, Broadcast):
                 self._transport.broadcast(self.index, action.payload)

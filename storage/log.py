@@ -393,13 +393,17 @@ class EventLog:
                 found.append((bytes(key[len(prefix) :]), bytes(record)))
         return found
 
-    def record_signed(self, height: int, slot: bytes, record: bytes) -> None:
-        """Durably note a signature before it is released; forget heights long decided."""
-        oldest_kept = _key(max(0, height - SIGNED_HEIGHTS_KEPT))
+    def record_signed(self, records: Sequence[tuple[int, bytes, bytes]]) -> None:
+        """Durably note (height, slot, record) signatures, in one transaction, before any of them
+        is released; forget heights long decided."""
+        if not records:
+            return
+        oldest_kept = _key(max(0, max(height for height, _, _ in records) - SIGNED_HEIGHTS_KEPT))
 
         def write(txn: lmdb.Transaction) -> None:
             db = self._db["signed"]
-            txn.put(_key(height) + slot, record, db=db)
+            for height, slot, record in records:
+                txn.put(_key(height) + slot, record, db=db)
             cursor = txn.cursor(db=db)
             while cursor.first() and bytes(cursor.key()) < oldest_kept:
                 cursor.delete()

@@ -16,6 +16,7 @@ from events.envelope import Envelope, Signature, decode_envelope, seal
 from events.payments import RegisterParticipant, Transfer
 from events.results import Code
 from events.wire import SignedProposal, decode_peer_message
+from storage.log import EventLog
 from tests.consortium_fixtures import block_hashes, funded_users, start, wait_until
 
 
@@ -194,3 +195,25 @@ async def test_submit_is_awaitable_without_blocking_the_event_loop(tmp_path: Pat
         assert ticks > 0
     finally:
         c.stop()
+
+
+def test_every_precommit_in_a_certificate_is_in_its_signers_log(tmp_path: Path) -> None:
+    """Signatures are recorded in one write just before the shell sends; this checks that the
+    actor does write them, for every vote that left and was counted."""
+    c = start(tmp_path)
+    alice, bob = funded_users(c, 2)
+    for amount in range(1, 6):
+        assert alice.submit(Transfer(token="NORTH", to=bob.public_key, amount=amount)).result(10)
+    assert wait_until(lambda: _all_equal_heights(c))
+    c.stop()
+    logs = [EventLog(c.validator_dir(i), c.genesis, readonly=True) for i in range(4)]
+    try:
+        head = logs[0].head_height
+        for height in range(max(1, head - 8), head + 1):
+            qc = logs[0].stored_block(height).committed.qc
+            for vote in qc.votes:
+                slots = {slot for slot, _ in logs[vote.validator].signed_records(height)}
+                assert b"C" + qc.round.to_bytes(4, "big") in slots, (height, vote.validator)
+    finally:
+        for log in logs:
+            log.close()

@@ -32,7 +32,9 @@ def test_a_restarted_validator_repeats_its_earlier_vote(tmp_path: Path) -> None:
     key: Identity = VALIDATORS[0]
     a, b = _vote(VoteKind.PREVOTE, 0, b"A" * 32), _vote(VoteKind.PREVOTE, 0, b"B" * 32)
     with EventLog(tmp_path, GENESIS, durable=False) as log:
-        first = SignGuard(key, CHAIN, log).sign(Domain.PREVOTE, a, b"")
+        guard = SignGuard(key, CHAIN, log)
+        first = guard.sign(Domain.PREVOTE, a, b"")
+        guard.make_durable()
     with EventLog(tmp_path, GENESIS, durable=False) as log:
         guard = SignGuard(key, CHAIN, log)
         again = guard.sign(Domain.PREVOTE, b, b"")
@@ -52,6 +54,7 @@ def test_the_lock_is_the_latest_precommit_for_a_block_with_its_proof(tmp_path: P
             proof = encode(LockProof(round_, block, prevotes))
             guard.sign(Domain.PRECOMMIT, _vote(VoteKind.PRECOMMIT, round_, block.hash), proof)
         guard.sign(Domain.PRECOMMIT, _vote(VoteKind.PRECOMMIT, 3, b""), b"")
+        guard.make_durable()
     with EventLog(tmp_path, GENESIS, durable=False) as log:
         lock = SignGuard(VALIDATORS[0], CHAIN, log).lock_at(1)
         assert lock == LockProof(2, late, prevotes)
@@ -67,3 +70,31 @@ def test_a_second_different_proposal_is_refused(tmp_path: Path) -> None:
         assert guard.sign(Domain.PROPOSAL, body, b"") is not None
         assert guard.sign(Domain.PROPOSAL, body, b"") is not None  # the same one again is fine
         assert guard.sign(Domain.PROPOSAL, encode(Proposal(1, 0, -1, other)), b"") is None
+
+
+def test_records_wait_for_make_durable_and_then_go_in_one_write(tmp_path: Path) -> None:
+    block = _block(b"x")
+    a, b = _vote(VoteKind.PREVOTE, 0, block.hash), _vote(VoteKind.PREVOTE, 0, b"B" * 32)
+    with EventLog(tmp_path, GENESIS, durable=False) as log:
+        writes: list[int] = []
+        record_signed = log.record_signed
+        log.record_signed = lambda records: (writes.append(len(records)), record_signed(records))
+        guard = SignGuard(VALIDATORS[0], CHAIN, log)
+        assert guard.sign(Domain.PROPOSAL, encode(Proposal(1, 0, -1, block)), b"") is not None
+        first = guard.sign(Domain.PREVOTE, a, b"")
+        assert guard.sign(Domain.PREVOTE, b, b"") == first, "an unwritten vote still binds"
+        assert writes == [] and log.signed_records(1) == []
+        guard.make_durable()
+        guard.make_durable()
+        assert writes == [2], "the proposal and its prevote are recorded in one transaction"
+        assert [slot[:1] for slot, _ in log.signed_records(1)] == [b"P", b"V"]
+
+
+def test_a_signature_never_made_durable_is_forgotten_with_its_messages(tmp_path: Path) -> None:
+    a, b = _vote(VoteKind.PREVOTE, 0, b"A" * 32), _vote(VoteKind.PREVOTE, 0, b"B" * 32)
+    with EventLog(tmp_path, GENESIS, durable=False) as log:
+        SignGuard(VALIDATORS[0], CHAIN, log).sign(Domain.PREVOTE, a, b"")
+    with EventLog(tmp_path, GENESIS, durable=False) as log:
+        again = SignGuard(VALIDATORS[0], CHAIN, log).sign(Domain.PREVOTE, b, b"")
+    assert again is not None and again[0] == b
+

@@ -159,15 +159,15 @@ class SimValidator:
             raise
         node.listeners.append(self._on_commit)
         chain = ctx.genesis.chain_id
-        guard = SignGuard(self.identity, chain, event_log)
+        self._sign_guard = SignGuard(self.identity, chain, event_log)
         self.core = ConsensusCore(
             ctx.config,
             self.index,
-            guard.sign,
+            self._sign_guard.sign,
             node,
             verify,
         )
-        lock = guard.lock_at(self.core.height)
+        lock = self._sign_guard.lock_at(self.core.height)
         if lock is not None:
             self.core.restore_lock(lock)
         self.log, self.node = event_log, node
@@ -256,6 +256,7 @@ class SimValidator:
     # ------------------------------------------------------------------- outputs
 
     def _carry_out(self, actions: list[Action]) -> None:
+        self._sign_guard.make_durable()
         for action in actions:
             if isinstance(action, Broadcast):
                 self.send(None, action.payload)
