@@ -9,19 +9,21 @@ kept with its lock proof (the block and its 2f+1 prevotes), from which a restart
 lock and can re-propose the block. Proposals are recorded by
 digest only (they carry whole blocks) and a second, different one is refused.
 
-Records wait in memory until the shell is about to send what the core decided, and then go to
-the log in one transaction (``make_durable``): a proposer signs its proposal and its prevote on
-it in one step, and paid two fsyncs before its proposal could leave; now it pays one. A crash
-before that write loses the records together with the messages that would have carried the
-signatures, so nothing signed is ever out without its record.
+Records wait in memory until the shell takes the actions of the core's step, and then go to the
+log in one transaction (``released``): a proposer signs its proposal and its prevote on it in one
+step, and paid two fsyncs before its proposal could leave; now it pays one. A crash before that
+write loses the records together with the messages that would have carried the signatures, so
+no signature is sent before its record is durable.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 import msgspec
 
+from consensus.actions import Action
 from events.identity import Identity
 from events.logs import get_logger
 from events.signing import Domain
@@ -80,9 +82,13 @@ class SignGuard:
         self._unrecorded[(vote.height, slot)] = record
         return body, signature
 
-    def make_durable(self) -> None:
-        """Write the records of every signature given out since the last call; the shell calls
-        this before it sends anything, so no signature leaves before its record is durable."""
+    def released(self, actions: Sequence[Action]) -> Sequence[Action]:
+        """A core step's actions, handed to the shell only once the record of every signature
+        given out since the last call is durable: the shell gets nothing to send otherwise."""
+        self._record()
+        return actions
+
+    def _record(self) -> None:
         if self._unrecorded:
             self._log.record_signed([(h, slot, rec) for (h, slot), rec in self._unrecorded.items()])
             self._unrecorded.clear()

@@ -213,8 +213,7 @@ class ValidatorActor(pykka.ThreadingActor):
             self._carry_out(self.core.on_events_available(self._clock()))
 
     def _carry_out(self, actions: Sequence[Action]) -> None:
-        self._sign_guard.make_durable()
-        for action in actions:
+        for action in self._sign_guard.released(actions):
             if isinstance(action, Broadcast):
                 self._transport.broadcast(self.index, action.payload)
             elif isinstance(action, SendTo):

@@ -73,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="MS",
         help="block time bound: a proposer waits up to MS after its height began for a full "
         "block, then proposes what is waiting (default: %(default)s, propose at once; must be "
-        "below the 1,000 ms propose timeout)",
+        "at most 500, half the propose timeout)",
     )
     parser.add_argument(
         "--sharing",

@@ -20,8 +20,8 @@ class ConsensusConfig:
     """How long a round-0 proposer lets its block fill: it proposes once a full block's events
     are waiting or ``block_time_ms`` after its height began, whichever comes first; 0 proposes
     as soon as one event waits. Larger blocks amortise votes and writes over more events at the
-    cost of up to this much latency; it must stay below ``timeout_propose_ms``, or peers would
-    give up on the proposer while it waits."""
+    cost of up to this much latency; at most half of ``timeout_propose_ms``, or peers would
+    give up on a proposer that entered the height after them while it waits."""
 
     def __post_init__(self) -> None:
         check_block_time(self.block_time_ms, self.timeout_propose_ms)
@@ -47,10 +47,12 @@ class ConsensusConfig:
 
 
 def check_block_time(block_time_ms: int, timeout_propose_ms: int) -> None:
-    """Refuse a fill wait that peers would take for a silent proposer."""
-    if not 0 <= block_time_ms < timeout_propose_ms:
+    """Refuse a fill wait that peers would take for a silent proposer. Peers start their propose
+    timers when they enter the height, and a proposer that commits later, or restarts, enters
+    after them and waits from then: half the timeout is the margin left for that lag."""
+    if not 0 <= block_time_ms <= timeout_propose_ms // 2:
         raise ValueError(
-            f"block_time_ms is {block_time_ms}; it must be at least 0 and below "
-            f"timeout_propose_ms ({timeout_propose_ms}), or peers time out the proposer "
-            "while its block fills"
+            f"block_time_ms is {block_time_ms}; it must be between 0 and half of "
+            f"timeout_propose_ms ({timeout_propose_ms // 2}), or peers time out a proposer that "
+            "entered the height after them while its block fills"
         )

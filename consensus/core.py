@@ -400,11 +400,13 @@ class ConsensusCore:
                 self._say(encode(SignedVote(encode(vote), signature)), out)
 
     def _block_due(self, now_ms: int, out: list[Action]) -> bool:
-        """Whether a round-0 proposer should stop letting its block fill; if not, the timer that
-        ends the wait is set (once)."""
+        """Whether a round-0 proposer should stop letting its block fill (or has nothing to
+        fill it with); if not, the timer that ends the wait is set (once)."""
         h = self._h
-        remaining_ms = h.started_ms + self.config.block_time_ms - now_ms
-        if remaining_ms <= 0 or self.app.has_full_block():
+        # Bounded by the wait itself, should the clock have stepped back since the height began.
+        wait_ms = self.config.block_time_ms
+        remaining_ms = min(h.started_ms + wait_ms - now_ms, wait_ms)
+        if remaining_ms <= 0 or not self.app.has_pending_events() or self.app.has_full_block():
             return True
         if ("fill", 0) not in h.fired:
             h.fired.add(("fill", 0))

@@ -15,7 +15,7 @@ class ConsortiumConfig:
     """The block size bound: a proposer puts at most this many events in a block."""
     block_time_ms: int = 0
     """The block time bound: a proposer waits up to this long after its height began for a
-    full block before proposing what is waiting; 0 proposes at once. Below
+    full block before proposing what is waiting; 0 proposes at once. At most half of
     ``timeout_propose_ms``."""
     mempool_capacity: int = 20_000
     state_cache_rows: int = 50_000

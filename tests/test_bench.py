@@ -54,8 +54,8 @@ def test_bench_multiprocess_reports_node_processes_beside_in_process(tmp_path: P
 
 def test_bench_refuses_a_block_time_peers_would_time_out(capsys) -> None:
     with pytest.raises(SystemExit):
-        main(["--block-time", "1000"])
-    assert "below timeout_propose_ms" in capsys.readouterr().err
+        main(["--block-time", "501"])
+    assert "half of timeout_propose_ms" in capsys.readouterr().err
 
 
 def test_every_business_process_has_a_workload_whose_events_are_accepted(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from consensus.actions import ScheduleTimeout, Step
 from consensus.certificates import qc_problem
 from consensus.config import ConsensusConfig
 from consortium.config import ConsortiumConfig
@@ -68,11 +69,32 @@ def test_a_full_block_is_proposed_without_waiting() -> None:
     assert net.apps[0].chain[1].block.events == (b"event-3",)
 
 
-@pytest.mark.parametrize("block_time_ms", [-1, 1000, 5000])
+def test_later_rounds_do_not_wait_for_a_block_to_fill() -> None:
+    firsts = []
+    for block_time_ms in (0, 200):
+        net = MemoryNetwork(4, timeouts={"block_time_ms": block_time_ms})
+        net.crash(1)  # the proposer of height 1, round 0
+        net.submit(b"event")
+        assert net.run_until(_all_at(net, 1, [0, 2, 3]))
+        firsts.append(net.apps[0].chain[0].block.header)
+    assert firsts[0].round == firsts[1].round == 1
+    assert firsts[1].time_ms == firsts[0].time_ms, "the round-1 proposer must propose at once"
+
+
+def test_a_clock_stepped_back_cannot_stretch_the_fill_wait() -> None:
+    net = MemoryNetwork(4, timeouts={"block_time_ms": 200})
+    proposer = net.config.proposer(1, 0)
+    net.apps[proposer].pending.append(b"event")
+    actions = net.cores[proposer].on_events_available(net.now - 60_000)
+    fills = [a for a in actions if isinstance(a, ScheduleTimeout) and a.timeout.step is Step.FILL]
+    assert [a.delay_ms for a in fills] == [200]
+
+
+@pytest.mark.parametrize("block_time_ms", [-1, 501, 1000])
 def test_a_block_time_peers_would_take_for_silence_is_refused(block_time_ms: int) -> None:
-    with pytest.raises(ValueError, match="below timeout_propose_ms"):
+    with pytest.raises(ValueError, match="half of timeout_propose_ms"):
         ConsensusConfig("c", (b"k",), timeout_propose_ms=1000, block_time_ms=block_time_ms)
-    with pytest.raises(ValueError, match="below timeout_propose_ms"):
+    with pytest.raises(ValueError, match="half of timeout_propose_ms"):
         ConsortiumConfig(timeout_propose_ms=1000, block_time_ms=block_time_ms)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from actors.sign_guard import SignGuard
+from consensus.actions import Broadcast
 from events.block import Block, VoteSignature
 from events.codec import encode
 from events.identity import Identity
@@ -34,7 +35,7 @@ def test_a_restarted_validator_repeats_its_earlier_vote(tmp_path: Path) -> None:
     with EventLog(tmp_path, GENESIS, durable=False) as log:
         guard = SignGuard(key, CHAIN, log)
         first = guard.sign(Domain.PREVOTE, a, b"")
-        guard.make_durable()
+        guard.released([])
     with EventLog(tmp_path, GENESIS, durable=False) as log:
         guard = SignGuard(key, CHAIN, log)
         again = guard.sign(Domain.PREVOTE, b, b"")
@@ -54,7 +55,7 @@ def test_the_lock_is_the_latest_precommit_for_a_block_with_its_proof(tmp_path: P
             proof = encode(LockProof(round_, block, prevotes))
             guard.sign(Domain.PRECOMMIT, _vote(VoteKind.PRECOMMIT, round_, block.hash), proof)
         guard.sign(Domain.PRECOMMIT, _vote(VoteKind.PRECOMMIT, 3, b""), b"")
-        guard.make_durable()
+        guard.released([])
     with EventLog(tmp_path, GENESIS, durable=False) as log:
         lock = SignGuard(VALIDATORS[0], CHAIN, log).lock_at(1)
         assert lock == LockProof(2, late, prevotes)
@@ -72,7 +73,7 @@ def test_a_second_different_proposal_is_refused(tmp_path: Path) -> None:
         assert guard.sign(Domain.PROPOSAL, encode(Proposal(1, 0, -1, other)), b"") is None
 
 
-def test_records_wait_for_make_durable_and_then_go_in_one_write(tmp_path: Path) -> None:
+def test_records_wait_for_the_release_of_actions_and_then_go_in_one_write(tmp_path: Path) -> None:
     block = _block(b"x")
     a, b = _vote(VoteKind.PREVOTE, 0, block.hash), _vote(VoteKind.PREVOTE, 0, b"B" * 32)
     with EventLog(tmp_path, GENESIS, durable=False) as log:
@@ -84,8 +85,9 @@ def test_records_wait_for_make_durable_and_then_go_in_one_write(tmp_path: Path) 
         first = guard.sign(Domain.PREVOTE, a, b"")
         assert guard.sign(Domain.PREVOTE, b, b"") == first, "an unwritten vote still binds"
         assert writes == [] and log.signed_records(1) == []
-        guard.make_durable()
-        guard.make_durable()
+        actions = [Broadcast(b"the step's messages")]
+        assert guard.released(actions) == actions
+        guard.released([])
         assert writes == [2], "the proposal and its prevote are recorded in one transaction"
         assert [slot[:1] for slot, _ in log.signed_records(1)] == [b"P", b"V"]
 

@@ -52,7 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         "--mix", action="append", choices=sorted(MIXES), help="fault mix; default all but canary"
     )
     parser.add_argument(
-        "--block-time", type=int, default=0, help="ms proposers let a block fill (default 0)"
+        "--block-time",
+        type=int,
+        default=0,
+        help="with --seed: ms proposers let a block fill (default 0); sweeps vary it",
     )
     args = parser.parse_args(argv)
     validators = args.validators or [4, 7]

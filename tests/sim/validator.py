@@ -256,8 +256,7 @@ class SimValidator:
     # ------------------------------------------------------------------- outputs
 
     def _carry_out(self, actions: list[Action]) -> None:
-        self._sign_guard.make_durable()
-        for action in actions:
+        for action in self._sign_guard.released(actions):
             if isinstance(action, Broadcast):
                 self.send(None, action.payload)
             elif isinstance(action, SendTo):
