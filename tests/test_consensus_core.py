@@ -69,6 +69,18 @@ def test_a_full_block_is_proposed_without_waiting() -> None:
     assert net.apps[0].chain[1].block.events == (b"event-3",)
 
 
+def test_a_proposer_restarted_while_its_block_fills_waits_from_its_restart() -> None:
+    net = MemoryNetwork(4, timeouts={"block_time_ms": 200})
+    proposer, began = net.config.proposer(1, 0), net.now
+    net.submit(b"event")
+    net.advance_to(began + 100)
+    net.crash(proposer)
+    net.restart(proposer)
+    assert net.run_until(_all_at(net, 1))
+    header = net.apps[0].chain[0].block.header
+    assert (header.round, header.time_ms) == (0, began + 300), "round 0 still ends the height"
+
+
 def test_later_rounds_do_not_wait_for_a_block_to_fill() -> None:
     firsts = []
     for block_time_ms in (0, 200):
