@@ -7,6 +7,8 @@ Examples:
   python -m bench --compare --plot bench.png        # against the eventsourcing library; a plot
   python -m bench --multiprocess --no-fsync         # also one node process per validator
   python -m bench --workload insurance rebate mixed  # other business processes
+  python -m bench --rates 1000 --repeat 5           # medians of 5 runs, with their spread
+  python -m bench --block-events 500 --block-time 20  # block size and block time bounds
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 from bench import limits
@@ -24,7 +27,15 @@ from bench.plot import plot
 from bench.report import report_lines
 from bench.scenarios import SCENARIOS
 from bench.soak import soak
-from bench.workload import DEFAULT_BOUNDS, SHARING_LEVELS, BlockBounds, run_workload, sharing_config
+from bench.workload import (
+    DEFAULT_BOUNDS,
+    SHARING_LEVELS,
+    BlockBounds,
+    WorkloadResult,
+    median_of,
+    run_workload,
+    sharing_config,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -95,6 +106,14 @@ def _parser() -> argparse.ArgumentParser:
         help="also run each test with one 'consortium node' process per validator over ZeroMQ "
         "(CurveZMQ on 127.0.0.1), the host submitting remotely",
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run each test N times and report each figure's median, with the spread of "
+        "throughput and latency (default: %(default)s)",
+    )
     parser.add_argument("--json", type=Path, help="write machine-readable results here")
     parser.add_argument("--plot", type=Path, help="draw throughput and latency to this PNG")
     parser.add_argument(
@@ -123,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sharing_config(args.sharing, durable, bounds)
     except ValueError as exc:
         _parser().error(f"{exc}; choose other --block-events or --block-time")
+    if args.repeat < 1:
+        _parser().error(f"--repeat is {args.repeat}; give 1 or more runs per test")
     if args.soak:
         result = soak(args.soak, args.soak_rate, say)
         print(
@@ -140,6 +161,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     say("measuring raw limits of this machine …")
     raw = limits.measure()
     runs = []
+
+    def repeated(run: Callable[[], WorkloadResult]) -> WorkloadResult:
+        results = []
+        for k in range(args.repeat):
+            if args.repeat > 1:
+                say(f"  run {k + 1} of {args.repeat}")
+            results.append(run())
+        return median_of(results)
+
     for workload in args.workload:
         for n in args.validators:
             for rate in [None, *args.rates]:
@@ -151,16 +181,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for sharing in levels:
                     if sharing != args.sharing:
                         say(f"  … again with validators sharing: {sharing}")
-                    runs.append(
-                        run_workload(n, args.events, durable, rate, say, sharing, workload, bounds)
+                    run = partial(
+                        run_workload, n, args.events, durable, rate, say, sharing, workload, bounds
                     )
+                    runs.append(repeated(run))
                 if args.multiprocess:
                     say(f"  … again with {n} node processes over ZeroMQ")
-                    runs.append(
-                        run_workload_multiprocess(
-                            n, args.events, durable, rate, say, workload, bounds
-                        )
+                    run = partial(
+                        run_workload_multiprocess,
+                        n,
+                        args.events,
+                        durable,
+                        rate,
+                        say,
+                        workload,
+                        bounds,
                     )
+                    runs.append(repeated(run))
     comparison = None
     if args.compare:
         say("appending and replaying with the eventsourcing library and with Consortium …")

@@ -52,6 +52,7 @@ def report_lines(
             f"{r.audit_events_per_s / raw.verify_all_cores_per_s:>6.2f} "
             f"{r.bytes_per_event:>8.0f} {r.peak_rss_mb:>7.0f}"
         )
+    yield from _spread_lines(runs)
     if runs:
         yield ""
         c4, c1 = signature_bound(raw, 4), signature_bound(raw, 1)
@@ -85,3 +86,25 @@ def report_lines(
             f"consortium {c.consortium_replay_per_s:>10,.0f}   "
             f"x{c.consortium_replay_per_s / c.eventsourcing_replay_per_s:.2f}"
         )
+
+
+def _spread_lines(runs: Sequence[WorkloadResult]) -> Iterator[str]:
+    """With ``--repeat``, the figures above are medians; here is how far the runs were apart."""
+    repeated = [r for r in runs if r.repeats]
+    if not repeated:
+        return
+    yield ""
+    yield "Spread of the repeated runs (min to max; the table shows each figure's median):"
+    for r in repeated:
+        offered = "max" if r.offered_per_s is None else f"{r.offered_per_s:,.0f}/s"
+        yield (
+            f"  {r.workload} n={r.validators} {r.mode} {r.sharing} {offered}, "
+            f"{len(r.repeats)} runs: committed/s {_span(r.repeats, 'committed_per_s')}; "
+            f"p50 ms {_span(r.repeats, 'latency_p50_ms')}; "
+            f"p99 ms {_span(r.repeats, 'latency_p99_ms')}"
+        )
+
+
+def _span(runs: Sequence[WorkloadResult], field: str) -> str:
+    values = [getattr(run, field) for run in runs]
+    return f"{min(values):,.1f} to {max(values):,.1f}"

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 import resource
+import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from actors.messages import Receipt
 from actors.node_state import rebuild_state
@@ -89,9 +91,44 @@ class WorkloadResult:
     mode: str = "in-process"
     """``in-process``: every validator an actor of this process; ``processes``: one
     ``consortium node`` process per validator over ZeroMQ, the host submitting remotely."""
+    repeats: tuple[WorkloadResult, ...] = ()
+    """With ``--repeat``: the runs whose medians the figures above are."""
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+_MEDIAN_FIELDS = (
+    "seconds",
+    "committed_per_s",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "replay_events_per_s",
+    "audit_events_per_s",
+    "bytes_per_event",
+    "peak_rss_mb",
+)
+
+
+def median_of(runs: Sequence[WorkloadResult]) -> WorkloadResult:
+    """One result for repeated runs of one configuration: each figure's median, the runs kept.
+
+    On a shared machine latency drifts between identical runs by more than most changes move
+    it (p50 from 26 to 51 ms at 1,000 events/s on the machine this was written on), so one run
+    says little; the median of several, beside their spread, says more."""
+    if len(runs) == 1:
+        return runs[0]
+    medians: dict[str, Any] = {
+        name: statistics.median(getattr(r, name) for r in runs) for name in _MEDIAN_FIELDS
+    }
+    return replace(
+        runs[0],
+        accepted=min(r.accepted for r in runs),
+        blocks=round(statistics.median(r.blocks for r in runs)),
+        repeats=tuple(runs),
+        **medians,
+    )
 
 
 def bench_genesis(validators: int) -> tuple[Genesis, list[Identity]]:

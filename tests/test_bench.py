@@ -65,3 +65,16 @@ def test_every_business_process_has_a_workload_whose_events_are_accepted(tmp_pat
     (run,) = json.loads(out.read_text())["runs"]
     assert run["workload"] == "mixed"
     assert run["accepted"] == 150  # 30 each of payments, insurance, restitution, rebate, data
+
+
+def test_repeated_runs_report_each_figures_median_and_the_spread(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "results.json"
+    assert main(["--events", "100", "--no-fsync", "--repeat", "3", "--json", str(out)]) == 0
+    (run,) = json.loads(out.read_text())["runs"]
+    assert len(run["repeats"]) == 3
+    for figure in ("committed_per_s", "latency_p50_ms", "latency_p99_ms"):
+        values = sorted(r[figure] for r in run["repeats"])
+        assert run[figure] == values[1], figure
+    assert "Spread of the repeated runs" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--repeat", "0"])
