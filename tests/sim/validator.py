@@ -103,6 +103,7 @@ class SimValidator:
         self.log: EventLog | None = None
         self.node: LedgerNode | None = None
         self.core: ConsensusCore | None = None
+        self.sign_guard: SignGuard | None = None
         self.waiting: dict[bytes, list[int]] = {}
         self._gossip: list[bytes] = []
         self._new_events = False
@@ -159,18 +160,18 @@ class SimValidator:
             raise
         node.listeners.append(self._on_commit)
         chain = ctx.genesis.chain_id
-        self._sign_guard = SignGuard(self.identity, chain, event_log)
+        sign_guard = SignGuard(self.identity, chain, event_log)
         self.core = ConsensusCore(
             ctx.config,
             self.index,
-            self._sign_guard.sign,
+            sign_guard.sign,
             node,
             verify,
         )
-        lock = self._sign_guard.lock_at(self.core.height)
+        lock = sign_guard.lock_at(self.core.height)
         if lock is not None:
             self.core.restore_lock(lock)
-        self.log, self.node = event_log, node
+        self.log, self.node, self.sign_guard = event_log, node, sign_guard
         self.reporter = EvidenceReporter(self.identity, chain)
 
     def crash(self) -> None:
@@ -178,7 +179,7 @@ class SimValidator:
         if self.log is not None:
             self.log.close()
         self.up = False
-        self.log = self.node = self.core = self.reporter = None
+        self.log = self.node = self.core = self.reporter = self.sign_guard = None
         self.waiting.clear()
         self._gossip.clear()
         self._new_events = False
@@ -256,7 +257,8 @@ class SimValidator:
     # ------------------------------------------------------------------- outputs
 
     def _carry_out(self, actions: list[Action]) -> None:
-        for action in self._sign_guard.released(actions):
+        assert self.sign_guard is not None, f"{self.endpoint} is down"
+        for action in self.sign_guard.released(actions):
             if isinstance(action, Broadcast):
                 self.send(None, action.payload)
             elif isinstance(action, SendTo):
