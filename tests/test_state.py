@@ -97,20 +97,29 @@ def test_lthash_expansion_is_shake128_of_the_domain_and_the_row() -> None:
     assert hashlib.shake_128(element).digest(2048) != lanes  # the domain prefix is used
 
 
-@pytest.mark.parametrize("batch", [2, 65535])
-def test_lthash_batched_sum_equals_lane_by_lane_sum(
+def _lanes(element: bytes) -> tuple[int, ...]:
+    raw = lthash._expand(element).to_bytes(2 * lthash.LANES, "little")
+    return struct.unpack(f"<{lthash.LANES}H", raw)
+
+
+@pytest.mark.parametrize("batch", [2, 3, 65535])
+def test_lthash_update_equals_lane_by_lane_arithmetic(
     batch: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The SWAR sum (odd lanes as a difference, folds every ``batch``) against plain lanes."""
+    """The SWAR update (odd lanes as a difference, removals biased, at most ``batch`` rows per
+    pass) against plain lanes modulo 2^16, including lanes that go below zero."""
     monkeypatch.setattr("rules.lthash._BATCH", batch)
-    elements = [b"row %d" % i for i in range(25)]
+    start = [b"start %d" % i for i in range(5)]
+    added = [b"row %d" % i for i in range(25)]
+    removed = [*start[:3], b"row 4", b"never added"]
     expected = [0] * lthash.LANES
-    for element in elements:
-        raw = lthash._expand(element).to_bytes(2 * lthash.LANES, "little")
-        for i, lane in enumerate(struct.unpack(f"<{lthash.LANES}H", raw)):
-            expected[i] = (expected[i] + lane) % 65536
-    packed = struct.pack(f"<{lthash.LANES}H", *expected)
-    assert lthash._lane_sum(map(lthash._expand, elements)) == int.from_bytes(packed, "little")
+    for element, sign in [(e, 1) for e in start + added] + [(e, -1) for e in removed]:
+        for i, lane in enumerate(_lanes(element)):
+            expected[i] = (expected[i] + sign * lane) % 65536
+    h = LtHash()
+    h.update(start, [])
+    h.update(added, removed)
+    assert h.to_bytes() == struct.pack(f"<{lthash.LANES}H", *expected)
 
 
 def test_overlay_is_invisible_until_adopted_and_digest_matches_recompute() -> None:
