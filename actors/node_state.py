@@ -16,7 +16,7 @@ from events.log_tree import LogTree
 from events.logs import get_logger
 from rules.engine import Ruleset, genesis_state
 from rules.lthash import LtHash
-from rules.replay import replay_blocks
+from rules.replay import SETTLE_ROWS, replay_blocks
 from rules.state import State
 from storage.errors import LogCorruptError
 from storage.log import EventLog
@@ -26,10 +26,10 @@ log = get_logger(__name__)
 
 def rebuild_state(genesis: Genesis, ruleset: Ruleset, event_log: EventLog) -> tuple[State, LogTree]:
     """The state (in memory) and log tree at the log's head, by replaying every block from
-    genesis; each block is held against its header."""
+    genesis; each block is held against its header, its table digests at least at the head."""
     state = genesis_state(genesis, ruleset)
     blocks = (s.committed.block for s in event_log.stored_blocks())
-    replay = replay_blocks(state, ruleset, LogTree(), blocks)
+    replay = replay_blocks(state, ruleset, LogTree(), blocks, SETTLE_ROWS)
     if replay.divergence is not None:
         raise LogCorruptError(
             replay.divergence.height, f"replay differs from the header: {replay.divergence.what}"

@@ -112,6 +112,23 @@ def execute_block(
     decoded: Sequence[DecodedEvent | None] | None = None,
 ) -> Execution:
     """``decoded[i]``, where given, is ``envelopes[i]`` already decoded (at intake)."""
+    overlay, results = execute_events(
+        state, ruleset, height, time_ms, envelopes, event_ids, decoded
+    )
+    hashes, encoded = state.hashes_after(overlay)
+    return Execution(overlay, results, hashes, encoded)
+
+
+def execute_events(
+    state: State,
+    ruleset: Ruleset,
+    height: int,
+    time_ms: int,
+    envelopes: Sequence[bytes],
+    event_ids: Sequence[bytes],
+    decoded: Sequence[DecodedEvent | None] | None = None,
+) -> tuple[Overlay, list[EventResult]]:
+    """A block's writes and results, without the table hashes they give (``execute_block``)."""
     overlay = Overlay(state)
     for hook in ruleset.block_hooks:
         hook(BlockContext(overlay, height, time_ms))
@@ -120,8 +137,7 @@ def execute_block(
         _execute_event(overlay, ruleset, height, time_ms, env, eid, event)
         for env, eid, event in zip(envelopes, event_ids, known, strict=True)
     ]
-    hashes, encoded = state.hashes_after(overlay)
-    return Execution(overlay, results, hashes, encoded)
+    return overlay, results
 
 
 def _execute_event(

@@ -7,7 +7,7 @@ committed value the execution does not reproduce.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from events.block import Block, BlockHeader, TableDigest, event_leaves
@@ -16,7 +16,7 @@ from events.envelope import DecodedEvent, event_id
 from events.log_tree import LogTree
 from events.merkle import leaf_hash, root_from_leaf_hashes
 from events.results import EventResult
-from rules.engine import Execution, Ruleset, execute_block
+from rules.engine import Execution, Ruleset, execute_block, execute_events
 from rules.state import State
 
 
@@ -58,21 +58,38 @@ def run_block(
     """``event_ids``, ``decoded`` and ``leaves`` may be passed when the caller has them."""
     ids = list(event_ids) if event_ids is not None else [event_id(e) for e in envelopes]
     leaves = list(leaves) if leaves is not None else event_leaves(list(envelopes))
+    execution = execute_block(state, ruleset, height, time_ms, envelopes, ids, decoded)
+    return BlockRun(execution, ids, leaves, _extended(log_tree, leaves))
+
+
+def _extended(log_tree: LogTree, leaves: list[bytes]) -> LogTree:
     tree = log_tree.copy()
     tree.extend(leaves)
-    execution = execute_block(state, ruleset, height, time_ms, envelopes, ids, decoded)
-    return BlockRun(execution, ids, leaves, tree)
+    return tree
 
 
 def header_mismatch(header: BlockHeader, run: BlockRun) -> str | None:
     """What in ``header`` the run does not reproduce, or None."""
-    if run.events_root != header.events_root:
+    return _roots_mismatch(
+        header, run.leaves, run.event_ids, run.execution.results, run.log_tree
+    ) or digest_mismatch(header.table_digests, run.execution.table_digests)
+
+
+def _roots_mismatch(
+    header: BlockHeader,
+    leaves: list[bytes],
+    event_ids: list[bytes],
+    results: list[EventResult],
+    log_tree: LogTree,
+) -> str | None:
+    """What in ``header``, other than the table digests, the execution does not reproduce."""
+    if root_from_leaf_hashes(leaves) != header.events_root:
         return "events root differs"
-    if run.results_root != header.results_root:
+    if results_root(event_ids, results) != header.results_root:
         return "results root differs"
-    if run.log_tree.size != header.log_size or run.log_tree.root() != header.log_root:
+    if log_tree.size != header.log_size or log_tree.root() != header.log_root:
         return "log tree head differs"
-    return digest_mismatch(header.table_digests, run.execution.table_digests)
+    return None
 
 
 def digest_mismatch(
@@ -89,6 +106,11 @@ def digest_mismatch(
     return "table digests differ"
 
 
+# Changed rows a replay may adopt before it brings the table hashes up and holds them against a
+# header (``replay_blocks``): enough to span many small blocks, and about 10 MB of old values.
+SETTLE_ROWS = 65_536
+
+
 @dataclass(frozen=True, slots=True)
 class Divergence:
     height: int
@@ -98,7 +120,8 @@ class Divergence:
 @dataclass(slots=True)
 class Replay:
     """Where a replay stopped: the first divergence (None if every block held) and the log
-    tree after the last block that held."""
+    tree after the last block replayed. After a divergence, the state and log tree are only
+    fit to be dropped."""
 
     divergence: Divergence | None
     log_tree: LogTree
@@ -109,10 +132,29 @@ def replay_blocks(
     ruleset: Ruleset,
     log_tree: LogTree,
     blocks: Iterable[Block],
-    on_block: Callable[[Block, BlockRun], None] | None = None,
+    unhashed_rows: int = 0,
 ) -> Replay:
     """Apply ``blocks`` to ``state`` in order, from the log tree ``log_tree``; stop at the first
-    block whose header the execution does not reproduce."""
+    block whose header the execution does not reproduce.
+
+    With ``unhashed_rows`` 0, every block's table digests are held against its header. Above 0,
+    the table hashes wait until that many changed rows have been adopted without them, and then
+    and after the last block the digests are held against the header of the block just
+    replayed. A row that changed in many blocks in between is then expanded once rather than
+    once per block (see ``State.adopt_unhashed``), and since execution reads rows and never
+    digests, the state at every check is exactly the one the headers commit to, or the check
+    fails. What is lost is only where: a mismatch names the blocks since the last check, and
+    ``consortium audit``, which checks every block, names the first that differs. Every other
+    header field (events, results, log tree) is still held against each block.
+    """
+    if unhashed_rows <= 0:
+        return _replay_each(state, ruleset, log_tree, blocks)
+    return _replay_settling(state, ruleset, log_tree, blocks, unhashed_rows)
+
+
+def _replay_each(
+    state: State, ruleset: Ruleset, log_tree: LogTree, blocks: Iterable[Block]
+) -> Replay:
     for block in blocks:
         header = block.header
         run = run_block(state, ruleset, log_tree, header.height, header.time_ms, block.events)
@@ -121,6 +163,45 @@ def replay_blocks(
             return Replay(Divergence(header.height, problem), log_tree)
         state.adopt(run.execution.overlay, run.execution.hashes)
         log_tree = run.log_tree
-        if on_block is not None:
-            on_block(block, run)
     return Replay(None, log_tree)
+
+
+def _replay_settling(
+    state: State, ruleset: Ruleset, log_tree: LogTree, blocks: Iterable[Block], unhashed_rows: int
+) -> Replay:
+    first: int | None = None  # the first block adopted since the digests were last held
+    header: BlockHeader | None = None
+    for block in blocks:
+        header = block.header
+        ids = [event_id(e) for e in block.events]
+        leaves = event_leaves(list(block.events))
+        tree = _extended(log_tree, leaves)
+        overlay, results = execute_events(
+            state, ruleset, header.height, header.time_ms, block.events, ids
+        )
+        problem = _roots_mismatch(header, leaves, ids, results, tree)
+        if problem is not None:
+            return Replay(Divergence(header.height, problem), log_tree)
+        state.adopt_unhashed(overlay)
+        log_tree = tree
+        first = header.height if first is None else first
+        if state.unhashed_rows >= unhashed_rows:
+            divergence = _digest_divergence(state, header, first)
+            if divergence is not None:
+                return Replay(divergence, log_tree)
+            first = None
+    if first is None or header is None:
+        return Replay(None, log_tree)
+    return Replay(_digest_divergence(state, header, first), log_tree)
+
+
+def _digest_divergence(state: State, header: BlockHeader, first: int) -> Divergence | None:
+    problem = digest_mismatch(header.table_digests, state.table_digests())
+    if problem is None:
+        return None
+    if first < header.height:
+        problem += (
+            f" (digests held only here since height {first}, so an earlier block's may differ"
+            " too: `consortium audit` names the first)"
+        )
+    return Divergence(header.height, problem)

@@ -107,6 +107,10 @@ class State(StateView):
         self._hashes = {name: LtHash() for name in self.schema}
         self._hashes.update(hashes or {})
         self._expansions = Expansions()
+        # Rows adopted without their hashes (``adopt_unhashed``): by table, each row's value
+        # before the first such write, None if it did not exist.
+        self._unhashed: dict[str, dict[bytes, Any]] = {}
+        self.unhashed_rows = 0
         # Every read of an execution lands here: binding the store's method skips one call.
         self.get = self._rows.get  # type: ignore[method-assign]
 
@@ -118,10 +122,12 @@ class State(StateView):
         return self._rows.rows(table)
 
     def table_digests(self) -> tuple[TableDigest, ...]:
+        self._settle()
         return tuple(TableDigest(name, h.digest()) for name, h in self._hashes.items())
 
     def table_lanes(self) -> dict[str, bytes]:
         """Each table's hash in full, which is what a stored state must keep to go on."""
+        self._settle()
         return {name: h.to_bytes() for name, h in self._hashes.items()}
 
     def row_count(self) -> int:
@@ -130,6 +136,7 @@ class State(StateView):
     def hashes_after(self, overlay: Overlay) -> tuple[dict[str, LtHash], EncodedWrites]:
         """The table hashes ``overlay`` would give, and its writes encoded (which hashing needs
         and a stored state keeps); the committed state is left untouched."""
+        self._settle()
         hashes = dict(self._hashes)
         encoded: EncodedWrites = {}
         get = self._rows.get
@@ -147,13 +154,48 @@ class State(StateView):
 
     def adopt(self, overlay: Overlay, hashes: dict[str, LtHash]) -> None:
         """Make an executed overlay committed, with the hashes computed for it."""
+        if self._unhashed:
+            raise RuntimeError("hashes computed before rows adopted without them are stale")
         self._rows.adopt(overlay.writes)
         self._hashes = dict(hashes)  # hashes may be shared with other states; never mutated
+
+    def adopt_unhashed(self, overlay: Overlay) -> None:
+        """Make an executed overlay committed and leave its table hashes for later.
+
+        A replay that holds the table digests against a header only now and then expands each
+        changed row once per check, however many blocks changed it in between; checked every
+        block, a balance that changes in each of 100 blocks is expanded 100 times. The hashes
+        are brought up to date by the next call that needs them.
+        """
+        get = self._rows.get
+        for name, writes in overlay.writes.items():
+            before = self._unhashed.setdefault(name, {})
+            for key in writes:
+                if key not in before:
+                    before[key] = get(name, key)
+                    self.unhashed_rows += 1
+        self._rows.adopt(overlay.writes)
+
+    def _settle(self) -> None:
+        """Bring the table hashes up to the rows adopted without them: each such row leaves
+        with the bytes it had before and enters with the bytes it has now."""
+        if not self._unhashed:
+            return
+        get = self._rows.get
+        for name, before in self._unhashed.items():
+            removed = [row_element(k, encode(v)) for k, v in before.items() if v is not None]
+            added = [row_element(k, encode(v)) for k in before if (v := get(name, k)) is not None]
+            h = self._hashes[name].copy()
+            h.update(added, removed, self._expansions)
+            self._hashes[name] = h
+        self._unhashed = {}
+        self.unhashed_rows = 0
 
     def put_initial(self, table: str, key: bytes, value: object) -> None:
         """Write outside any block: building the genesis state, in memory, only."""
         if not isinstance(self._rows, MemoryRows):
             raise TypeError("a stored state changes only by committing blocks to its log")
+        self._settle()
         old = self._rows.get(table, key)
         if old is not None:
             self._hashes[table].remove(row_element(key, encode(old)))

@@ -16,7 +16,7 @@ from consortium.audit import verify
 from consortium.audit.diff import first_difference
 from consortium.audit.export import export_lines
 from consortium.audit.proofs import check_proof, prove_consistency, prove_inclusion
-from consortium.audit.replay_to import state_as_of
+from consortium.audit.replay_to import ReplayError, state_as_of
 from consortium.audit.verify import audit, task_ranges
 from consortium.cli import main
 from consortium.demo import demo_genesis
@@ -118,6 +118,8 @@ def test_flipped_byte_without_new_checksum_is_a_checksum_failure(
     report = audit(path)
     assert not report.ok and report.divergence.height == 5
     assert "checksum" in report.divergence.what
+    with pytest.raises(ReplayError, match="block 5 is unreadable: block record fails its checksum"):
+        state_as_of(path)
 
 
 def test_flipped_byte_in_an_event_is_caught_by_its_signature(ledger: Path, tmp_path: Path) -> None:
@@ -191,8 +193,11 @@ def test_forged_qc_signature_is_reported(ledger: Path, tmp_path: Path) -> None:
     assert "quorum certificate invalid" in report.divergence.what
 
 
-def test_projection_digest_that_no_longer_matches_is_named(ledger: Path, tmp_path: Path) -> None:
-    """Even a header re-signed by every validator key cannot hide a wrong state digest."""
+def test_projection_digest_that_no_longer_matches_is_named(
+    ledger: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Even a header re-signed by every validator key cannot hide a wrong state digest, from
+    the audit or from a replay to that height."""
     path = _copy(ledger, tmp_path)
     last = _height_count(path)
 
@@ -210,6 +215,12 @@ def test_projection_digest_that_no_longer_matches_is_named(ledger: Path, tmp_pat
     assert report.divergence is not None and report.divergence.height == last
     assert "'accounts'" in report.divergence.what
     assert report.divergence.expected == "00" * 32
+    assert main(["replay", str(path), "--height", str(last - 1), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["height"] == last - 1
+    assert main(["replay", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"block {last} does not reproduce its header" in err and "'accounts'" in err
+    assert "consortium audit" in err
 
 
 @pytest.fixture

@@ -65,7 +65,9 @@ def _audit(commands: Commands) -> None:
 
 
 def _run_audit(args: argparse.Namespace) -> int:
-    report = audit(args.dir, ProgressLine("audited blocks"), args.workers)
+    progress = ProgressLine("audited blocks")
+    report = audit(args.dir, progress, args.workers)
+    progress.end()
     print(
         f"blocks {report.blocks}, events {report.events}, signatures {report.signatures}, "
         f"quorum certificates {report.quorum_certificates}"
@@ -100,7 +102,11 @@ def _replay(commands: Commands) -> None:
 
 
 def _run_replay(args: argparse.Namespace) -> int:
-    state, height = state_as_of(args.dir, args.height, args.time)
+    progress = ProgressLine("replayed blocks")
+    try:
+        state, height = state_as_of(args.dir, args.height, args.time, progress)
+    finally:
+        progress.end()
     tables = {
         name: [{"key": k.hex(), **row_dict(v)} for k, v in state.rows(name)] for name in PROJECTIONS
     }
