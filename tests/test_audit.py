@@ -12,6 +12,7 @@ import msgspec
 import pytest
 
 from consensus.certificates import precommit_bytes
+from consensus.config import ConsensusConfig
 from consortium.audit import verify
 from consortium.audit.diff import first_difference
 from consortium.audit.export import export_lines
@@ -27,7 +28,7 @@ from events.merkle import merkle_root
 from events.payments import Transfer
 from events.signing import Domain
 from storage.records import BLOCK_DECODER, StoredBlock, frame, unframe
-from storage.signature_check import check_block_signatures
+from storage.signature_check import ChainKeys, check_block_signatures
 from tests.consortium_fixtures import funded_users, start, wait_until
 
 
@@ -156,11 +157,15 @@ def test_removed_event_is_reported(ledger: Path, tmp_path: Path) -> None:
 
 
 def _block(ledger: Path, height: int) -> Block:
+    return _stored_committed(ledger, height).block
+
+
+def _stored_committed(ledger: Path, height: int) -> CommittedBlock:
     env = lmdb.open(str(ledger / "validator-0"), max_dbs=8, readonly=True, lock=False)
     with env.begin(db=env.open_db(b"blocks", create=False)) as txn:
         stored = BLOCK_DECODER.decode(unframe(txn.get(height.to_bytes(8, "big"))))
     env.close()
-    return stored.committed.block
+    return stored.committed
 
 
 def test_reordered_blocks_are_reported(ledger: Path, tmp_path: Path) -> None:
@@ -178,16 +183,16 @@ def test_reordered_blocks_are_reported(ledger: Path, tmp_path: Path) -> None:
     assert "another height" in report.divergence.what
 
 
+def _forge_qc(stored: StoredBlock) -> StoredBlock:
+    qc = stored.committed.qc
+    votes = (VoteSignature(qc.votes[0].validator, bytes(64)), *qc.votes[1:])
+    forged = msgspec.structs.replace(qc, votes=votes)
+    return _with_block(stored, stored.committed.block, forged)
+
+
 def test_forged_qc_signature_is_reported(ledger: Path, tmp_path: Path) -> None:
     path = _copy(ledger, tmp_path)
-
-    def forge(stored: StoredBlock) -> StoredBlock:
-        qc = stored.committed.qc
-        votes = (VoteSignature(qc.votes[0].validator, bytes(64)), *qc.votes[1:])
-        forged = msgspec.structs.replace(qc, votes=votes)
-        return _with_block(stored, stored.committed.block, forged)
-
-    _rewrite(path, 4, forge)
+    _rewrite(path, 4, _forge_qc)
     report = audit(path)
     assert report.divergence is not None and report.divergence.height == 4
     assert "quorum certificate invalid" in report.divergence.what
@@ -301,14 +306,42 @@ def test_worker_processes_name_a_bad_signature_like_the_inline_audit(
     assert pooled.blocks == inline.blocks == height - 1
 
 
-def test_a_verdict_on_other_bytes_than_those_replayed_is_a_divergence() -> None:
+def test_worker_processes_name_a_forged_certificate_like_the_inline_audit(
+    ledger: Path, tmp_path: Path, worker_processes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _copy(ledger, tmp_path)
+    _rewrite(path, 4, _forge_qc)
+    inline = audit(path, workers=1)
+
+    def not_here(*args: object) -> None:
+        raise AssertionError("with workers, no certificate is verified in the auditing process")
+
+    monkeypatch.setattr(verify, "check_block_signatures", not_here)
+    pooled = audit(path, workers=2)
+    assert pooled.workers == 2 and pooled.divergence is not None
+    assert pooled.divergence == inline.divergence
+    assert pooled.divergence.height == 4 and pooled.blocks == 3
+    assert pooled.divergence.what.startswith("quorum certificate invalid: signature of validator")
+
+
+def test_a_verdict_on_other_bytes_than_those_replayed_is_a_divergence(ledger: Path) -> None:
     """A worker's verdict vouches only for the bytes it read: its events root must be the root
-    of the events this process re-executes."""
-    replayed = [b"event one", b"event two"]
-    verdict = check_block_signatures(3, [b"event one", b"event 2"], "chain")
-    problem = verify._signature_problem(verdict, merkle_root(replayed))
-    assert problem is not None and problem.height == 3
-    assert "not the events replayed" in problem.what
+    of the events this process re-executes, and its certificate the one this process read."""
+    committed = _stored_committed(ledger, 3)
+    genesis, _ = demo_genesis()
+    config = ConsensusConfig(genesis.chain_id, genesis.validator_keys)
+    keys = ChainKeys(config.chain_id, config.validators, config.quorum)
+    verdict = check_block_signatures(3, committed, keys)
+    replayed = merkle_root(list(committed.block.events))
+    assert verify._verdict_problem(verdict, committed, replayed) is None
+    other_events = verify._verdict_problem(verdict, committed, merkle_root([b"event 2"]))
+    assert other_events is not None and other_events.height == 3
+    assert "not the events replayed" in other_events.what
+    votes = committed.qc.votes[:-1]
+    other_qc = msgspec.structs.replace(committed.qc, votes=votes)
+    read = CommittedBlock(committed.block, other_qc)
+    problem = verify._verdict_problem(verdict, read, replayed)
+    assert problem is not None and "certificate whose signatures were checked" in problem.what
 
 
 def test_task_ranges_cover_every_height_without_splitting_a_block() -> None:

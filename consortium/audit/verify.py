@@ -5,20 +5,21 @@ to the one before and matches its header record, its quorum certificate holds 2f
 precommit signatures for it, every event decodes and every signature verifies, and re-executing
 the block reproduces its events root, results, log tree head and every table digest.
 
-Event signatures, most of the cost, are verified on all cores by worker processes while this
-process checks structure and re-executes. Processes, not threads: PyNaCl releases the GIL while it
-verifies, but a verifying thread must take the GIL back after every signature, and with the main
-thread busy re-executing Python it waits a switch interval (5 ms) for it each time, so threads
-reached less than half the machine's verify rate. Each worker task is a range of heights sized
-by the events the header records claim (``TASK_EVENTS``); the worker reads those blocks from the
-log itself (read-only; LMDB serves readers in any number of processes), so only heights go out
-and one small verdict per height comes back (``storage.signature_check``). The verdict carries
-the events root of the bytes it verified, held against the bytes this process replays. At most
-``TASKS_PER_WORKER`` tasks per worker are outstanding, so memory stays bounded on any log, and
-the first divergence cancels the rest. A height's verdict is always judged before it is
-re-executed, so the first failure is named exactly as by a sequential check. Logs below
-``INLINE_BELOW_EVENTS`` events, or audits with one worker, verify in this process: starting
-worker processes would cost more than it saves.
+Signatures, most of the cost, are verified (certificates and events) on all cores by worker
+processes while this process checks structure and re-executes. Processes, not threads: PyNaCl
+releases the GIL while it verifies, but a verifying thread must take the GIL back after every
+signature, and with the main thread busy re-executing Python it waits a switch interval (5 ms)
+for it each time, so threads reached less than half the machine's verify rate. Each worker task
+is a range of heights sized by the events the header records claim (``TASK_EVENTS``); the worker
+reads those blocks from the log itself (read-only; LMDB serves readers in any number of
+processes), so only heights go out and one small verdict per height comes back
+(``storage.signature_check``). The verdict carries the events root and certificate hash of the
+bytes it verified, held against the block this process replays. At most ``TASKS_PER_WORKER``
+tasks per worker are outstanding, so memory stays bounded on any log, and the first divergence
+cancels the rest. A height's verdict is always judged before it is re-executed, so the first
+failure is named exactly as by a sequential check. Logs below ``INLINE_BELOW_EVENTS`` events, or
+audits with one worker, verify in this process: starting worker processes would cost more than
+it saves.
 
 Workers are spawned, never forked, because the auditing process may be a host running actor
 threads. As with any spawned process, a script that calls ``audit`` must do so under
@@ -37,10 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from consensus.certificates import qc_problem
 from consensus.config import ConsensusConfig
 from consortium.audit.source import BlockRecord, LogSource
-from events.block import Block, event_leaves, state_digest
+from events.block import Block, CommittedBlock, event_leaves, state_digest
 from events.log_tree import LogTree
 from events.merkle import root_from_leaf_hashes
 from events.results import EventResult
@@ -50,7 +50,9 @@ from rules.rulebook import RULESET
 from rules.state import State
 from storage.log import ZERO_HASH
 from storage.signature_check import (
+    ChainKeys,
     SignatureVerdict,
+    certificate_hash,
     check_block_signatures,
     check_heights,
     start_worker,
@@ -154,7 +156,8 @@ class _Verdicts:
 
     def __init__(self, source: LogSource, workers: int) -> None:
         self.workers = workers
-        self._chain_id = source.genesis.chain_id
+        config = ConsensusConfig(source.genesis.chain_id, source.genesis.validator_keys)
+        self._keys = ChainKeys(config.chain_id, config.validators, config.quorum)
         self._ready: dict[int, SignatureVerdict] = {}
         self._pending: deque[tuple[int, Future[list[SignatureVerdict]]]] = deque()
         self._pool: ProcessPoolExecutor | None = None
@@ -164,13 +167,13 @@ class _Verdicts:
                 workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=start_worker,
-                initargs=(str(source.path), self._chain_id),
+                initargs=(str(source.path), self._keys),
             )
             self._ranges = task_ranges(source.claimed_event_counts(), TASK_EVENTS, TASK_BLOCKS)
             self._submit()
 
-    def verdict(self, height: int, block: Block) -> SignatureVerdict:
-        """The verdict on ``block``, stored at ``height``: a worker's if one read it."""
+    def verdict(self, height: int, committed: CommittedBlock) -> SignatureVerdict:
+        """The verdict on ``committed``, stored at ``height``: a worker's if one read it."""
         while height not in self._ready and self._pending and self._pending[0][0] <= height:
             _, task = self._pending.popleft()
             self._ready.update((v.height, v) for v in task.result())
@@ -178,7 +181,7 @@ class _Verdicts:
         verdict = self._ready.pop(height, None)
         if verdict is not None:
             return verdict
-        return check_block_signatures(height, block.events, self._chain_id)
+        return check_block_signatures(height, committed, self._keys)
 
     def _submit(self) -> None:
         assert self._pool is not None
@@ -263,11 +266,12 @@ def _block_problem(
         return problem
     stored = record.stored
     assert stored is not None
-    block = stored.committed.block
+    committed = stored.committed
+    block = committed.block
     leaves = event_leaves(block.events)
-    verdict = verdicts.verdict(height, block)
+    verdict = verdicts.verdict(height, committed)
     report.signatures += verdict.signatures
-    problem = _signature_problem(verdict, root_from_leaf_hashes(leaves))
+    problem = _verdict_problem(verdict, committed, root_from_leaf_hashes(leaves))
     if problem is not None:
         return problem
     report.quorum_certificates += 1
@@ -284,14 +288,31 @@ def _block_problem(
     return None
 
 
-def _signature_problem(verdict: SignatureVerdict, replayed_root: bytes) -> Divergence | None:
+def _verdict_problem(
+    verdict: SignatureVerdict, committed: CommittedBlock, replayed_root: bytes
+) -> Divergence | None:
+    """The signature checks, in the audit's order: certificate, event count, events."""
+    height = verdict.height
     if verdict.events_root != replayed_root:
         return Divergence(
-            verdict.height,
+            height,
             "the events whose signatures were checked are not the events replayed "
             "(did the log change during the audit?)",
             expected=replayed_root.hex(),
             found=verdict.events_root.hex(),
+        )
+    if verdict.certificate != certificate_hash(committed.qc):
+        return Divergence(
+            height,
+            "the certificate whose signatures were checked is not the one read "
+            "(did the log change during the audit?)",
+        )
+    if verdict.certificate_problem is not None:
+        return Divergence(height, f"quorum certificate invalid: {verdict.certificate_problem}")
+    events, claimed = len(committed.block.events), committed.block.header.event_count
+    if claimed != events:
+        return Divergence(
+            height, "event count differs from the header", expected=str(claimed), found=str(events)
         )
     if verdict.problem is None:
         return None
@@ -354,16 +375,6 @@ def _structure_problem(
             "quorum certificate is for another block",
             expected=block.hash.hex(),
             found=qc.block_hash.hex(),
-        )
-    problem = qc_problem(qc, config.chain_id, config.validators, config.quorum)
-    if problem is not None:
-        return Divergence(height, f"quorum certificate invalid: {problem}")
-    if header.event_count != len(block.events):
-        return Divergence(
-            height,
-            "event count differs from the header",
-            expected=str(header.event_count),
-            found=str(len(block.events)),
         )
     return None
 
