@@ -138,8 +138,8 @@ def replay_blocks(
     block whose header the execution does not reproduce.
 
     With ``unhashed_rows`` 0, every block's table digests are held against its header. Above 0,
-    the table hashes wait until that many changed rows have been adopted without them, and then
-    and after the last block the digests are held against the header of the block just
+    the table hashes wait until that many changed rows have been adopted without them; then,
+    and after the last block, the digests are held against the header of the block just
     replayed. A row that changed in many blocks in between is then expanded once rather than
     once per block (see ``State.adopt_unhashed``), and since execution reads rows and never
     digests, the state at every check is exactly the one the headers commit to, or the check
