@@ -75,8 +75,8 @@ def certificate_hash(qc: QuorumCertificate) -> bytes:
 def check_block_signatures(
     height: int, committed: CommittedBlock, keys: ChainKeys
 ) -> SignatureVerdict:
-    """Check the block's quorum certificate, then decode every event and verify every event
-    signature, stopping at the first failure."""
+    """Check the block's quorum certificate, and decode every event and verify every event
+    signature up to the first that fails (the auditor judges the certificate first)."""
     qc = committed.qc
     verdict = SignatureVerdict(
         height,
