@@ -102,23 +102,6 @@ def genesis_state(genesis: Genesis, ruleset: Ruleset) -> State:
     return state
 
 
-def execute_block(
-    state: State,
-    ruleset: Ruleset,
-    height: int,
-    time_ms: int,
-    envelopes: Sequence[bytes],
-    event_ids: Sequence[bytes],
-    decoded: Sequence[DecodedEvent | None] | None = None,
-) -> Execution:
-    """``decoded[i]``, where given, is ``envelopes[i]`` already decoded (at intake)."""
-    overlay, results = execute_events(
-        state, ruleset, height, time_ms, envelopes, event_ids, decoded
-    )
-    hashes, encoded = state.hashes_after(overlay)
-    return Execution(overlay, results, hashes, encoded)
-
-
 def execute_events(
     state: State,
     ruleset: Ruleset,
@@ -128,7 +111,9 @@ def execute_events(
     event_ids: Sequence[bytes],
     decoded: Sequence[DecodedEvent | None] | None = None,
 ) -> tuple[Overlay, list[EventResult]]:
-    """A block's writes and results, without the table hashes they give (``execute_block``)."""
+    """A block's writes and results. ``decoded[i]``, where given, is ``envelopes[i]`` already
+    decoded (at intake). The table hashes the writes give are ``State.hashes_after``'s to
+    compute, or left for later by a replay (``State.adopt_unhashed``)."""
     overlay = Overlay(state)
     for hook in ruleset.block_hooks:
         hook(BlockContext(overlay, height, time_ms))

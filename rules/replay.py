@@ -16,8 +16,8 @@ from events.envelope import DecodedEvent, event_id
 from events.log_tree import LogTree
 from events.merkle import leaf_hash, root_from_leaf_hashes
 from events.results import EventResult
-from rules.engine import Execution, Ruleset, execute_block, execute_events
-from rules.state import State
+from rules.engine import Execution, Ruleset, execute_events
+from rules.state import Overlay, State
 
 
 def results_root(event_ids: Iterable[bytes], results: Iterable[EventResult]) -> bytes:
@@ -56,16 +56,43 @@ def run_block(
     leaves: Sequence[bytes] | None = None,
 ) -> BlockRun:
     """``event_ids``, ``decoded`` and ``leaves`` may be passed when the caller has them."""
+    run = _run_events(
+        state, ruleset, log_tree, height, time_ms, envelopes, event_ids, decoded, leaves
+    )
+    hashes, encoded = state.hashes_after(run.overlay)
+    execution = Execution(run.overlay, run.results, hashes, encoded)
+    return BlockRun(execution, run.event_ids, run.leaves, run.log_tree)
+
+
+@dataclass(slots=True)
+class _EventsRun:
+    """A block's events executed and appended to a copy of the log tree, table hashes not yet
+    computed."""
+
+    overlay: Overlay
+    results: list[EventResult]
+    event_ids: list[bytes]
+    leaves: list[bytes]
+    log_tree: LogTree
+
+
+def _run_events(
+    state: State,
+    ruleset: Ruleset,
+    log_tree: LogTree,
+    height: int,
+    time_ms: int,
+    envelopes: Sequence[bytes],
+    event_ids: Sequence[bytes] | None = None,
+    decoded: Sequence[DecodedEvent | None] | None = None,
+    leaves: Sequence[bytes] | None = None,
+) -> _EventsRun:
     ids = list(event_ids) if event_ids is not None else [event_id(e) for e in envelopes]
     leaves = list(leaves) if leaves is not None else event_leaves(list(envelopes))
-    execution = execute_block(state, ruleset, height, time_ms, envelopes, ids, decoded)
-    return BlockRun(execution, ids, leaves, _extended(log_tree, leaves))
-
-
-def _extended(log_tree: LogTree, leaves: list[bytes]) -> LogTree:
     tree = log_tree.copy()
     tree.extend(leaves)
-    return tree
+    overlay, results = execute_events(state, ruleset, height, time_ms, envelopes, ids, decoded)
+    return _EventsRun(overlay, results, ids, leaves, tree)
 
 
 def header_mismatch(header: BlockHeader, run: BlockRun) -> str | None:
@@ -173,17 +200,12 @@ def _replay_settling(
     header: BlockHeader | None = None
     for block in blocks:
         header = block.header
-        ids = [event_id(e) for e in block.events]
-        leaves = event_leaves(list(block.events))
-        tree = _extended(log_tree, leaves)
-        overlay, results = execute_events(
-            state, ruleset, header.height, header.time_ms, block.events, ids
-        )
-        problem = _roots_mismatch(header, leaves, ids, results, tree)
+        run = _run_events(state, ruleset, log_tree, header.height, header.time_ms, block.events)
+        problem = _roots_mismatch(header, run.leaves, run.event_ids, run.results, run.log_tree)
         if problem is not None:
             return Replay(Divergence(header.height, problem), log_tree)
-        state.adopt_unhashed(overlay)
-        log_tree = tree
+        state.adopt_unhashed(run.overlay)
+        log_tree = run.log_tree
         first = header.height if first is None else first
         if state.unhashed_rows >= unhashed_rows:
             divergence = _digest_divergence(state, header, first)

@@ -110,7 +110,6 @@ class State(StateView):
         # Rows adopted without their hashes (``adopt_unhashed``): by table, each row's value
         # before the first such write, None if it did not exist.
         self._unhashed: dict[str, dict[bytes, Any]] = {}
-        self.unhashed_rows = 0
         # Every read of an execution lands here: binding the store's method skips one call.
         self.get = self._rows.get  # type: ignore[method-assign]
 
@@ -159,6 +158,11 @@ class State(StateView):
         self._rows.adopt(overlay.writes)
         self._hashes = dict(hashes)  # hashes may be shared with other states; never mutated
 
+    @property
+    def unhashed_rows(self) -> int:
+        """Rows adopted without their hashes since the hashes were last brought up to date."""
+        return sum(len(rows) for rows in self._unhashed.values())
+
     def adopt_unhashed(self, overlay: Overlay) -> None:
         """Make an executed overlay committed and leave its table hashes for later.
 
@@ -173,7 +177,6 @@ class State(StateView):
             for key in writes:
                 if key not in before:
                     before[key] = get(name, key)
-                    self.unhashed_rows += 1
         self._rows.adopt(overlay.writes)
 
     def _settle(self) -> None:
@@ -189,7 +192,6 @@ class State(StateView):
             h.update(added, removed, self._expansions)
             self._hashes[name] = h
         self._unhashed = {}
-        self.unhashed_rows = 0
 
     def put_initial(self, table: str, key: bytes, value: object) -> None:
         """Write outside any block: building the genesis state, in memory, only."""

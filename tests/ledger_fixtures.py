@@ -13,7 +13,7 @@ from events.envelope import event_id, seal
 from events.genesis import Genesis, GenesisParticipant, GenesisValidator, TokenDefinition
 from events.identity import Identity
 from events.results import EventResult
-from rules.engine import Ruleset, execute_block, genesis_state
+from rules.engine import Ruleset, execute_events, genesis_state
 from rules.rulebook import RULESET
 from rules.state import State
 
@@ -104,9 +104,10 @@ def _execute(
     state: State, ruleset: Ruleset, height: int, time_ms: int, envelopes: tuple[bytes, ...]
 ) -> list[EventResult]:
     ids = [event_id(e) for e in envelopes]
-    execution = execute_block(state, ruleset, height, time_ms, envelopes, ids)
-    state.adopt(execution.overlay, execution.hashes)
-    return execution.results
+    overlay, results = execute_events(state, ruleset, height, time_ms, envelopes, ids)
+    hashes, _ = state.hashes_after(overlay)
+    state.adopt(overlay, hashes)
+    return results
 
 
 def same_projections(a: State, b: State) -> bool:

@@ -37,7 +37,8 @@ def state_as_of(
     """Re-execute blocks up to ``height`` or to the last block whose time is at most
     ``time_ms``; returns the state and the height reached."""
     with LogSource(path) as source:
-        total = source.block_count() if height is None else min(height, source.block_count())
+        total = source.block_count()
+        total = total if height is None else min(height, total)
         state = genesis_state(source.genesis, RULESET)
         reached = 0
 

@@ -234,12 +234,13 @@ class _Chain:
 
 def _audit(source: LogSource, verdicts: _Verdicts, progress: Progress | None) -> AuditReport:
     genesis = source.genesis
-    config = ConsensusConfig(genesis.chain_id, genesis.validator_keys)
     total = source.block_count()
     chain = _Chain(genesis_state(genesis, RULESET), LogTree(), ZERO_HASH, genesis.genesis_time_ms)
     report = AuditReport(workers=verdicts.workers)
     for record in source.records():
-        problem = _block_problem(record, report.blocks + 1, chain, config, verdicts, report)
+        problem = _block_problem(
+            record, report.blocks + 1, chain, genesis.chain_id, verdicts, report
+        )
         if problem is not None:
             report.divergence = problem
             break
@@ -256,12 +257,12 @@ def _block_problem(
     record: BlockRecord,
     height: int,
     chain: _Chain,
-    config: ConsensusConfig,
+    chain_id: str,
     verdicts: _Verdicts,
     report: AuditReport,
 ) -> Divergence | None:
     """Every check of one block, in order; on success ``chain`` moves on to it."""
-    problem = _structure_problem(record, height, chain.prev_hash, chain.prev_time, config)
+    problem = _structure_problem(record, height, chain.prev_hash, chain.prev_time, chain_id)
     if problem is not None:
         return problem
     stored = record.stored
@@ -326,7 +327,7 @@ def _verdict_problem(
 
 
 def _structure_problem(
-    record: BlockRecord, height: int, prev_hash: bytes, prev_time: int, config: ConsensusConfig
+    record: BlockRecord, height: int, prev_hash: bytes, prev_time: int, chain_id: str
 ) -> Divergence | None:
     if record.key_height != height:
         return Divergence(
@@ -346,11 +347,11 @@ def _structure_problem(
             expected=str(height),
             found=str(header.height),
         )
-    if header.chain_id != config.chain_id:
+    if header.chain_id != chain_id:
         return Divergence(
             height,
             "block belongs to another chain",
-            expected=config.chain_id,
+            expected=chain_id,
             found=header.chain_id,
         )
     if header.prev_hash != prev_hash:
