@@ -15,6 +15,8 @@ never decides anything but whether to look.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 _BITS_PER_HASH = 24
 DEFAULT_BITS = 1 << _BITS_PER_HASH  # 2 MiB; two probes: under 1% false positives to 700k keys
 
@@ -34,6 +36,25 @@ class KeyFilter:
         self._shift = bits.bit_length() - 1
         self._count = 0
         self.capacity = bits // 8
+
+    @classmethod
+    def holding(cls, count: int, keys: Iterable[object], bits: int = DEFAULT_BITS) -> KeyFilter:
+        """A filter of ``keys``, ``count`` of them; saturated without reading ``keys`` (which may
+        be a lazy scan of a store) when there are more than it can usefully hold."""
+        found = cls(bits)
+        if count > found.capacity:
+            found.saturate()
+        else:
+            for key in keys:
+                found.add(key)
+        return found
+
+    @classmethod
+    def answering_maybe(cls) -> KeyFilter:
+        """A filter that filters nothing, in the smallest size, for a store it cannot follow."""
+        found = cls(8)
+        found.saturate()
+        return found
 
     @property
     def saturated(self) -> bool:

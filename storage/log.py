@@ -28,7 +28,7 @@ from events.logs import get_logger
 from events.merkle import root_from_leaf_hashes
 from events.results import EventResult
 from storage.errors import LogCorruptError, StorageError
-from storage.key_filter import DEFAULT_BITS
+from storage.key_filter import DEFAULT_BITS, KeyFilter
 from storage.records import (
     BLOCK_DECODER,
     HEADER_DECODER,
@@ -133,6 +133,7 @@ class EventLog:
         self._state_readers: list[StoredRows] = []
         self.genesis = self._init_genesis(genesis, readonly)
         self._head_height, self._head_hash, self._head_time = self._verify_chain()
+        self._committed = self._committed_ids_filter(readonly)
 
     def _open(self, readonly: bool, durable: bool, map_size: int) -> lmdb.Environment:
         if not readonly:
@@ -249,9 +250,25 @@ class EventLog:
         return EventLocation(int.from_bytes(value[:8], "big"), int.from_bytes(value[8:], "big"))
 
     def committed_ids(self, ids: Sequence[bytes]) -> set[bytes]:
-        """Which of ``ids`` are in the log, in one read transaction."""
+        """Which of ``ids`` are in the log: asked of every arriving event, and answered without
+        LMDB for those the filter has never seen (nearly all), in one read transaction for the
+        rest. Each LMDB call releases the GIL, and a validator thread that releases it while
+        others are busy waits to get it back."""
+        maybe = [eid for eid in ids if self._committed.may_contain(eid)]
+        if not maybe:
+            return set()
         with self._env.begin(db=self._db["ids"]) as txn:
-            return {eid for eid in ids if txn.get(eid) is not None}
+            return {eid for eid in maybe if txn.get(eid) is not None}
+
+    def _committed_ids_filter(self, readonly: bool) -> KeyFilter:
+        """The committed event ids, probably. A read-only log cannot see what its writer appends
+        later, so its filter answers "maybe" to everything."""
+        if readonly:
+            return KeyFilter.answering_maybe()
+        db = self._db["ids"]
+        with self._env.begin(db=db) as txn:
+            count: int = txn.stat(db)["entries"]
+            return KeyFilter.holding(count, (bytes(k) for k in txn.cursor().iternext(values=False)))
 
     def stored_state(self) -> StoredState | None:
         """The stored state's height and table hashes; None if no state was ever stored."""
@@ -316,6 +333,8 @@ class EventLog:
             self._write_state(txn, header.height, state_rows, table_lanes)
 
         self._write(write)
+        for eid in event_ids:
+            self._committed.add(eid)
         self._head_height = header.height
         self._head_hash = committed.block.hash
         self._head_time = header.time_ms

@@ -75,12 +75,11 @@ class StoredRows(CommittedRows):
         self._old: dict[tuple[str, bytes], Any] = {}
         self._on_corrupt = on_corrupt
         self._txn = env.begin(db=db)
-        self._stored = KeyFilter(filter_bits)
-        if self.count() > self._stored.capacity:
-            self._stored.saturate()
-        else:
-            for stored_key in self._txn.cursor().iternext(keys=True, values=False):
-                self._stored.add(split_row_key(bytes(stored_key)))
+        self._stored = KeyFilter.holding(
+            self.count(),
+            (split_row_key(bytes(k)) for k in self._txn.cursor().iternext(values=False)),
+            filter_bits,
+        )
 
     def get(self, table: str, key: bytes) -> Any:
         cached = (table, key)

@@ -43,6 +43,13 @@ def test_lthash_remove_undoes_add_and_differs_from_empty() -> None:
     assert h.digest() == empty
 
 
+def test_lthash_digest_is_sha256_of_the_lanes_though_hashed_in_halves() -> None:
+    """The digest is hashed in two updates to keep the GIL; it must stay SHA-256 of the lanes."""
+    h = LtHash()
+    h.update([b"a", b"b", b"c"], [])
+    assert h.digest() == hashlib.sha256(h.to_bytes()).digest()
+
+
 @pytest.mark.parametrize("batch", [3, 65535])
 def test_lthash_batched_update_equals_one_call_per_element(
     batch: int, monkeypatch: pytest.MonkeyPatch

@@ -51,6 +51,22 @@ def _fill(path: Path, n: int, events_per_block: int = 1) -> list[CommittedBlock]
     return blocks
 
 
+def test_committed_ids_are_found_after_append_reopen_and_read_only_open(tmp_path: Path) -> None:
+    """Intake asks the log's id filter first: it must never hide a committed event, whether the
+    id was appended by this instance, found by the scan on reopening, or asked of a read-only
+    log (whose filter answers "maybe")."""
+    blocks = _fill(tmp_path, 3, events_per_block=2)
+    ids = [event_id(e) for c in blocks for e in c.block.events]
+    fresh = [event_id(b"never-%d" % i) for i in range(50)]
+    with EventLog(tmp_path, GENESIS, durable=False) as log:
+        assert log.committed_ids(ids + fresh) == set(ids)
+        events = (b"4-0",)
+        log.append(_block(4, log.head_hash, events), [ACCEPTED], (), [event_id(b"4-0")], {}, {})
+        assert log.committed_ids([event_id(b"4-0"), *fresh]) == {event_id(b"4-0")}
+    with EventLog(tmp_path, GENESIS, readonly=True) as log:
+        assert log.committed_ids(ids + fresh) == set(ids)
+
+
 def test_append_and_reopen_keep_every_block_and_index(tmp_path: Path) -> None:
     blocks = _fill(tmp_path, 5)
     with EventLog(tmp_path, GENESIS) as log:

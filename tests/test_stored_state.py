@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import lmdb
@@ -144,6 +144,18 @@ def test_the_key_filter_never_hides_a_stored_key() -> None:
     assert not small.saturated and all(small.may_contain(key) for key in keys[:128])
     small.add(keys[128])
     assert small.saturated and all(small.may_contain(key) for key in absent)
+
+
+def test_a_filter_of_more_keys_than_it_holds_filters_nothing_and_reads_none() -> None:
+    def unread() -> Iterator[object]:
+        raise AssertionError("a saturated filter must not scan the store's keys")
+        yield
+
+    holding_too_many = KeyFilter.holding(129, unread(), bits=1024)
+    assert holding_too_many.saturated and holding_too_many.may_contain(("orders", b"any"))
+    assert KeyFilter.answering_maybe().may_contain(b"anything")
+    holding_few = KeyFilter.holding(2, iter([b"a", b"b"]), bits=1024)
+    assert holding_few.may_contain(b"a") and holding_few.may_contain(b"b")
 
 
 def test_a_reader_opened_on_a_full_state_finds_every_row(tmp_path: Path) -> None:
