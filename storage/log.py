@@ -134,6 +134,7 @@ class EventLog:
         self.genesis = self._init_genesis(genesis, readonly)
         self._head_height, self._head_hash, self._head_time = self._verify_chain()
         self._committed = self._committed_ids_filter(readonly)
+        self._signed_kept_from = -SIGNED_HEIGHTS_KEPT  # the first record prunes what a run left
 
     def _open(self, readonly: bool, durable: bool, map_size: int) -> lmdb.Environment:
         if not readonly:
@@ -392,12 +393,6 @@ class EventLog:
 
         self._write(write)
 
-    def signed_record(self, height: int, slot: bytes) -> bytes | None:
-        """What this validator noted of its signature for ``slot`` (kind, round) at ``height``."""
-        with self._env.begin(db=self._db["signed"]) as txn:
-            found: bytes | None = txn.get(_key(height) + slot)
-        return found
-
     def signed_records(self, height: int) -> list[tuple[bytes, bytes]]:
         """Every (slot, record) this validator noted at ``height``."""
         prefix = _key(height)
@@ -414,20 +409,28 @@ class EventLog:
 
     def record_signed(self, records: Sequence[tuple[int, bytes, bytes]]) -> None:
         """Durably note (height, slot, record) signatures, in one transaction, before any of them
-        is released; forget heights long decided."""
+        is released; forget heights long decided.
+
+        Heights are forgotten in steps of ``SIGNED_HEIGHTS_KEPT``, so between that many and twice
+        as many are kept: a validator records twice per height, and pruning on every call cost
+        a few LMDB calls each time, every one of them a release of the GIL."""
         if not records:
             return
-        oldest_kept = _key(max(0, max(height for height, _, _ in records) - SIGNED_HEIGHTS_KEPT))
+        oldest_kept = max(0, max(height for height, _, _ in records) - SIGNED_HEIGHTS_KEPT)
+        prune = oldest_kept >= self._signed_kept_from + SIGNED_HEIGHTS_KEPT
 
         def write(txn: lmdb.Transaction) -> None:
             db = self._db["signed"]
             for height, slot, record in records:
                 txn.put(_key(height) + slot, record, db=db)
-            cursor = txn.cursor(db=db)
-            while cursor.first() and bytes(cursor.key()) < oldest_kept:
-                cursor.delete()
+            if prune:
+                cursor = txn.cursor(db=db)
+                while cursor.first() and bytes(cursor.key()) < _key(oldest_kept):
+                    cursor.delete()
 
         self._write(write)
+        if prune:
+            self._signed_kept_from = oldest_kept
 
     def _put_append(self, txn: lmdb.Transaction, db: str, key: bytes, value: bytes) -> None:
         if not txn.put(key, value, db=self._db[db], append=True):

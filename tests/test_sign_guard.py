@@ -45,6 +45,30 @@ def test_a_restarted_validator_repeats_its_earlier_vote(tmp_path: Path) -> None:
     assert other_round is not None and other_round[0] == later
 
 
+def test_the_log_is_read_once_per_height_and_recorded_votes_still_bind(tmp_path: Path) -> None:
+    """The guard reads a height's records once and keeps what it records after that: a vote
+    recorded in an earlier step of the same height binds, as one recorded before a crash does."""
+    a, b = _vote(VoteKind.PREVOTE, 0, b"A" * 32), _vote(VoteKind.PREVOTE, 0, b"B" * 32)
+    c = encode(Vote(VoteKind.PRECOMMIT, 1, 0, b"B" * 32, 0))
+    with EventLog(tmp_path, GENESIS, durable=False) as log:
+        reads: list[int] = []
+        signed_records = log.signed_records
+        log.signed_records = lambda height: (reads.append(height), signed_records(height))[1]
+        guard = SignGuard(VALIDATORS[0], CHAIN, log)
+        first = guard.sign(Domain.PREVOTE, a, b"")
+        guard.released([])
+        assert guard.sign(Domain.PREVOTE, b, b"") == first, "a recorded vote binds in later steps"
+        precommitted = guard.sign(Domain.PRECOMMIT, c, b"")
+        guard.released([])
+        nil = encode(Vote(VoteKind.PRECOMMIT, 1, 0, b"", 0))
+        assert precommitted is not None and guard.sign(Domain.PRECOMMIT, nil, b"") == precommitted
+        assert reads == [1]
+        assert guard.sign(Domain.PREVOTE, encode(Vote(VoteKind.PREVOTE, 2, 0, b"", 0)), b"")
+        assert reads == [1, 2]
+    with EventLog(tmp_path, GENESIS, durable=False) as log:
+        assert SignGuard(VALIDATORS[0], CHAIN, log).sign(Domain.PREVOTE, b, b"") == first
+
+
 def test_the_lock_is_the_latest_precommit_for_a_block_with_its_proof(tmp_path: Path) -> None:
     early, late = _block(b"x"), _block(b"y")
     prevotes = (VoteSignature(1, b"s" * 64), VoteSignature(2, b"t" * 64))

@@ -13,7 +13,7 @@ from events.envelope import event_id
 from events.merkle import root_from_leaf_hashes
 from events.results import ACCEPTED
 from storage.errors import LogCorruptError, StorageError
-from storage.log import ZERO_HASH, EventLog
+from storage.log import SIGNED_HEIGHTS_KEPT, ZERO_HASH, EventLog
 from tests.ledger_fixtures import GENESIS
 
 
@@ -65,6 +65,25 @@ def test_committed_ids_are_found_after_append_reopen_and_read_only_open(tmp_path
         assert log.committed_ids([event_id(b"4-0"), *fresh]) == {event_id(b"4-0")}
     with EventLog(tmp_path, GENESIS, readonly=True) as log:
         assert log.committed_ids(ids + fresh) == set(ids)
+
+
+def test_signature_records_keep_the_recent_heights_and_forget_old_ones(tmp_path: Path) -> None:
+    """Pruning goes in steps: the last SIGNED_HEIGHTS_KEPT heights are always kept, never more
+    than twice as many, and a reopened log prunes what the last run left at its first record."""
+
+    def kept(log: EventLog, upto: int) -> list[int]:
+        return [h for h in range(1, upto + 1) if log.signed_records(h)]
+
+    with EventLog(tmp_path, GENESIS, durable=False) as log:
+        for height in range(1, 101):
+            log.record_signed([(height, b"V\0\0\0\0", b"v"), (height, b"C\0\0\0\0", b"c")])
+            heights = kept(log, height)
+            assert heights == list(range(heights[0], height + 1))
+            assert min(height, SIGNED_HEIGHTS_KEPT + 1) <= len(heights) <= 2 * SIGNED_HEIGHTS_KEPT
+        assert len(log.signed_records(100)) == 2
+    with EventLog(tmp_path, GENESIS, durable=False) as log:
+        log.record_signed([(101, b"V\0\0\0\0", b"v")])
+        assert kept(log, 101) == list(range(101 - SIGNED_HEIGHTS_KEPT, 102))
 
 
 def test_append_and_reopen_keep_every_block_and_index(tmp_path: Path) -> None:
