@@ -424,8 +424,9 @@ class EventLog:
             for height, slot, record in records:
                 txn.put(_key(height) + slot, record, db=db)
             if prune:
+                first_kept = _key(oldest_kept)
                 cursor = txn.cursor(db=db)
-                while cursor.first() and bytes(cursor.key()) < _key(oldest_kept):
+                while cursor.first() and bytes(cursor.key()) < first_kept:
                     cursor.delete()
 
         self._write(write)
