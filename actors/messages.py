@@ -6,10 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from actors.advice import INTAKE_CODES, advice_for
-from consensus.actions import Timeout
-from events.errors import RejectedAtIntake, RejectedByRule
-from events.results import EventResult
+from consortium.advice import INTAKE_CODES, advice_for
+from consortium.consensus.actions import Timeout
+from consortium.events.errors import RejectedAtIntake, RejectedByRule
+from consortium.events.results import EventResult
 
 
 @dataclass(frozen=True, slots=True)

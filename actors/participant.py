@@ -12,12 +12,12 @@ from typing import Any
 import msgspec
 import pykka
 
-from actors.messages import SubmitEvent
-from actors.receipts import ReceiptFuture
-from events.body import EventBody
-from events.envelope import add_signatures, seal
-from events.errors import ConsortiumStopped
-from events.identity import Identity
+from consortium.actors.messages import SubmitEvent
+from consortium.actors.receipts import ReceiptFuture
+from consortium.events.body import EventBody
+from consortium.events.envelope import add_signatures, seal
+from consortium.events.errors import ConsortiumStopped
+from consortium.events.identity import Identity
 
 
 @dataclass(frozen=True, slots=True)

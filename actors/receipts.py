@@ -15,8 +15,8 @@ import threading
 from collections.abc import Callable, Generator
 from typing import Any
 
-from actors.messages import Receipt
-from events.errors import ReceiptTimeout
+from consortium.actors.messages import Receipt
+from consortium.events.errors import ReceiptTimeout
 
 Outcome = Receipt | BaseException
 _PENDING: Any = object()

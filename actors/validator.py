@@ -15,29 +15,29 @@ from typing import Any
 
 import pykka
 
-from actors.evidence import EvidenceReporter
-from actors.execution_memo import ExecutionMemo
-from actors.messages import FireTimeout, Inspect, Receipt, ReplyTo, SubmitEvent
-from actors.node import CommitRecord, LedgerNode, NodeSettings
-from actors.sign_guard import SignGuard
-from actors.timers import TimerService
-from actors.transport import PeerDelivery, Transport
-from consensus.actions import Action, Broadcast, ScheduleTimeout, SendTo
-from consensus.certificates import Verifier
-from consensus.config import ConsensusConfig
-from consensus.core import ConsensusCore
-from events.codec import encode
-from events.envelope import event_id
-from events.errors import MalformedError
-from events.genesis import Genesis
-from events.identity import Identity
-from events.logs import get_logger
-from events.results import Code, EventResult
-from events.signing import verify_signature
-from events.wire import EventGossip, decode_peer_message
-from rules.engine import Ruleset
-from storage.errors import StorageError
-from storage.log import EventLog
+from consortium.actors.messages import FireTimeout, Inspect, Receipt, ReplyTo, SubmitEvent
+from consortium.actors.timers import TimerService
+from consortium.actors.transport import PeerDelivery, Transport
+from consortium.consensus.actions import Action, Broadcast, ScheduleTimeout, SendTo
+from consortium.consensus.certificates import Verifier
+from consortium.consensus.config import ConsensusConfig
+from consortium.consensus.core import ConsensusCore
+from consortium.events.codec import encode
+from consortium.events.envelope import event_id
+from consortium.events.errors import MalformedError
+from consortium.events.genesis import Genesis
+from consortium.events.identity import Identity
+from consortium.events.logs import get_logger
+from consortium.events.results import Code, EventResult
+from consortium.events.signing import verify_signature
+from consortium.events.wire import EventGossip, decode_peer_message
+from consortium.ledger.evidence import EvidenceReporter
+from consortium.ledger.execution_memo import ExecutionMemo
+from consortium.ledger.node import CommitRecord, LedgerNode, NodeSettings
+from consortium.ledger.sign_guard import SignGuard
+from consortium.rules.engine import Ruleset
+from consortium.storage.errors import StorageError
+from consortium.storage.log import EventLog
 
 log = get_logger(__name__)
 

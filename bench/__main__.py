@@ -20,14 +20,14 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
-from bench import limits
-from bench.compare import compare
-from bench.multiprocess import run_workload_multiprocess
-from bench.plot import plot
-from bench.report import report_lines
-from bench.scenarios import SCENARIOS
-from bench.soak import soak
-from bench.workload import (
+from consortium.bench import limits
+from consortium.bench.compare import compare
+from consortium.bench.multiprocess import run_workload_multiprocess
+from consortium.bench.plot import plot
+from consortium.bench.report import report_lines
+from consortium.bench.scenarios import SCENARIOS
+from consortium.bench.soak import soak
+from consortium.bench.workload import (
     DEFAULT_BOUNDS,
     SHARING_LEVELS,
     BlockBounds,

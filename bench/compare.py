@@ -20,16 +20,16 @@ from typing import Any
 
 from msgspec.structs import replace
 
-from actors.node_state import rebuild_state
-from bench.workload import bench_genesis
-from events.block import Block, BlockHeader, CommittedBlock, QuorumCertificate
-from events.genesis import Genesis
-from events.log_tree import LogTree
-from events.payments import IssueTokens, RegisterParticipant, Transfer
-from rules.engine import genesis_state
-from rules.replay import run_block
-from rules.rulebook import RULESET
-from storage.log import ZERO_HASH, EventLog
+from consortium.bench.workload import bench_genesis
+from consortium.events.block import Block, BlockHeader, CommittedBlock, QuorumCertificate
+from consortium.events.genesis import Genesis
+from consortium.events.log_tree import LogTree
+from consortium.events.payments import IssueTokens, RegisterParticipant, Transfer
+from consortium.ledger.node_state import rebuild_state
+from consortium.rules.engine import genesis_state
+from consortium.rules.replay import run_block
+from consortium.rules.rulebook import RULESET
+from consortium.storage.log import ZERO_HASH, EventLog
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,7 @@ def compare(events: int = 20_000, batch: int = 100) -> Comparison:
 def _eventsourcing(events: int, batch: int) -> tuple[float, float]:
     from eventsourcing.application import Application
 
-    from bench.eventsourcing_model import Account
+    from consortium.bench.eventsourcing_model import Account
 
     with tempfile.TemporaryDirectory() as tmp:
         env = {
@@ -114,8 +114,8 @@ def _consortium(events: int, batch: int) -> tuple[float, float]:
 
 def _payment_blocks(genesis: Genesis, events: int, batch: int) -> list[tuple[Any, ...]]:
     """Signed payments (two enrolments, an issue, then transfers) executed into blocks."""
-    from bench.scenarios import identity
-    from events.envelope import seal
+    from consortium.bench.scenarios import identity
+    from consortium.events.envelope import seal
 
     admin, alice, bob = identity("admin"), identity("user-0"), identity("user-1")
     chain = genesis.chain_id

@@ -14,11 +14,11 @@ from dataclasses import asdict, dataclass
 
 import lmdb
 
-from events.codec import encode
-from events.envelope import decode_body, decode_envelope, seal
-from events.identity import Identity
-from events.payments import Transfer
-from events.signing import Domain, verify_signature
+from consortium.events.codec import encode
+from consortium.events.envelope import decode_body, decode_envelope, seal
+from consortium.events.identity import Identity
+from consortium.events.payments import Transfer
+from consortium.events.signing import Domain, verify_signature
 
 
 @dataclass(frozen=True, slots=True)

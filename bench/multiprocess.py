@@ -11,13 +11,20 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from bench.scenarios import SCENARIOS
-from bench.workload import DEFAULT_BOUNDS, BlockBounds, Progress, WorkloadResult, drive, measured
+from consortium.bench.scenarios import SCENARIOS
+from consortium.bench.workload import (
+    DEFAULT_BOUNDS,
+    BlockBounds,
+    Progress,
+    WorkloadResult,
+    drive,
+    measured,
+)
+from consortium.events.identity import Identity
 from consortium.key_file import read_secret_key
 from consortium.local_cluster import NodeProcess, wait_for, write_cluster
 from consortium.remote import RemoteConsortium, RemoteParticipantHandle
-from events.identity import Identity
-from rules.restitution import RESTITUTION_WORKFLOWS
+from consortium.rules.restitution import RESTITUTION_WORKFLOWS
 
 START_TIMEOUT_S = 60.0
 

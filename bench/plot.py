@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.workload import WorkloadResult
+from consortium.bench.workload import WorkloadResult
 
 
 def plot(runs: Sequence[WorkloadResult], path: Path) -> None:

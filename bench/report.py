@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from bench.compare import Comparison
-from bench.limits import RawLimits
-from bench.workload import WorkloadResult
+from consortium.bench.compare import Comparison
+from consortium.bench.limits import RawLimits
+from consortium.bench.workload import WorkloadResult
 
 
 def signature_bound(raw: RawLimits, verifications_per_event: int) -> float:

@@ -13,20 +13,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from actors.receipts import ReceiptFuture
-from events.body import EventBody
-from events.identity import Identity
-from events.insurance import (
+from consortium.actors.receipts import ReceiptFuture
+from consortium.events.body import EventBody
+from consortium.events.identity import Identity
+from consortium.events.insurance import (
     ContractProvider,
     Coverage,
     IssuePolicy,
     RegisterProvider,
     RequestService,
 )
-from events.payments import IssueTokens, RegisterParticipant, Transfer
-from events.private_data import RequestData
-from events.rebate import Purchase
-from events.restitution import Entitlement, RegisterCase
+from consortium.events.payments import IssueTokens, RegisterParticipant, Transfer
+from consortium.events.private_data import RequestData
+from consortium.events.rebate import Purchase
+from consortium.events.restitution import Entitlement, RegisterCase
 
 USERS = 64
 TOKEN = "EUR"

@@ -14,9 +14,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.scenarios import identity, payments
-from bench.workload import Progress, bench_genesis
 from consortium.api import Consortium
+from consortium.bench.scenarios import identity, payments
+from consortium.bench.workload import Progress, bench_genesis
 from consortium.config import ConsortiumConfig
 
 

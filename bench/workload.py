@@ -18,17 +18,17 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from actors.messages import Receipt
-from actors.node_state import rebuild_state
-from bench.scenarios import SCENARIOS, Stream, identity
+from consortium.actors.messages import Receipt
 from consortium.api import Consortium
 from consortium.audit.verify import audit
+from consortium.bench.scenarios import SCENARIOS, Stream, identity
 from consortium.config import ConsortiumConfig
-from events.genesis import Genesis, GenesisParticipant, GenesisValidator, TokenDefinition
-from events.identity import Identity
-from rules.restitution import RESTITUTION_WORKFLOWS
-from rules.rulebook import RULESET
-from storage.log import EventLog
+from consortium.events.genesis import Genesis, GenesisParticipant, GenesisValidator, TokenDefinition
+from consortium.events.identity import Identity
+from consortium.ledger.node_state import rebuild_state
+from consortium.rules.restitution import RESTITUTION_WORKFLOWS
+from consortium.rules.rulebook import RULESET
+from consortium.storage.log import EventLog
 
 Progress = Callable[[str], None]
 MAX_IN_FLIGHT = 8_000

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from events.block import Block, CommittedBlock
+from consortium.events.block import Block, CommittedBlock
 
 
 @dataclass(frozen=True, slots=True)

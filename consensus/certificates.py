@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from events.block import QuorumCertificate, VoteSignature
-from events.codec import encode
-from events.signing import Domain, verify_signature
-from events.wire import Vote, VoteKind
+from consortium.events.block import QuorumCertificate, VoteSignature
+from consortium.events.codec import encode
+from consortium.events.signing import Domain, verify_signature
+from consortium.events.wire import Vote, VoteKind
 
 Verifier = Callable[[bytes, bytes, Domain, str, bytes], bool]
 

@@ -11,16 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from consensus.actions import Action, Broadcast, ScheduleTimeout, SendTo, Step, Timeout
-from consensus.application import Application
-from consensus.certificates import VOTE_DOMAIN, Verifier, make_qc, qc_problem
-from consensus.config import ConsensusConfig
-from events.block import Block, CommittedBlock, VoteSignature
-from events.codec import encode
-from events.errors import MalformedError
-from events.logs import get_logger
-from events.signing import Domain, verify_signature
-from events.wire import (
+from consortium.consensus.actions import Action, Broadcast, ScheduleTimeout, SendTo, Step, Timeout
+from consortium.consensus.application import Application
+from consortium.consensus.certificates import VOTE_DOMAIN, Verifier, make_qc, qc_problem
+from consortium.consensus.config import ConsensusConfig
+from consortium.events.block import Block, CommittedBlock, VoteSignature
+from consortium.events.codec import encode
+from consortium.events.errors import MalformedError
+from consortium.events.logs import get_logger
+from consortium.events.signing import Domain, verify_signature
+from consortium.events.wire import (
     LockProof,
     PeerMessage,
     Proposal,

@@ -13,10 +13,8 @@ from typing import Any, TypeVar, cast
 
 import pykka
 
-from actors.execution_memo import ExecutionMemo
-from actors.messages import Inspect
-from actors.node import LedgerNode, NodeSettings
-from actors.participant import (
+from consortium.actors.messages import Inspect
+from consortium.actors.participant import (
     CoSign,
     ParticipantActor,
     PassForSignatures,
@@ -24,22 +22,24 @@ from actors.participant import (
     SignOnly,
     SubmitSigned,
 )
-from actors.receipts import ReceiptFuture
-from actors.timers import TimerService
-from actors.transport import InProcessRouter, Transport
-from actors.validator import ValidatorActor, wall_clock_ms
-from consensus.config import ConsensusConfig
+from consortium.actors.receipts import ReceiptFuture
+from consortium.actors.timers import TimerService
+from consortium.actors.transport import InProcessRouter, Transport
+from consortium.actors.validator import ValidatorActor, wall_clock_ms
 from consortium.config import ConsortiumConfig
+from consortium.consensus.config import ConsensusConfig
+from consortium.events.block import BlockHeader, state_digest
+from consortium.events.body import EventBody
+from consortium.events.errors import ConsortiumStopped
+from consortium.events.genesis import Genesis
+from consortium.events.identity import Identity
+from consortium.events.signing import verify_signature
+from consortium.events.verify_memo import VerificationMemo
+from consortium.ledger.execution_memo import ExecutionMemo
+from consortium.ledger.node import LedgerNode, NodeSettings
+from consortium.rules.rulebook import RULESET
+from consortium.rules.tables import Account, Order, Settlement, account_key
 from consortium.subscriptions import BlockNotice, Subscription
-from events.block import BlockHeader, state_digest
-from events.body import EventBody
-from events.errors import ConsortiumStopped
-from events.genesis import Genesis
-from events.identity import Identity
-from events.signing import verify_signature
-from events.verify_memo import VerificationMemo
-from rules.rulebook import RULESET
-from rules.tables import Account, Order, Settlement, account_key
 
 T = TypeVar("T")
 ASK_TIMEOUT_S = 30.0

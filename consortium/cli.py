@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from consortium.commands import audit, demo, genesis, keygen, node
-from events.errors import ConsortiumError
+from consortium.events.errors import ConsortiumError
 
 COMMANDS = (demo, audit, keygen, genesis, node)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from consensus.config import check_block_time
+from consortium.consensus.config import check_block_time
 
 
 @dataclass(frozen=True, slots=True)

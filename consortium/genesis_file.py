@@ -16,10 +16,10 @@ from typing import Any
 import msgspec
 import msgspec.inspect as mi
 
+from consortium.events.errors import ConsortiumError
+from consortium.events.genesis import Genesis, GenesisParticipant, GenesisValidator, TokenDefinition
 from consortium.key_file import HOST_ROLE, VALIDATOR_ROLE, PublicKeyInfo
 from consortium.toml_writer import dumps
-from events.errors import ConsortiumError
-from events.genesis import Genesis, GenesisParticipant, GenesisValidator, TokenDefinition
 
 HEADER = """Consortium genesis: every validator of the chain must start from this exact file.
 Public keys are Ed25519, in hex; validators are numbered in the order listed, from 0."""

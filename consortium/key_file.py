@@ -17,9 +17,9 @@ from pathlib import Path
 
 import nacl.signing
 
+from consortium.events.errors import ConsortiumError
+from consortium.events.identity import Identity
 from consortium.toml_writer import dumps
-from events.errors import ConsortiumError
-from events.identity import Identity
 
 SEED_BYTES = 32
 KEY_BYTES = 32

@@ -21,11 +21,11 @@ from typing import IO, Any
 
 import msgspec
 
+from consortium.events.genesis import Genesis
+from consortium.events.workflow import WorkflowSpec
 from consortium.genesis_file import build_genesis, write_genesis
 from consortium.key_file import HOST_ROLE, VALIDATOR_ROLE, read_public_key, write_key_pair
 from consortium.node_config import client_config_toml, node_config_toml
-from events.genesis import Genesis
-from events.workflow import WorkflowSpec
 
 GENESIS_FILE = "genesis.toml"
 

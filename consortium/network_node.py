@@ -8,7 +8,7 @@ SIGTERM; remote hosts reach it through ``consortium.remote``.
 
 from __future__ import annotations
 
-from actors.net.transport import ZmqTransport, validator_index
+from consortium.actors.net.transport import ZmqTransport, validator_index
 from consortium.api import Consortium
 from consortium.genesis_file import read_genesis
 from consortium.key_file import read_secret_key

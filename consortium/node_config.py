@@ -19,8 +19,8 @@ from typing import Any
 import msgspec
 
 from consortium.config import ConsortiumConfig
+from consortium.events.errors import ConsortiumError
 from consortium.toml_writer import dumps
-from events.errors import ConsortiumError
 
 
 class ConfigError(ConsortiumError):

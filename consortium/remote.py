@@ -21,9 +21,9 @@ from typing import Any, TypeVar, cast
 
 import msgspec
 
-from actors.messages import Receipt
-from actors.net.endpoint import Endpoint, Incoming, PeerAddress
-from actors.net.protocol import (
+from consortium.actors.messages import Receipt
+from consortium.actors.net.endpoint import Endpoint, Incoming, PeerAddress
+from consortium.actors.net.protocol import (
     REPLY,
     REQUEST,
     Answer,
@@ -34,27 +34,27 @@ from actors.net.protocol import (
     Subscribe,
     decode_server_message,
 )
-from actors.net.queries import QUERIES
-from actors.node import CommitRecord
-from actors.receipts import ReceiptFuture
-from consensus.certificates import qc_problem
-from consensus.config import ConsensusConfig
+from consortium.actors.net.queries import QUERIES
+from consortium.actors.receipts import ReceiptFuture
+from consortium.consensus.certificates import qc_problem
+from consortium.consensus.config import ConsensusConfig
+from consortium.events.block import BlockHeader
+from consortium.events.body import EventBody
+from consortium.events.codec import encode
+from consortium.events.envelope import add_signatures, event_id, seal
+from consortium.events.errors import ConsortiumError, ConsortiumStopped, MalformedError
+from consortium.events.genesis import Genesis
+from consortium.events.identity import Identity
+from consortium.events.logs import get_logger
+from consortium.events.results import Code, EventResult
 from consortium.genesis_file import read_genesis
 from consortium.key_file import read_secret_key
+from consortium.ledger.node import CommitRecord
 from consortium.network_node import NetworkedConsortium
 from consortium.node_config import ClientConfig, load_config
+from consortium.rules.rulebook import RULESET
+from consortium.rules.tables import Account, Order, Settlement
 from consortium.subscriptions import BlockNotice, Subscription
-from events.block import BlockHeader
-from events.body import EventBody
-from events.codec import encode
-from events.envelope import add_signatures, event_id, seal
-from events.errors import ConsortiumError, ConsortiumStopped, MalformedError
-from events.genesis import Genesis
-from events.identity import Identity
-from events.logs import get_logger
-from events.results import Code, EventResult
-from rules.rulebook import RULESET
-from rules.tables import Account, Order, Settlement
 
 log = get_logger(__name__)
 

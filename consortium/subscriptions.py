@@ -16,12 +16,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from actors.node import CommitRecord, TableChanges
-from events.body import EventBody
-from events.envelope import decode_body, decode_envelope, signers
-from events.errors import ConsortiumError
-from events.logs import get_logger
-from events.results import EventResult
+from consortium.events.body import EventBody
+from consortium.events.envelope import decode_body, decode_envelope, signers
+from consortium.events.errors import ConsortiumError
+from consortium.events.logs import get_logger
+from consortium.events.results import EventResult
+from consortium.ledger.node import CommitRecord, TableChanges
 
 log = get_logger(__name__)
 _CLOSED = object()

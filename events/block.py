@@ -13,8 +13,8 @@ import hashlib
 
 import msgspec
 
-from events.codec import encode
-from events.merkle import leaf_hash
+from consortium.events.codec import encode
+from consortium.events.merkle import leaf_hash
 
 
 class TableDigest(msgspec.Struct, frozen=True, gc=False, array_like=True):

@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from events.errors import MalformedError
+from consortium.events.errors import MalformedError
 
 T = TypeVar("T")
 

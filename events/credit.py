@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import msgspec
 
-from events.body import EventBody
+from consortium.events.body import EventBody
 
 
 class IssueCertificate(EventBody, frozen=True, tag="payments.certificate"):

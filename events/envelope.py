@@ -11,12 +11,12 @@ from collections.abc import Sequence
 
 import msgspec
 
-from events.body import EventBody
-from events.codec import BoundedDecoder, encode
-from events.errors import MalformedError
-from events.identity import Identity
-from events.registry import EVENT_BODY_TYPES, EventBodyUnion
-from events.signing import Domain, verify_signature
+from consortium.events.body import EventBody
+from consortium.events.codec import BoundedDecoder, encode
+from consortium.events.errors import MalformedError
+from consortium.events.identity import Identity
+from consortium.events.registry import EVENT_BODY_TYPES, EventBodyUnion
+from consortium.events.signing import Domain, verify_signature
 
 MAX_EVENT_BYTES = 64 * 1024
 MAX_SIGNATURES = 16

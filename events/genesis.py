@@ -10,8 +10,8 @@ import hashlib
 
 import msgspec
 
-from events.codec import BoundedDecoder, encode
-from events.workflow import WorkflowSpec
+from consortium.events.codec import BoundedDecoder, encode
+from consortium.events.workflow import WorkflowSpec
 
 
 class GenesisValidator(msgspec.Struct, frozen=True, gc=False):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import nacl.signing
 
-from events.signing import Domain, signing_bytes
+from consortium.events.signing import Domain, signing_bytes
 
 
 @dataclass(frozen=True, slots=True)

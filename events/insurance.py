@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from events.body import EventBody
+from consortium.events.body import EventBody
 
 
 class Coverage(msgspec.Struct, frozen=True, gc=False, array_like=True):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from events.merkle import EMPTY_ROOT, node_hash
+from consortium.events.merkle import EMPTY_ROOT, node_hash
 
 
 class LogTree:

@@ -5,7 +5,7 @@ Amounts are integers in minor units, never floats.
 
 from __future__ import annotations
 
-from events.body import EventBody
+from consortium.events.body import EventBody
 
 
 class RegisterParticipant(EventBody, frozen=True, tag="payments.register"):

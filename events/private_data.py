@@ -6,7 +6,7 @@ and the key that decrypts a blob appears only sealed (X25519 sealed box) to a na
 
 from __future__ import annotations
 
-from events.body import EventBody
+from consortium.events.body import EventBody
 
 
 class RequestData(EventBody, frozen=True, tag="data.request"):

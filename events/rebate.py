@@ -6,7 +6,7 @@ the signatures are collected between the parties' own actors before the artefact
 
 from __future__ import annotations
 
-from events.body import EventBody
+from consortium.events.body import EventBody
 
 
 class Purchase(EventBody, frozen=True, tag="rebate.purchase"):

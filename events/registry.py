@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Union
 
-from events import credit, insurance, payments, private_data, rebate, restitution, validators
+from consortium.events import (
+    credit,
+    insurance,
+    payments,
+    private_data,
+    rebate,
+    restitution,
+    validators,
+)
 
 VOCABULARIES = (payments, credit, rebate, insurance, restitution, private_data, validators)
 

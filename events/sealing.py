@@ -12,7 +12,7 @@ import nacl.public
 import nacl.secret
 import nacl.utils
 
-from events.identity import Identity
+from consortium.events.identity import Identity
 
 
 def new_data_key() -> bytes:

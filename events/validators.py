@@ -7,7 +7,7 @@ BFT ledger can only tolerate from at most f validators, so the consortium must l
 
 from __future__ import annotations
 
-from events.body import EventBody
+from consortium.events.body import EventBody
 
 
 class DoubleVote(EventBody, frozen=True, tag="validators.double_vote"):

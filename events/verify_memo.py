@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import threading
 
-from events.signing import Domain, verify_signature
+from consortium.events.signing import Domain, verify_signature
 
 
 class VerificationMemo:

@@ -10,9 +10,9 @@ import enum
 
 import msgspec
 
-from events.block import Block, CommittedBlock, VoteSignature
-from events.codec import BoundedDecoder, encode
-from events.errors import MalformedError
+from consortium.events.block import Block, CommittedBlock, VoteSignature
+from consortium.events.codec import BoundedDecoder, encode
+from consortium.events.errors import MalformedError
 
 MAX_PEER_MESSAGE_BYTES = 256 * 1024 * 1024
 

@@ -5,9 +5,9 @@ Run: python examples/run_benchmark.py
 
 from __future__ import annotations
 
-from bench import limits
-from bench.report import report_lines
-from bench.workload import run_workload
+from consortium.bench import limits
+from consortium.bench.report import report_lines
+from consortium.bench.workload import run_workload
 
 
 def main() -> None:

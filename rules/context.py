@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from events.results import Code, Rejected
-from rules.state import Overlay
-from rules.tables import Participant
+from consortium.events.results import Code, Rejected
+from consortium.rules.state import Overlay
+from consortium.rules.tables import Participant
 
 
 @dataclass(slots=True)

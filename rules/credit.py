@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from events.credit import (
+from consortium.events.credit import (
     ConfirmSettlement,
     GrantCredit,
     IssueCertificate,
@@ -30,12 +30,12 @@ from events.credit import (
     StartSettlement,
     VoidTransfer,
 )
-from events.results import Code
-from rules.context import EventContext
-from rules.engine import BlockContext, BlockHook, FunctionRule
-from rules.payments import ADMIN, balance_of, credit
-from rules.schedule import ScheduleRow, file_due, take_due
-from rules.tables import Order, Settlement, StatusChange, token_key
+from consortium.events.results import Code
+from consortium.rules.context import EventContext
+from consortium.rules.engine import BlockContext, BlockHook, FunctionRule
+from consortium.rules.payments import ADMIN, balance_of, credit
+from consortium.rules.schedule import ScheduleRow, file_due, take_due
+from consortium.rules.tables import Order, Settlement, StatusChange, token_key
 
 
 class Certificate(msgspec.Struct, frozen=True, gc=False, array_like=True):

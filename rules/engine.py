@@ -11,17 +11,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from events.block import TableDigest
-from events.body import EventBody
-from events.envelope import DecodedEvent, decode_event
-from events.errors import MalformedError
-from events.genesis import Genesis
-from events.logs import get_logger
-from events.results import ACCEPTED, Code, EventResult, Rejected
-from rules.context import EventContext
-from rules.lthash import LtHash
-from rules.state import EncodedWrites, Overlay, State
-from rules.tables import Participant, Token, token_key
+from consortium.events.block import TableDigest
+from consortium.events.body import EventBody
+from consortium.events.envelope import DecodedEvent, decode_event
+from consortium.events.errors import MalformedError
+from consortium.events.genesis import Genesis
+from consortium.events.logs import get_logger
+from consortium.events.results import ACCEPTED, Code, EventResult, Rejected
+from consortium.rules.context import EventContext
+from consortium.rules.lthash import LtHash
+from consortium.rules.state import EncodedWrites, Overlay, State
+from consortium.rules.tables import Participant, Token, token_key
 
 
 class Rule(Protocol):

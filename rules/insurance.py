@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from events.insurance import (
+from consortium.events.insurance import (
     AcceptOrder,
     CancelPolicy,
     CompleteOrder,
@@ -24,12 +24,12 @@ from events.insurance import (
     RequestService,
     SettleOrder,
 )
-from events.results import Code
-from rules.context import EventContext
-from rules.engine import BlockHook, FunctionRule
-from rules.payments import balance_of, credit
-from rules.state import StateView
-from rules.tables import Order, Settlement, StatusChange, token_key
+from consortium.events.results import Code
+from consortium.rules.context import EventContext
+from consortium.rules.engine import BlockHook, FunctionRule
+from consortium.rules.payments import balance_of, credit
+from consortium.rules.state import StateView
+from consortium.rules.tables import Order, Settlement, StatusChange, token_key
 
 INSURER, OWNER, PROVIDER, REGULATOR = "insurer", "car_owner", "provider", "regulator"
 

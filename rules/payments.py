@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from events.payments import IssueTokens, RegisterParticipant, Transfer
-from events.results import Code
-from rules.context import EventContext
-from rules.engine import BlockHook, FunctionRule
-from rules.state import Overlay, StateView
-from rules.tables import Account, Order, Participant, StatusChange, account_key, token_key
+from consortium.events.payments import IssueTokens, RegisterParticipant, Transfer
+from consortium.events.results import Code
+from consortium.rules.context import EventContext
+from consortium.rules.engine import BlockHook, FunctionRule
+from consortium.rules.state import Overlay, StateView
+from consortium.rules.tables import (
+    Account,
+    Order,
+    Participant,
+    StatusChange,
+    account_key,
+    token_key,
+)
 
 ADMIN = "org_admin"
 ISSUER = "issuer"

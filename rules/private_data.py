@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from events.private_data import (
+from consortium.events.private_data import (
     EraseRecord,
     GrantConsent,
     RecordUse,
@@ -21,10 +21,10 @@ from events.private_data import (
     RevokeConsent,
     StoreRecord,
 )
-from events.results import Code
-from rules.context import EventContext
-from rules.engine import BlockHook, FunctionRule
-from rules.tables import Order, StatusChange
+from consortium.events.results import Code
+from consortium.rules.context import EventContext
+from consortium.rules.engine import BlockHook, FunctionRule
+from consortium.rules.tables import Order, StatusChange
 
 INDIVIDUAL, FI, PLATFORM, EXTRACTOR = "individual", "fi", "platform", "extractor"
 FORMATS = ("json", "csv")

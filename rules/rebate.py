@@ -15,14 +15,14 @@ from typing import Any
 
 import msgspec
 
-from events.rebate import ConflictEvidence, NewPurchase, Promotion, Purchase, RebateClaim
-from events.results import Code
-from events.signing import Domain, verify_signature
-from rules.context import EventContext
-from rules.engine import BlockContext, BlockHook, FunctionRule
-from rules.payments import balance_of, credit
-from rules.schedule import ScheduleRow, file_due, take_due
-from rules.tables import Order, Settlement, StatusChange, token_key
+from consortium.events.rebate import ConflictEvidence, NewPurchase, Promotion, Purchase, RebateClaim
+from consortium.events.results import Code
+from consortium.events.signing import Domain, verify_signature
+from consortium.rules.context import EventContext
+from consortium.rules.engine import BlockContext, BlockHook, FunctionRule
+from consortium.rules.payments import balance_of, credit
+from consortium.rules.schedule import ScheduleRow, file_due, take_due
+from consortium.rules.tables import Order, Settlement, StatusChange, token_key
 
 
 class PromotionRow(msgspec.Struct, frozen=True, gc=False, array_like=True):

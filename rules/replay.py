@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from events.block import Block, BlockHeader, TableDigest, event_leaves
-from events.codec import encode
-from events.envelope import DecodedEvent, event_id
-from events.log_tree import LogTree
-from events.merkle import leaf_hash, root_from_leaf_hashes
-from events.results import EventResult
-from rules.engine import Execution, Ruleset, execute_events
-from rules.state import Overlay, State
+from consortium.events.block import Block, BlockHeader, TableDigest, event_leaves
+from consortium.events.codec import encode
+from consortium.events.envelope import DecodedEvent, event_id
+from consortium.events.log_tree import LogTree
+from consortium.events.merkle import leaf_hash, root_from_leaf_hashes
+from consortium.events.results import EventResult
+from consortium.rules.engine import Execution, Ruleset, execute_events
+from consortium.rules.state import Overlay, State
 
 
 def results_root(event_ids: Iterable[bytes], results: Iterable[EventResult]) -> bytes:

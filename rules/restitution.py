@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from events.restitution import (
+from consortium.events.restitution import (
     CloseCase,
     ConfirmCustody,
     ConfirmReceipt,
@@ -26,13 +26,13 @@ from events.restitution import (
     VerifyClaim,
     WriteOff,
 )
-from events.results import Code
-from events.workflow import TransitionSpec, WorkflowSpec
-from rules.context import EventContext
-from rules.engine import BlockHook, FunctionRule
-from rules.payments import balance_of, credit
-from rules.tables import Order, Settlement, StatusChange, token_key
-from rules.workflow_engine import Guard, advance, check_transition, current_state
+from consortium.events.results import Code
+from consortium.events.workflow import TransitionSpec, WorkflowSpec
+from consortium.rules.context import EventContext
+from consortium.rules.engine import BlockHook, FunctionRule
+from consortium.rules.payments import balance_of, credit
+from consortium.rules.tables import Order, Settlement, StatusChange, token_key
+from consortium.rules.workflow_engine import Guard, advance, check_transition, current_state
 
 CASE, CLAIM = "restitution.case", "restitution.claim"
 COURT, BANK, VICTIM = "court", "bank", "victim"

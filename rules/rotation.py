@@ -12,13 +12,13 @@ from typing import Any
 
 import msgspec
 
-from events.payments import RotateKey
-from events.results import Code
-from rules.context import EventContext
-from rules.credit import line_key
-from rules.engine import BlockHook, FunctionRule
-from rules.payments import ADMIN, balance_of, credit
-from rules.tables import Participant
+from consortium.events.payments import RotateKey
+from consortium.events.results import Code
+from consortium.rules.context import EventContext
+from consortium.rules.credit import line_key
+from consortium.rules.engine import BlockHook, FunctionRule
+from consortium.rules.payments import ADMIN, balance_of, credit
+from consortium.rules.tables import Participant
 
 ROLES: frozenset[str] = frozenset()
 TABLES: dict[str, type] = {}

@@ -8,7 +8,7 @@ to ``WORKFLOWS``.
 
 from __future__ import annotations
 
-from rules import (
+from consortium.rules import (
     credit,
     insurance,
     payments,
@@ -18,8 +18,8 @@ from rules import (
     rotation,
     validators,
 )
-from rules.engine import Ruleset
-from rules.tables import CORE_TABLES
+from consortium.rules.engine import Ruleset
+from consortium.rules.tables import CORE_TABLES
 
 WORKFLOWS = (payments, credit, rebate, insurance, restitution, private_data, rotation, validators)
 

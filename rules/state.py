@@ -12,9 +12,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from events.block import TableDigest
-from events.codec import encode
-from rules.lthash import Expansions, LtHash
+from consortium.events.block import TableDigest
+from consortium.events.codec import encode
+from consortium.rules.lthash import Expansions, LtHash
 
 DELETED = object()
 """The value an overlay writes for a removed row."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import msgspec
 
-from events.workflow import WorkflowSpec
+from consortium.events.workflow import WorkflowSpec
 
 
 class Participant(msgspec.Struct, frozen=True, gc=False, array_like=True):

@@ -10,14 +10,14 @@ import hashlib
 
 import msgspec
 
-from consensus.certificates import VOTE_DOMAIN
-from events.errors import MalformedError
-from events.results import Code, Rejected
-from events.signing import verify_signature
-from events.validators import DoubleVote
-from events.wire import Vote, decode_vote
-from rules.context import EventContext
-from rules.engine import BlockHook, FunctionRule
+from consortium.consensus.certificates import VOTE_DOMAIN
+from consortium.events.errors import MalformedError
+from consortium.events.results import Code, Rejected
+from consortium.events.signing import verify_signature
+from consortium.events.validators import DoubleVote
+from consortium.events.wire import Vote, decode_vote
+from consortium.rules.context import EventContext
+from consortium.rules.engine import BlockHook, FunctionRule
 
 VALIDATOR_ROLE = "validator"
 """The role validators hold in ``participants``; set by the genesis, never enrolled."""

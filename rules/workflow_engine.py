@@ -14,10 +14,10 @@ from typing import Any
 
 import msgspec
 
-from events.results import Code
-from events.workflow import TransitionSpec, WorkflowSpec
-from rules.context import EventContext
-from rules.tables import StatusChange, WorkflowInstance
+from consortium.events.results import Code
+from consortium.events.workflow import TransitionSpec, WorkflowSpec
+from consortium.rules.context import EventContext
+from consortium.rules.tables import StatusChange, WorkflowInstance
 
 Guard = Callable[[EventContext, Any], None]
 """Raises Rejected (via ``ctx.require``) when the transition may not fire for this event."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from events.errors import ConsortiumError
+from consortium.events.errors import ConsortiumError
 
 
 class StorageError(ConsortiumError):

@@ -21,15 +21,15 @@ from pathlib import Path
 
 import lmdb
 
-from events.block import CommittedBlock, event_leaves, header_hash
-from events.codec import encode
-from events.genesis import Genesis, decode_genesis
-from events.logs import get_logger
-from events.merkle import root_from_leaf_hashes
-from events.results import EventResult
-from storage.errors import LogCorruptError, StorageError
-from storage.key_filter import DEFAULT_BITS, KeyFilter
-from storage.records import (
+from consortium.events.block import CommittedBlock, event_leaves, header_hash
+from consortium.events.codec import encode
+from consortium.events.genesis import Genesis, decode_genesis
+from consortium.events.logs import get_logger
+from consortium.events.merkle import root_from_leaf_hashes
+from consortium.events.results import EventResult
+from consortium.storage.errors import LogCorruptError, StorageError
+from consortium.storage.key_filter import DEFAULT_BITS, KeyFilter
+from consortium.storage.records import (
     BLOCK_DECODER,
     HEADER_DECODER,
     INTAKE_DECODER,
@@ -38,7 +38,7 @@ from storage.records import (
     frame,
     unframe,
 )
-from storage.state_rows import StoredRow, StoredRows, stored_rows
+from consortium.storage.state_rows import StoredRow, StoredRows, stored_rows
 
 log = get_logger(__name__)
 

@@ -10,8 +10,8 @@ import zlib
 
 import msgspec
 
-from events.block import BlockHeader, CommittedBlock
-from events.results import EventResult
+from consortium.events.block import BlockHeader, CommittedBlock
+from consortium.events.results import EventResult
 
 
 class StoredBlock(msgspec.Struct, frozen=True, gc=False, array_like=True):

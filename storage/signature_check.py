@@ -27,14 +27,14 @@ from pathlib import Path
 import lmdb
 import msgspec
 
-from consensus.certificates import qc_problem
-from events.block import CommittedBlock, QuorumCertificate, event_leaves
-from events.codec import encode
-from events.envelope import decode_event, event_id
-from events.errors import MalformedError
-from events.merkle import root_from_leaf_hashes
-from events.signing import Domain, verify_signature
-from storage.records import BLOCK_DECODER, unframe
+from consortium.consensus.certificates import qc_problem
+from consortium.events.block import CommittedBlock, QuorumCertificate, event_leaves
+from consortium.events.codec import encode
+from consortium.events.envelope import decode_event, event_id
+from consortium.events.errors import MalformedError
+from consortium.events.merkle import root_from_leaf_hashes
+from consortium.events.signing import Domain, verify_signature
+from consortium.storage.records import BLOCK_DECODER, unframe
 
 
 @dataclass(frozen=True, slots=True)

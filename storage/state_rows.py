@@ -19,10 +19,10 @@ from typing import Any
 import lmdb
 import msgspec
 
-from rules.state import DELETED, CommittedRows
-from storage.errors import StateCorruptError
-from storage.key_filter import DEFAULT_BITS, KeyFilter
-from storage.records import frame, unframe
+from consortium.rules.state import DELETED, CommittedRows
+from consortium.storage.errors import StateCorruptError
+from consortium.storage.key_filter import DEFAULT_BITS, KeyFilter
+from consortium.storage.records import frame, unframe
 
 _MISSING = object()
 StoredRow = tuple[bytes, bytes | None]

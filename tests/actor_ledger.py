@@ -12,12 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from consortium.api import Consortium
-from events.body import EventBody
-from events.genesis import Genesis
-from events.identity import Identity
-from events.payments import Transfer
-from events.results import Code, EventResult
-from rules.state import State
+from consortium.events.body import EventBody
+from consortium.events.genesis import Genesis
+from consortium.events.identity import Identity
+from consortium.events.payments import Transfer
+from consortium.events.results import Code, EventResult
+from consortium.rules.state import State
 from tests.consortium_fixtures import FAST
 from tests.ledger_fixtures import VALIDATORS, sign_as
 

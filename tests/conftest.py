@@ -10,7 +10,7 @@ from typing import Any
 import pykka
 import pytest
 
-from events.genesis import Genesis
+from consortium.events.genesis import Genesis
 from tests.ledger_fixtures import LedgerFactory
 
 

@@ -12,7 +12,7 @@ from consortium.api import Consortium, ParticipantHandle
 from consortium.config import ConsortiumConfig
 from consortium.demo import demo_genesis
 from consortium.demo.common import identity
-from events.payments import IssueTokens, RegisterParticipant
+from consortium.events.payments import IssueTokens, RegisterParticipant
 
 FAST = ConsortiumConfig(
     durable=False, timeout_propose_ms=300, timeout_vote_ms=150, timeout_delta_ms=100

@@ -12,13 +12,13 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from consensus.actions import Action, Broadcast, ScheduleTimeout, SendTo, Timeout
-from consensus.application import Head
-from consensus.config import ConsensusConfig
-from consensus.core import ConsensusCore
-from events.block import Block, BlockHeader, CommittedBlock
-from events.identity import Identity
-from events.wire import decode_peer_message
+from consortium.consensus.actions import Action, Broadcast, ScheduleTimeout, SendTo, Timeout
+from consortium.consensus.application import Head
+from consortium.consensus.config import ConsensusConfig
+from consortium.consensus.core import ConsensusCore
+from consortium.events.block import Block, BlockHeader, CommittedBlock
+from consortium.events.identity import Identity
+from consortium.events.wire import decode_peer_message
 
 ZERO = bytes(32)
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from consortium.config import ConsortiumConfig
-from events.payments import Transfer
+from consortium.events.payments import Transfer
 from tests.consortium_fixtures import funded_users, start
 
 

@@ -8,14 +8,14 @@ from typing import Protocol
 
 import msgspec
 
-from events.body import EventBody
-from events.envelope import event_id, seal
-from events.genesis import Genesis, GenesisParticipant, GenesisValidator, TokenDefinition
-from events.identity import Identity
-from events.results import EventResult
-from rules.engine import Ruleset, execute_events, genesis_state
-from rules.rulebook import RULESET
-from rules.state import State
+from consortium.events.body import EventBody
+from consortium.events.envelope import event_id, seal
+from consortium.events.genesis import Genesis, GenesisParticipant, GenesisValidator, TokenDefinition
+from consortium.events.identity import Identity
+from consortium.events.results import EventResult
+from consortium.rules.engine import Ruleset, execute_events, genesis_state
+from consortium.rules.rulebook import RULESET
+from consortium.rules.state import State
 
 CHAIN = "test-chain"
 

@@ -11,8 +11,6 @@ import lmdb
 import msgspec
 import pytest
 
-from consensus.certificates import precommit_bytes
-from consensus.config import ConsensusConfig
 from consortium.audit import verify
 from consortium.audit.diff import first_difference
 from consortium.audit.export import export_lines
@@ -20,15 +18,23 @@ from consortium.audit.proofs import check_proof, prove_consistency, prove_inclus
 from consortium.audit.replay_to import ReplayError, state_as_of
 from consortium.audit.verify import audit, task_ranges
 from consortium.cli import main
+from consortium.consensus.certificates import precommit_bytes
+from consortium.consensus.config import ConsensusConfig
 from consortium.demo import demo_genesis
-from events.block import Block, CommittedBlock, QuorumCertificate, TableDigest, VoteSignature
-from events.codec import encode
-from events.envelope import Signature, decode_envelope
-from events.merkle import merkle_root
-from events.payments import Transfer
-from events.signing import Domain
-from storage.records import BLOCK_DECODER, StoredBlock, frame, unframe
-from storage.signature_check import ChainKeys, check_block_signatures
+from consortium.events.block import (
+    Block,
+    CommittedBlock,
+    QuorumCertificate,
+    TableDigest,
+    VoteSignature,
+)
+from consortium.events.codec import encode
+from consortium.events.envelope import Signature, decode_envelope
+from consortium.events.merkle import merkle_root
+from consortium.events.payments import Transfer
+from consortium.events.signing import Domain
+from consortium.storage.records import BLOCK_DECODER, StoredBlock, frame, unframe
+from consortium.storage.signature_check import ChainKeys, check_block_signatures
 from tests.consortium_fixtures import funded_users, start, wait_until
 
 

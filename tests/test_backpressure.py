@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from events.payments import Transfer
-from events.results import Code
+from consortium.events.payments import Transfer
+from consortium.events.results import Code
 from tests.consortium_fixtures import FAST, funded_users, start
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.__main__ import main
+from consortium.bench.__main__ import main
 
 
 def test_bench_runs_and_writes_json(tmp_path: Path, capsys) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from consensus.actions import ScheduleTimeout, Step
-from consensus.certificates import qc_problem
-from consensus.config import ConsensusConfig
 from consortium.config import ConsortiumConfig
+from consortium.consensus.actions import ScheduleTimeout, Step
+from consortium.consensus.certificates import qc_problem
+from consortium.consensus.config import ConsensusConfig
 from tests.core_harness import MemoryNetwork
 
 

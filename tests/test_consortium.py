@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from consensus.config import ConsensusConfig
 from consortium.api import Consortium
+from consortium.consensus.config import ConsensusConfig
 from consortium.demo.common import identity
-from events.codec import encode
-from events.envelope import Envelope, Signature, decode_envelope, seal
-from events.payments import RegisterParticipant, Transfer
-from events.results import Code
-from events.wire import SignedProposal, decode_peer_message
-from storage.log import EventLog
+from consortium.events.codec import encode
+from consortium.events.envelope import Envelope, Signature, decode_envelope, seal
+from consortium.events.payments import RegisterParticipant, Transfer
+from consortium.events.results import Code
+from consortium.events.wire import SignedProposal, decode_peer_message
+from consortium.storage.log import EventLog
 from tests.consortium_fixtures import block_hashes, funded_users, start, wait_until
 
 

@@ -4,10 +4,9 @@ linked transfers — and conservation of every token."""
 from __future__ import annotations
 
 import msgspec
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from events.credit import (
+from consortium.events.credit import (
     ConfirmSettlement,
     GrantCredit,
     IssueCertificate,
@@ -20,14 +19,14 @@ from events.credit import (
     StartSettlement,
     VoidTransfer,
 )
-from events.envelope import add_signatures, event_id
-from events.genesis import GenesisParticipant
-from events.identity import Identity
-from events.payments import IssueTokens, RegisterParticipant, RotateKey
-from events.results import Code
-from rules.credit import hold_account
-from rules.engine import genesis_state
-from rules.rulebook import RULESET
+from consortium.events.envelope import add_signatures, event_id
+from consortium.events.genesis import GenesisParticipant
+from consortium.events.identity import Identity
+from consortium.events.payments import IssueTokens, RegisterParticipant, RotateKey
+from consortium.events.results import Code
+from consortium.rules.credit import hold_account
+from consortium.rules.engine import genesis_state
+from consortium.rules.rulebook import RULESET
 from tests.ledger_fixtures import (
     ADMIN,
     BOB,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from events.codec import encode
-from events.envelope import (
+from consortium.events.codec import encode
+from consortium.events.envelope import (
     MAX_EVENT_BYTES,
     Envelope,
     add_signatures,
@@ -16,10 +16,10 @@ from events.envelope import (
     first_bad_signer,
     seal,
 )
-from events.errors import MalformedError
-from events.identity import Identity
-from events.payments import Transfer
-from events.signing import Domain, verify_signature
+from consortium.events.errors import MalformedError
+from consortium.events.identity import Identity
+from consortium.events.payments import Transfer
+from consortium.events.signing import Domain, verify_signature
 
 ALICE = Identity.from_seed("alice", b"alice")
 BOB = Identity.from_seed("bob", b"bob")
@@ -108,7 +108,7 @@ def test_body_with_bad_author_or_sequence_is_malformed() -> None:
 
 def test_a_tag_that_is_not_utf8_is_malformed_not_a_crash() -> None:
     """Found by the simulator (byzantine mix, seed 2): msgspec raises UnicodeDecodeError here."""
-    from events.wire import decode_peer_message
+    from consortium.events.wire import decode_peer_message
 
     with pytest.raises(MalformedError):
         decode_peer_message(b"\x92\xa8prop\xb0sal" + bytes(8))

@@ -6,8 +6,8 @@ import dataclasses
 import random
 from pathlib import Path
 
-from actors.execution_memo import ExecutionMemo
-from events.payments import Transfer
+from consortium.events.payments import Transfer
+from consortium.ledger.execution_memo import ExecutionMemo
 from tests.consortium_fixtures import FAST, funded_users, start, wait_until
 
 

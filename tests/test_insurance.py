@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from events.envelope import event_id
-from events.insurance import (
+from consortium.events.envelope import event_id
+from consortium.events.insurance import (
     AcceptOrder,
     CancelPolicy,
     CompleteOrder,
@@ -17,9 +16,9 @@ from events.insurance import (
     RequestService,
     SettleOrder,
 )
-from events.payments import IssueTokens, RegisterParticipant
-from events.results import Code
-from rules.insurance import value_added_spending
+from consortium.events.payments import IssueTokens, RegisterParticipant
+from consortium.events.results import Code
+from consortium.rules.insurance import value_added_spending
 from tests.ledger_fixtures import (
     ADMIN,
     Ledger,

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from actors.node import LedgerNode, NodeSettings
-from events.codec import encode
-from events.envelope import Envelope, Signature, decode_envelope, event_id
-from events.payments import IssueTokens, Transfer
-from events.results import Code, EventResult
-from rules.rulebook import RULESET
-from storage.log import EventLog
+from consortium.events.codec import encode
+from consortium.events.envelope import Envelope, Signature, decode_envelope, event_id
+from consortium.events.payments import IssueTokens, Transfer
+from consortium.events.results import Code, EventResult
+from consortium.ledger.node import LedgerNode, NodeSettings
+from consortium.rules.rulebook import RULESET
+from consortium.storage.log import EventLog
 from tests.consortium_fixtures import funded_users, start
 from tests.ledger_fixtures import ADMIN, ALICE, GENESIS, Ledger
 

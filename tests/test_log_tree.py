@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from events.log_tree import LogTree
-from events.merkle import leaf_hash, root_from_leaf_hashes
+from consortium.events.log_tree import LogTree
+from consortium.events.merkle import leaf_hash, root_from_leaf_hashes
 
 
 @given(st.lists(st.integers(0, 40), max_size=8))

@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from events.merkle import (
+from consortium.events.merkle import (
     EMPTY_ROOT,
     consistency_proof,
     inclusion_proof,

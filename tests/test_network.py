@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from actors.net.endpoint import Endpoint, Incoming, PeerAddress
+from consortium.actors.net.endpoint import Endpoint, Incoming, PeerAddress
 from consortium.audit.verify import audit
+from consortium.events.identity import Identity
+from consortium.events.payments import IssueTokens, RegisterParticipant, Transfer
 from consortium.key_file import read_secret_key
 from consortium.local_cluster import ClusterFiles, NodeProcess, wait_for, write_cluster
 from consortium.remote import RemoteConsortium, RemoteParticipantHandle, open_consortium
+from consortium.storage.log import EventLog
 from consortium.subscriptions import BlockNotice
-from events.identity import Identity
-from events.payments import IssueTokens, RegisterParticipant, Transfer
-from storage.log import EventLog
 
 FAST_LEDGER = {
     "durable": False,

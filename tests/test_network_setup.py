@@ -10,19 +10,19 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from actors.net.claims import claim_matches
-from actors.net.curve import raw_curve_public_key
-from actors.net.zap import ZAP_VERSION, zap_reply
+from consortium.actors.net.claims import claim_matches
+from consortium.actors.net.curve import raw_curve_public_key
+from consortium.actors.net.zap import ZAP_VERSION, zap_reply
 from consortium.cli import main
 from consortium.demo import demo_genesis
+from consortium.events.codec import encode
+from consortium.events.identity import Identity
+from consortium.events.signing import Domain
+from consortium.events.wire import SignedVote, Status, SyncRequest, Vote, VoteKind
 from consortium.genesis_file import genesis_toml, parse_genesis, read_genesis
 from consortium.key_file import KeyFileError, read_public_key, read_secret_key
 from consortium.node_config import ConfigError, NodeConfig, load_config
-from events.codec import encode
-from events.identity import Identity
-from events.signing import Domain
-from events.wire import SignedVote, Status, SyncRequest, Vote, VoteKind
-from rules.restitution import RESTITUTION_WORKFLOWS
+from consortium.rules.restitution import RESTITUTION_WORKFLOWS
 
 
 def _keygen(path: Path, name: str, role: str, org: str) -> int:

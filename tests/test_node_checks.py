@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from actors.node import LedgerNode, NodeSettings
-from events.block import Block
-from events.envelope import event_id
-from events.payments import IssueTokens
-from rules.rulebook import RULESET
-from storage.log import EventLog
+from consortium.events.block import Block
+from consortium.events.envelope import event_id
+from consortium.events.payments import IssueTokens
+from consortium.ledger.node import LedgerNode, NodeSettings
+from consortium.rules.rulebook import RULESET
+from consortium.storage.log import EventLog
 from tests.ledger_fixtures import ADMIN, ALICE, GENESIS, Ledger
 
 

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from actors.data_sources import SQLiteSource
-from actors.extraction import ExtractionSubsystem, open_release
 from consortium.audit.verify import audit
+from consortium.data_sources import SQLiteSource
 from consortium.demo.common import admin, identity
-from events.payments import RegisterParticipant
-from events.private_data import (
+from consortium.events.payments import RegisterParticipant
+from consortium.events.private_data import (
     EraseRecord,
     GrantConsent,
     RecordUse,
@@ -22,9 +21,10 @@ from events.private_data import (
     RequestData,
     RevokeConsent,
 )
-from events.results import Code
-from rules.private_data import access_report
-from storage.blobs import BlobStore
+from consortium.events.results import Code
+from consortium.extraction import ExtractionSubsystem, open_release
+from consortium.rules.private_data import access_report
+from consortium.storage.blobs import BlobStore
 from tests.consortium_fixtures import start
 
 SECRET_NAME, SECRET_INCOME = "Zhang Wei-Secretname", "987654321"

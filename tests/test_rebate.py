@@ -8,10 +8,10 @@ import msgspec
 
 from consortium.api import Consortium
 from consortium.demo.common import admin, identity
-from events.envelope import add_signatures, decode_envelope, event_id
-from events.payments import IssueTokens, RegisterParticipant
-from events.rebate import ConflictEvidence, NewPurchase, Promotion, Purchase, RebateClaim
-from events.results import Code
+from consortium.events.envelope import add_signatures, decode_envelope, event_id
+from consortium.events.payments import IssueTokens, RegisterParticipant
+from consortium.events.rebate import ConflictEvidence, NewPurchase, Promotion, Purchase, RebateClaim
+from consortium.events.results import Code
 from tests.consortium_fixtures import start
 from tests.ledger_fixtures import (
     ADMIN,
@@ -32,7 +32,7 @@ T_R = 10_000
 
 def _setup(make: LedgerFactory = rules_ledger) -> tuple[LedgerLike, bytes]:
     """Carol enrolled, customer and third party funded, a completed purchase of 100."""
-    from events.payments import RegisterParticipant
+    from consortium.events.payments import RegisterParticipant
 
     ledger = make()
     ledger.run(

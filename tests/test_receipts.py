@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
-from actors.messages import Receipt
-from actors.receipts import ReceiptFuture
-from events.errors import ReceiptTimeout
-from events.results import ACCEPTED, Code, EventResult
+from consortium.actors.messages import Receipt
+from consortium.actors.receipts import ReceiptFuture
+from consortium.events.errors import ReceiptTimeout
+from consortium.events.results import ACCEPTED, Code, EventResult
 
 
 def _receipt(tag: bytes, result: EventResult = ACCEPTED) -> Receipt:

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import msgspec
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from events.block import Block, BlockHeader, TableDigest
-from events.log_tree import LogTree
-from events.payments import IssueTokens, Transfer
-from rules.engine import genesis_state
-from rules.replay import replay_blocks, run_block
-from rules.rulebook import RULESET
-from rules.state import Overlay, State
-from storage.log import ZERO_HASH
+from consortium.events.block import Block, BlockHeader, TableDigest
+from consortium.events.log_tree import LogTree
+from consortium.events.payments import IssueTokens, Transfer
+from consortium.rules.engine import genesis_state
+from consortium.rules.replay import replay_blocks, run_block
+from consortium.rules.rulebook import RULESET
+from consortium.rules.state import Overlay, State
+from consortium.storage.log import ZERO_HASH
 from tests.ledger_fixtures import ADMIN, ALICE, BOB, CHAIN, GENESIS, Ledger
 
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import msgspec
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from events.payments import IssueTokens, RegisterParticipant
-from events.restitution import (
+from consortium.events.payments import IssueTokens, RegisterParticipant
+from consortium.events.restitution import (
     CloseCase,
     ConfirmCustody,
     ConfirmReceipt,
@@ -19,8 +18,8 @@ from events.restitution import (
     VerifyClaim,
     WriteOff,
 )
-from events.results import Code
-from rules.restitution import RESTITUTION_WORKFLOWS, case_id, custody_account
+from consortium.events.results import Code
+from consortium.rules.restitution import RESTITUTION_WORKFLOWS, case_id, custody_account
 from tests.ledger_fixtures import (
     ADMIN,
     GENESIS,

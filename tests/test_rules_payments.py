@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from events.payments import IssueTokens, RegisterParticipant, Transfer
-from events.results import Code
-from rules.engine import FunctionRule
-from rules.rulebook import RULESET
-from rules.tables import account_key
+from consortium.events.payments import IssueTokens, RegisterParticipant, Transfer
+from consortium.events.results import Code
+from consortium.rules.engine import FunctionRule
+from consortium.rules.rulebook import RULESET
+from consortium.rules.tables import account_key
 from tests.ledger_fixtures import ADMIN, ALICE, BOB, Ledger, ident
 
 

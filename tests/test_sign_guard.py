@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from actors.sign_guard import SignGuard
-from consensus.actions import Broadcast
-from events.block import Block, VoteSignature
-from events.codec import encode
-from events.identity import Identity
-from events.signing import Domain
-from events.wire import LockProof, Proposal, Vote, VoteKind
-from storage.log import EventLog
+from consortium.consensus.actions import Broadcast
+from consortium.events.block import Block, VoteSignature
+from consortium.events.codec import encode
+from consortium.events.identity import Identity
+from consortium.events.signing import Domain
+from consortium.events.wire import LockProof, Proposal, Vote, VoteKind
+from consortium.ledger.sign_guard import SignGuard
+from consortium.storage.log import EventLog
 from tests.core_harness import MemoryApp
 from tests.ledger_fixtures import CHAIN, GENESIS, VALIDATORS
 

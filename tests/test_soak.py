@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from bench.soak import soak
+from consortium.bench.soak import soak
 
 
 def test_short_soak_completes_and_samples_memory() -> None:

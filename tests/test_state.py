@@ -6,14 +6,13 @@ import hashlib
 import struct
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from rules import lthash
-from rules.lthash import Expansions, LtHash
-from rules.rulebook import RULESET
-from rules.state import Overlay, State
-from rules.tables import Participant
+from consortium.rules import lthash
+from consortium.rules.lthash import Expansions, LtHash
+from consortium.rules.rulebook import RULESET
+from consortium.rules.state import Overlay, State
+from consortium.rules.tables import Participant
 
 SCHEMA = RULESET.schema
 
@@ -55,7 +54,7 @@ def test_lthash_batched_update_equals_one_call_per_element(
     batch: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Folding carries every ``batch`` elements (3 forces many folds) loses no lane carry."""
-    monkeypatch.setattr("rules.lthash._BATCH", batch)
+    monkeypatch.setattr("consortium.rules.lthash._BATCH", batch)
     added = [b"row %d" % i for i in range(40)] + [b"row 7"]  # a repeated element counts twice
     removed = [b"row %d" % i for i in range(0, 40, 3)]
     one_by_one, batched = LtHash(), LtHash()
@@ -115,7 +114,7 @@ def test_lthash_update_equals_lane_by_lane_arithmetic(
 ) -> None:
     """The SWAR update (odd lanes as a difference, removals biased, at most ``batch`` rows per
     pass) against plain lanes modulo 2^16, including lanes that go below zero."""
-    monkeypatch.setattr("rules.lthash._BATCH", batch)
+    monkeypatch.setattr("consortium.rules.lthash._BATCH", batch)
     start = [b"start %d" % i for i in range(5)]
     added = [b"row %d" % i for i in range(25)]
     removed = [*start[:3], b"row 4", b"never added"]

@@ -7,13 +7,19 @@ from pathlib import Path
 import lmdb
 import pytest
 
-from events.block import Block, BlockHeader, CommittedBlock, QuorumCertificate, event_leaves
-from events.codec import encode
-from events.envelope import event_id
-from events.merkle import root_from_leaf_hashes
-from events.results import ACCEPTED
-from storage.errors import LogCorruptError, StorageError
-from storage.log import SIGNED_HEIGHTS_KEPT, ZERO_HASH, EventLog
+from consortium.events.block import (
+    Block,
+    BlockHeader,
+    CommittedBlock,
+    QuorumCertificate,
+    event_leaves,
+)
+from consortium.events.codec import encode
+from consortium.events.envelope import event_id
+from consortium.events.merkle import root_from_leaf_hashes
+from consortium.events.results import ACCEPTED
+from consortium.storage.errors import LogCorruptError, StorageError
+from consortium.storage.log import SIGNED_HEIGHTS_KEPT, ZERO_HASH, EventLog
 from tests.ledger_fixtures import GENESIS
 
 

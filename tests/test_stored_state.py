@@ -9,16 +9,16 @@ from pathlib import Path
 import lmdb
 import pytest
 
-from actors.node_state import open_state
 from consortium.demo import demo_genesis
-from events.block import state_digest
-from events.payments import Transfer
-from rules.rulebook import RULESET
-from rules.tables import account_key
-from storage.errors import StateCorruptError
-from storage.key_filter import KeyFilter
-from storage.log import EventLog
-from storage.state_rows import row_key
+from consortium.events.block import state_digest
+from consortium.events.payments import Transfer
+from consortium.ledger.node_state import open_state
+from consortium.rules.rulebook import RULESET
+from consortium.rules.tables import account_key
+from consortium.storage.errors import StateCorruptError
+from consortium.storage.key_filter import KeyFilter
+from consortium.storage.log import EventLog
+from consortium.storage.state_rows import row_key
 from tests.consortium_fixtures import FAST, funded_users, start, wait_until
 
 
@@ -53,7 +53,7 @@ def test_a_restart_reads_the_stored_state_without_replaying(
     def no_replay(*_: object) -> None:
         raise AssertionError("the state was rebuilt by replay")
 
-    monkeypatch.setattr("actors.node_state.rebuild_state", no_replay)
+    monkeypatch.setattr("consortium.ledger.node_state.rebuild_state", no_replay)
     c = start(tmp_path)
     try:
         assert [c.state_digest(i) for i in range(4)] == digests

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from consortium import Transfer
-from rules.tables import account_key
+from consortium.rules.tables import account_key
 from tests.consortium_fixtures import funded_users, start
 
 

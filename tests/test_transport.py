@@ -6,7 +6,7 @@ from typing import Any
 
 import pykka
 
-from actors.transport import InProcessRouter, PeerDelivery
+from consortium.actors.transport import InProcessRouter, PeerDelivery
 
 
 class _Inbox(pykka.ThreadingActor):

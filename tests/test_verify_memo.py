@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from events.identity import Identity
-from events.signing import Domain
-from events.verify_memo import VerificationMemo
+from consortium.events.identity import Identity
+from consortium.events.signing import Domain
+from consortium.events.verify_memo import VerificationMemo
 
 ALICE = Identity.from_seed("alice", b"memo")
 

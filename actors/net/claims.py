@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import msgspec
 
-from events.errors import MalformedError
-from events.wire import SignedVote, Status, SyncRequest, decode_vote
+from consortium.events.errors import MalformedError
+from consortium.events.wire import SignedVote, Status, SyncRequest, decode_vote
 
 _FIELDS = msgspec.msgpack.Decoder(list[msgspec.Raw])
 _TAG = msgspec.msgpack.Decoder(str)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import nacl.signing
 from zmq.utils import z85
 
-from events.identity import Identity
+from consortium.events.identity import Identity
 
 
 def curve_secret_key(identity: Identity) -> bytes:

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from actors.net.curve import curve_public_key, curve_secret_key
-from actors.net.zap import ZAP_ENDPOINT, Authorise, zap_reply
-from events.errors import ConsortiumError
-from events.identity import Identity
-from events.logs import get_logger
-from events.wire import MAX_PEER_MESSAGE_BYTES
+from consortium.actors.net.curve import curve_public_key, curve_secret_key
+from consortium.actors.net.zap import ZAP_ENDPOINT, Authorise, zap_reply
+from consortium.events.errors import ConsortiumError
+from consortium.events.identity import Identity
+from consortium.events.logs import get_logger
+from consortium.events.wire import MAX_PEER_MESSAGE_BYTES
 
 log = get_logger(__name__)
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import msgspec
 
-from events.block import CommittedBlock
-from events.codec import BoundedDecoder
-from events.envelope import MAX_EVENT_BYTES
-from events.results import EventResult
-from events.wire import MAX_PEER_MESSAGE_BYTES
+from consortium.events.block import CommittedBlock
+from consortium.events.codec import BoundedDecoder
+from consortium.events.envelope import MAX_EVENT_BYTES
+from consortium.events.results import EventResult
+from consortium.events.wire import MAX_PEER_MESSAGE_BYTES
 
 PEER = b"P"
 REQUEST = b"Q"

@@ -12,9 +12,9 @@ from typing import Any
 
 import msgspec
 
-from actors.node import LedgerNode
-from events.block import BlockHeader, state_digest
-from rules.tables import Account, Order, Settlement, account_key
+from consortium.events.block import BlockHeader, state_digest
+from consortium.ledger.node import LedgerNode
+from consortium.rules.tables import Account, Order, Settlement, account_key
 
 
 def _height(node: LedgerNode, _: tuple[()]) -> int:

@@ -16,9 +16,9 @@ from typing import Any
 import msgspec
 import pykka
 
-from actors.messages import Inspect, Receipt, SubmitEvent
-from actors.net.endpoint import Target
-from actors.net.protocol import (
+from consortium.actors.messages import Inspect, Receipt, SubmitEvent
+from consortium.actors.net.endpoint import Target
+from consortium.actors.net.protocol import (
     REPLY,
     Answer,
     Notice,
@@ -30,13 +30,13 @@ from actors.net.protocol import (
     Unsubscribe,
     decode_request,
 )
-from actors.net.queries import QUERIES
-from actors.node import CommitRecord, LedgerNode
-from events.codec import encode
-from events.envelope import event_id
-from events.errors import MalformedError
-from events.logs import get_logger
-from events.results import Code, EventResult
+from consortium.actors.net.queries import QUERIES
+from consortium.events.codec import encode
+from consortium.events.envelope import event_id
+from consortium.events.errors import MalformedError
+from consortium.events.logs import get_logger
+from consortium.events.results import Code, EventResult
+from consortium.ledger.node import CommitRecord, LedgerNode
 
 log = get_logger(__name__)
 

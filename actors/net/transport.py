@@ -15,19 +15,19 @@ from typing import Any, cast
 
 import pykka
 
-from actors.messages import Inspect
-from actors.net.claims import claim_matches
-from actors.net.curve import raw_curve_public_key
-from actors.net.endpoint import BROADCAST, Endpoint, Incoming, PeerAddress, Target
-from actors.net.protocol import PEER, REQUEST
-from actors.net.service import ClientService
-from actors.node import LedgerNode
-from actors.transport import PeerDelivery
-from events.codec import encode
-from events.genesis import Genesis
-from events.identity import Identity
-from events.logs import get_logger
-from events.wire import Status
+from consortium.actors.messages import Inspect
+from consortium.actors.net.claims import claim_matches
+from consortium.actors.net.curve import raw_curve_public_key
+from consortium.actors.net.endpoint import BROADCAST, Endpoint, Incoming, PeerAddress, Target
+from consortium.actors.net.protocol import PEER, REQUEST
+from consortium.actors.net.service import ClientService
+from consortium.actors.transport import PeerDelivery
+from consortium.events.codec import encode
+from consortium.events.genesis import Genesis
+from consortium.events.identity import Identity
+from consortium.events.logs import get_logger
+from consortium.events.wire import Status
+from consortium.ledger.node import LedgerNode
 
 log = get_logger(__name__)
 

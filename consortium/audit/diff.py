@@ -6,7 +6,7 @@ from itertools import zip_longest
 from pathlib import Path
 
 from consortium.audit.source import LogSource
-from events.envelope import event_id
+from consortium.events.envelope import event_id
 
 
 def first_difference(left: Path | str, right: Path | str) -> str | None:

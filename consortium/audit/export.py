@@ -8,8 +8,8 @@ from pathlib import Path
 
 from consortium.audit.rows import plain
 from consortium.audit.source import LogSource
-from events.envelope import decode_event, event_id
-from events.errors import MalformedError
+from consortium.events.envelope import decode_event, event_id
+from consortium.events.errors import MalformedError
 
 
 def export_lines(path: Path | str) -> Iterator[str]:

@@ -17,14 +17,14 @@ from typing import Any
 
 import msgspec
 
-from consensus.certificates import qc_problem
-from consensus.config import ConsensusConfig
 from consortium.audit.source import LogSource
-from events.block import BlockHeader, QuorumCertificate, event_leaves, header_hash
-from events.codec import encode
-from events.envelope import event_id
-from events.genesis import Genesis, decode_genesis
-from events.merkle import (
+from consortium.consensus.certificates import qc_problem
+from consortium.consensus.config import ConsensusConfig
+from consortium.events.block import BlockHeader, QuorumCertificate, event_leaves, header_hash
+from consortium.events.codec import encode
+from consortium.events.envelope import event_id
+from consortium.events.genesis import Genesis, decode_genesis
+from consortium.events.merkle import (
     consistency_proof,
     inclusion_proof,
     leaf_hash,

@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from consortium.audit.source import LogSource
-from events.block import Block
-from events.errors import ConsortiumError
-from events.log_tree import LogTree
-from rules.engine import genesis_state
-from rules.replay import SETTLE_ROWS, replay_blocks
-from rules.rulebook import RULESET
-from rules.state import State
+from consortium.events.block import Block
+from consortium.events.errors import ConsortiumError
+from consortium.events.log_tree import LogTree
+from consortium.rules.engine import genesis_state
+from consortium.rules.replay import SETTLE_ROWS, replay_blocks
+from consortium.rules.rulebook import RULESET
+from consortium.rules.state import State
 
 Progress = Callable[[int, int], None]
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import lmdb
 import msgspec
 
-from events.block import BlockHeader
-from events.errors import ConsortiumError, MalformedError
-from events.genesis import Genesis, decode_genesis
-from storage.records import BLOCK_DECODER, HEADER_DECODER, StoredBlock, unframe
+from consortium.events.block import BlockHeader
+from consortium.events.errors import ConsortiumError, MalformedError
+from consortium.events.genesis import Genesis, decode_genesis
+from consortium.storage.records import BLOCK_DECODER, HEADER_DECODER, StoredBlock, unframe
 
 
 class AuditSourceError(ConsortiumError):

@@ -38,18 +38,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from consensus.config import ConsensusConfig
 from consortium.audit.source import BlockRecord, LogSource
-from events.block import Block, CommittedBlock, event_leaves, state_digest
-from events.log_tree import LogTree
-from events.merkle import root_from_leaf_hashes
-from events.results import EventResult
-from rules.engine import genesis_state
-from rules.replay import BlockRun, header_mismatch, run_block
-from rules.rulebook import RULESET
-from rules.state import State
-from storage.log import ZERO_HASH
-from storage.signature_check import (
+from consortium.consensus.config import ConsensusConfig
+from consortium.events.block import Block, CommittedBlock, event_leaves, state_digest
+from consortium.events.log_tree import LogTree
+from consortium.events.merkle import root_from_leaf_hashes
+from consortium.events.results import EventResult
+from consortium.rules.engine import genesis_state
+from consortium.rules.replay import BlockRun, header_mismatch, run_block
+from consortium.rules.rulebook import RULESET
+from consortium.rules.state import State
+from consortium.storage.log import ZERO_HASH
+from consortium.storage.signature_check import (
     ChainKeys,
     SignatureVerdict,
     certificate_hash,

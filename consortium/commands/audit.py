@@ -21,8 +21,8 @@ from consortium.audit.rows import row_dict
 from consortium.audit.verify import audit
 from consortium.commands import Commands
 from consortium.commands.progress import ProgressLine
-from events.codec import encode
-from rules.tables import PROJECTIONS
+from consortium.events.codec import encode
+from consortium.rules.tables import PROJECTIONS
 
 
 def register(commands: Commands) -> None:

@@ -15,8 +15,8 @@ from consortium.api import Consortium
 from consortium.config import ConsortiumConfig
 from consortium.demo import insurance, payments, private_data, rebate, restitution
 from consortium.demo.common import CHAIN_ID, Say, admin, identity
-from events.genesis import Genesis, GenesisParticipant, GenesisValidator, TokenDefinition
-from events.identity import Identity
+from consortium.events.genesis import Genesis, GenesisParticipant, GenesisValidator, TokenDefinition
+from consortium.events.identity import Identity
 
 SECTIONS = (insurance, restitution, rebate, private_data, payments)
 VALIDATOR_ORGANISATIONS = ("north-bank", "south-bank", "east-pay", "west-pay")

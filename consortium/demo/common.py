@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from actors.receipts import ReceiptFuture
-from events.identity import Identity
+from consortium.actors.receipts import ReceiptFuture
+from consortium.events.identity import Identity
 
 CHAIN_ID = "consortium-demo"
 WAIT_S = 60.0

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from actors.messages import Receipt
-from actors.receipts import ReceiptFuture
+from consortium.actors.messages import Receipt
+from consortium.actors.receipts import ReceiptFuture
 from consortium.api import Consortium
 from consortium.demo.common import WAIT_S, Say, admin, identity
-from events.insurance import (
+from consortium.events.insurance import (
     AcceptOrder,
     CompleteOrder,
     ContractProvider,
@@ -16,9 +16,9 @@ from events.insurance import (
     RequestService,
     SettleOrder,
 )
-from events.payments import IssueTokens, RegisterParticipant
-from events.workflow import WorkflowSpec
-from rules.insurance import value_added_spending
+from consortium.events.payments import IssueTokens, RegisterParticipant
+from consortium.events.workflow import WorkflowSpec
+from consortium.rules.insurance import value_added_spending
 
 WORKFLOWS: tuple[WorkflowSpec, ...] = ()
 TITLE = "Insurance value-added services"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import random
 import time
 
-from actors.receipts import ReceiptFuture
+from consortium.actors.receipts import ReceiptFuture
 from consortium.api import Consortium, ParticipantHandle
 from consortium.demo.common import WAIT_S, Say, admin, identity, outcomes, print_outcomes
-from events.codec import encode
-from events.credit import (
+from consortium.events.codec import encode
+from consortium.events.credit import (
     ConfirmSettlement,
     GrantCredit,
     IssueCertificate,
@@ -19,10 +19,10 @@ from events.credit import (
     PendingTransfer,
     StartSettlement,
 )
-from events.envelope import Envelope, Signature, decode_envelope, seal
-from events.identity import Identity
-from events.payments import IssueTokens, RegisterParticipant, Transfer
-from events.workflow import WorkflowSpec
+from consortium.events.envelope import Envelope, Signature, decode_envelope, seal
+from consortium.events.identity import Identity
+from consortium.events.payments import IssueTokens, RegisterParticipant, Transfer
+from consortium.events.workflow import WorkflowSpec
 
 WORKFLOWS: tuple[WorkflowSpec, ...] = ()
 TITLE = "Distributed token payments (registration, credit, payment, settlement)"

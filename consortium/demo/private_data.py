@@ -9,21 +9,21 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from actors.data_sources import SQLiteSource
-from actors.extraction import ExtractionSubsystem, open_release
 from consortium.api import Consortium
+from consortium.data_sources import SQLiteSource
 from consortium.demo.common import WAIT_S, Say, admin, identity
-from events.payments import RegisterParticipant
-from events.private_data import (
+from consortium.events.payments import RegisterParticipant
+from consortium.events.private_data import (
     EraseRecord,
     GrantConsent,
     RecordUse,
     RequestData,
     RevokeConsent,
 )
-from events.workflow import WorkflowSpec
-from rules.private_data import access_report
-from storage.blobs import BlobStore
+from consortium.events.workflow import WorkflowSpec
+from consortium.extraction import ExtractionSubsystem, open_release
+from consortium.rules.private_data import access_report
+from consortium.storage.blobs import BlobStore
 
 TITLE = "Consent-gated sharing of personal data"
 ORGANISATIONS = ("data-platform",)

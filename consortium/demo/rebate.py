@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import time
 
-from actors.messages import Receipt
-from actors.receipts import ReceiptFuture
+from consortium.actors.messages import Receipt
+from consortium.actors.receipts import ReceiptFuture
 from consortium.api import Consortium
 from consortium.demo.common import WAIT_S, Say, admin, identity
-from events.payments import IssueTokens, RegisterParticipant
-from events.rebate import NewPurchase, Promotion, Purchase, RebateClaim
-from events.workflow import WorkflowSpec
+from consortium.events.payments import IssueTokens, RegisterParticipant
+from consortium.events.rebate import NewPurchase, Promotion, Purchase, RebateClaim
+from consortium.events.workflow import WorkflowSpec
 
 WORKFLOWS: tuple[WorkflowSpec, ...] = ()
 TITLE = "Merchant promotion rebate (all-party signatures, deadline in ledger time)"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from actors.receipts import ReceiptFuture
+from consortium.actors.receipts import ReceiptFuture
 from consortium.api import Consortium
 from consortium.demo.common import WAIT_S, Say, admin, identity
-from events.payments import IssueTokens, RegisterParticipant
-from events.restitution import (
+from consortium.events.payments import IssueTokens, RegisterParticipant
+from consortium.events.restitution import (
     CloseCase,
     ConfirmCustody,
     ConfirmReceipt,
@@ -18,7 +18,7 @@ from events.restitution import (
     VerifyClaim,
     WriteOff,
 )
-from rules.restitution import RESTITUTION_WORKFLOWS, custody_account
+from consortium.rules.restitution import RESTITUTION_WORKFLOWS, custody_account
 
 TITLE = "Court-ordered restitution (declarative workflow in the genesis)"
 ORGANISATIONS = ("district-court",)

@@ -13,12 +13,12 @@ import random
 
 import msgspec
 
-from consensus.certificates import VOTE_DOMAIN
-from events.block import Block, CommittedBlock, QuorumCertificate, VoteSignature
-from events.codec import encode
-from events.errors import MalformedError
-from events.signing import Domain
-from events.wire import (
+from consortium.consensus.certificates import VOTE_DOMAIN
+from consortium.events.block import Block, CommittedBlock, QuorumCertificate, VoteSignature
+from consortium.events.codec import encode
+from consortium.events.errors import MalformedError
+from consortium.events.signing import Domain
+from consortium.events.wire import (
     SignedProposal,
     SignedVote,
     SyncResponse,

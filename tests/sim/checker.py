@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from actors.node import CommitRecord
-from consensus.certificates import qc_problem
-from consensus.config import ConsensusConfig
-from events.block import Block
+from consortium.consensus.certificates import qc_problem
+from consortium.consensus.config import ConsensusConfig
+from consortium.events.block import Block
+from consortium.ledger.node import CommitRecord
 
 
 @dataclass(frozen=True, slots=True)

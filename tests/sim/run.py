@@ -17,13 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from actors.node import CommitRecord, NodeSettings
-from consensus.config import ConsensusConfig
-from events.genesis import Genesis, GenesisValidator
-from events.identity import Identity
-from events.wire import SyncResponse, decode_peer_message
-from rules.rulebook import RULESET
-from storage.errors import LogCorruptError, StorageError
+from consortium.consensus.config import ConsensusConfig
+from consortium.events.genesis import Genesis, GenesisValidator
+from consortium.events.identity import Identity
+from consortium.events.wire import SyncResponse, decode_peer_message
+from consortium.ledger.node import CommitRecord, NodeSettings
+from consortium.rules.rulebook import RULESET
+from consortium.storage.errors import LogCorruptError, StorageError
 from tests.sim.byzantine import behaviour_for
 from tests.sim.checker import Checker, Violation
 from tests.sim.faults import (

@@ -11,7 +11,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from consensus.actions import Timeout
+from consortium.consensus.actions import Timeout
 
 
 @dataclass(frozen=True, order=True, slots=True)

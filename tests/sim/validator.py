@@ -16,24 +16,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from actors.evidence import EvidenceReporter
-from actors.node import CommitRecord, LedgerNode, NodeSettings
-from actors.sign_guard import SignGuard
-from consensus.actions import Action, Broadcast, ScheduleTimeout, SendTo, Timeout
-from consensus.certificates import Verifier
-from consensus.config import ConsensusConfig
-from consensus.core import ConsensusCore
-from events.codec import encode
-from events.envelope import event_id
-from events.errors import MalformedError
-from events.genesis import Genesis
-from events.identity import Identity
-from events.results import Code
-from events.verify_memo import VerificationMemo
-from events.wire import EventGossip, decode_peer_message
-from rules.engine import Ruleset
-from storage.errors import LogCorruptError, StorageError
-from storage.log import EventLog
+from consortium.consensus.actions import Action, Broadcast, ScheduleTimeout, SendTo, Timeout
+from consortium.consensus.certificates import Verifier
+from consortium.consensus.config import ConsensusConfig
+from consortium.consensus.core import ConsensusCore
+from consortium.events.codec import encode
+from consortium.events.envelope import event_id
+from consortium.events.errors import MalformedError
+from consortium.events.genesis import Genesis
+from consortium.events.identity import Identity
+from consortium.events.results import Code
+from consortium.events.verify_memo import VerificationMemo
+from consortium.events.wire import EventGossip, decode_peer_message
+from consortium.ledger.evidence import EvidenceReporter
+from consortium.ledger.node import CommitRecord, LedgerNode, NodeSettings
+from consortium.ledger.sign_guard import SignGuard
+from consortium.rules.engine import Ruleset
+from consortium.storage.errors import LogCorruptError, StorageError
+from consortium.storage.log import EventLog
 from tests.sim.faults import Observed
 from tests.sim.network import Network
 from tests.sim.scheduler import Endpoint, Fire, Scheduler

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from events.body import EventBody
-from events.envelope import event_id, seal
-from events.genesis import GenesisParticipant, TokenDefinition
-from events.identity import Identity
-from events.payments import IssueTokens, Transfer
+from consortium.events.body import EventBody
+from consortium.events.envelope import event_id, seal
+from consortium.events.genesis import GenesisParticipant, TokenDefinition
+from consortium.events.identity import Identity
+from consortium.events.payments import IssueTokens, Transfer
 
 RETRY_MS = 3_000
 ORGANISATION = "sim-bank"

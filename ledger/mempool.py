@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from itertools import islice
 
-from events.envelope import DecodedEvent
+from consortium.events.envelope import DecodedEvent
 
 
 class Mempool:

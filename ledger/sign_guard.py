@@ -23,12 +23,12 @@ from collections.abc import Sequence
 
 import msgspec
 
-from consensus.actions import Action
-from events.identity import Identity
-from events.logs import get_logger
-from events.signing import Domain
-from events.wire import LockProof, decode_lock_proof, decode_vote
-from storage.log import EventLog
+from consortium.consensus.actions import Action
+from consortium.events.identity import Identity
+from consortium.events.logs import get_logger
+from consortium.events.signing import Domain
+from consortium.events.wire import LockProof, decode_lock_proof, decode_vote
+from consortium.storage.log import EventLog
 
 log = get_logger(__name__)
 

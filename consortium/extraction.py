@@ -14,14 +14,14 @@ import json
 from collections.abc import Sequence
 from typing import Protocol
 
-from actors.data_sources import DataSource
-from actors.messages import Receipt
-from actors.receipts import ReceiptFuture
-from events.body import EventBody
-from events.identity import Identity
-from events.private_data import ReleaseData, StoreRecord
-from events.sealing import decrypt, encrypt, new_data_key, seal_to, unseal
-from storage.blobs import BlobStore
+from consortium.actors.messages import Receipt
+from consortium.actors.receipts import ReceiptFuture
+from consortium.data_sources import DataSource
+from consortium.events.body import EventBody
+from consortium.events.identity import Identity
+from consortium.events.private_data import ReleaseData, StoreRecord
+from consortium.events.sealing import decrypt, encrypt, new_data_key, seal_to, unseal
+from consortium.storage.blobs import BlobStore
 
 WAIT_S = 60.0
 

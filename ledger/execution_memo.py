@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from rules.replay import BlockRun
+from consortium.rules.replay import BlockRun
 
 
 class ExecutionMemo:

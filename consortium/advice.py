@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from events.results import Code
+from consortium.events.results import Code
 
 ADVICE: dict[Code, str] = {
     Code.MALFORMED: "Build events with ParticipantHandle.submit or events.envelope.seal",

@@ -12,23 +12,29 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from actors.execution_memo import ExecutionMemo
-from actors.mempool import Mempool
-from actors.node_state import open_state
-from consensus.application import Head
-from consensus.certificates import Verifier
-from events.block import Block, BlockHeader, CommittedBlock, event_leaves, state_digest
-from events.envelope import MAX_EVENT_BYTES, DecodedEvent, Envelope, decode_event, event_id
-from events.errors import MalformedError
-from events.genesis import Genesis
-from events.logs import get_logger
-from events.merkle import root_from_leaf_hashes
-from events.results import Code, EventResult
-from events.signing import Domain, verify_signature
-from rules.engine import Ruleset
-from rules.replay import BlockRun, header_mismatch, run_block
-from storage.log import EventLog
-from storage.records import IntakeRejection
+from consortium.consensus.application import Head
+from consortium.consensus.certificates import Verifier
+from consortium.events.block import Block, BlockHeader, CommittedBlock, event_leaves, state_digest
+from consortium.events.envelope import (
+    MAX_EVENT_BYTES,
+    DecodedEvent,
+    Envelope,
+    decode_event,
+    event_id,
+)
+from consortium.events.errors import MalformedError
+from consortium.events.genesis import Genesis
+from consortium.events.logs import get_logger
+from consortium.events.merkle import root_from_leaf_hashes
+from consortium.events.results import Code, EventResult
+from consortium.events.signing import Domain, verify_signature
+from consortium.ledger.execution_memo import ExecutionMemo
+from consortium.ledger.mempool import Mempool
+from consortium.ledger.node_state import open_state
+from consortium.rules.engine import Ruleset
+from consortium.rules.replay import BlockRun, header_mismatch, run_block
+from consortium.storage.log import EventLog
+from consortium.storage.records import IntakeRejection
 
 log = get_logger(__name__)
 

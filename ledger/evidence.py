@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from consensus.core import Equivocation
-from events.envelope import seal
-from events.identity import Identity
-from events.validators import DoubleVote
-from events.wire import decode_vote
-from rules.state import StateView
-from rules.validators import evidence_key
+from consortium.consensus.core import Equivocation
+from consortium.events.envelope import seal
+from consortium.events.identity import Identity
+from consortium.events.validators import DoubleVote
+from consortium.events.wire import decode_vote
+from consortium.rules.state import StateView
+from consortium.rules.validators import evidence_key
 
 
 class EvidenceReporter:

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from events.codec import encode
-from events.genesis import Genesis
-from events.log_tree import LogTree
-from events.logs import get_logger
-from rules.engine import Ruleset, genesis_state
-from rules.lthash import LtHash
-from rules.replay import SETTLE_ROWS, replay_blocks
-from rules.state import State
-from storage.errors import LogCorruptError
-from storage.log import EventLog
+from consortium.events.codec import encode
+from consortium.events.genesis import Genesis
+from consortium.events.log_tree import LogTree
+from consortium.events.logs import get_logger
+from consortium.rules.engine import Ruleset, genesis_state
+from consortium.rules.lthash import LtHash
+from consortium.rules.replay import SETTLE_ROWS, replay_blocks
+from consortium.rules.state import State
+from consortium.storage.errors import LogCorruptError
+from consortium.storage.log import EventLog
 
 log = get_logger(__name__)
 
