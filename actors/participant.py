@@ -18,6 +18,9 @@ from consortium.events.body import EventBody
 from consortium.events.envelope import add_signatures, seal
 from consortium.events.errors import ConsortiumStopped
 from consortium.events.identity import Identity
+from consortium.events.logs import get_logger
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +77,22 @@ class ParticipantActor(pykka.ThreadingActor):
         self._seq = last_seq
 
     def on_receive(self, message: Any) -> Any:
+        """Answer one message. A told message's failure goes to its future, never out of here:
+        pykka stops an actor whose handler raises on a ``tell``, and a handle must outlive any
+        one bad body. (An ``ask`` gets its exception back through pykka.)"""
+        future = getattr(message, "future", None)
+        if not isinstance(future, ReceiptFuture):
+            return self._handle(message)
+        try:
+            self._handle(message)
+        except Exception as exc:
+            log.warning("participant %s: could not sign or submit: %r", self.identity.name, exc)
+            future.fail(exc)
+        return None
+
+    def _handle(self, message: Any) -> Any:
         if isinstance(message, SignAndSubmit):
-            try:
-                envelope = self._seal(message.body)
-            except (TypeError, ValueError) as exc:
-                message.future.fail(exc)
-                return None
-            self._submit(envelope, message.future)
+            self._submit(self._seal(message.body), message.future)
         elif isinstance(message, SubmitSigned):
             self._submit(message.envelope, message.future)
         elif isinstance(message, SignOnly):
@@ -92,14 +104,10 @@ class ParticipantActor(pykka.ThreadingActor):
         return None
 
     def _pass_on(self, message: PassForSignatures) -> None:
-        try:
-            if message.body is not None:
-                envelope = self._seal(message.body)
-            else:
-                envelope = add_signatures(message.envelope, self._chain_id, [self.identity])
-        except (TypeError, ValueError) as exc:
-            message.future.fail(exc)
-            return
+        if message.body is not None:
+            envelope = self._seal(message.body)
+        else:
+            envelope = add_signatures(message.envelope, self._chain_id, [self.identity])
         future = message.future
         onward: PassForSignatures | SubmitSigned
         if message.cosigners:
@@ -115,9 +123,10 @@ class ParticipantActor(pykka.ThreadingActor):
             future.fail(ConsortiumStopped(f"a signer's actor has stopped: {exc}"))
 
     def _seal(self, body: EventBody) -> bytes:
-        self._seq += 1
-        signed = msgspec.structs.replace(body, author=self.identity.public_key, seq=self._seq)
-        return seal(signed, self._chain_id, [self.identity])
+        signed = msgspec.structs.replace(body, author=self.identity.public_key, seq=self._seq + 1)
+        envelope = seal(signed, self._chain_id, [self.identity])
+        self._seq += 1  # only once sealed: a body that fails to encode uses no number
+        return envelope
 
     def _submit(self, envelope: bytes, future: ReceiptFuture) -> None:
         try:

@@ -26,9 +26,10 @@ from consortium.actors.receipts import ReceiptFuture
 from consortium.actors.timers import TimerService
 from consortium.actors.transport import InProcessRouter, Transport
 from consortium.actors.validator import ValidatorActor, wall_clock_ms
+from consortium.body_check import check_encodable
 from consortium.config import ConsortiumConfig
 from consortium.consensus.config import ConsensusConfig
-from consortium.events.block import BlockHeader, state_digest
+from consortium.events.block import BlockHeader
 from consortium.events.body import EventBody
 from consortium.events.errors import ConsortiumStopped
 from consortium.events.genesis import Genesis
@@ -37,8 +38,9 @@ from consortium.events.signing import verify_signature
 from consortium.events.verify_memo import VerificationMemo
 from consortium.ledger.execution_memo import ExecutionMemo
 from consortium.ledger.node import LedgerNode, NodeSettings
+from consortium.ledger.queries import QUERIES
 from consortium.rules.rulebook import RULESET
-from consortium.rules.tables import Account, Order, Settlement, account_key
+from consortium.rules.tables import Account, Order, Settlement
 from consortium.subscriptions import BlockNotice, Subscription
 
 T = TypeVar("T")
@@ -60,9 +62,12 @@ class ParticipantHandle:
     def submit(self, body: EventBody) -> ReceiptFuture:
         """Sign ``body`` as this participant (author and sequence are filled in) and submit it.
 
+        A body that cannot be encoded raises ``InvalidBody`` here, naming the field.
+
         >>> receipt = alice.submit(Transfer(token="EUR", to=bob.public_key, amount=500)).result(5)
         >>> receipt.accepted, receipt.height
         """
+        check_encodable(body)
         future = ReceiptFuture()
         self._tell(SignAndSubmit(body, future), future)
         return future
@@ -74,6 +79,7 @@ class ParticipantHandle:
 
         >>> merchant.submit_with(Promotion(...), customer, third_party).result(5).accepted
         """
+        check_encodable(body)
         future = ReceiptFuture()
         refs = tuple(c._actor for c in cosigners)
         self._tell(PassForSignatures(future, refs, self._actor, body), future)
@@ -81,12 +87,13 @@ class ParticipantHandle:
 
     def sign(self, body: EventBody) -> bytes:
         """The signed envelope, not submitted: to pass to co-signers first."""
-        return cast(bytes, self._actor.ask(SignOnly(body), timeout=ASK_TIMEOUT_S))
+        check_encodable(body)
+        return cast(bytes, self._ask(SignOnly(body)))
 
     def cosign(self, envelope: bytes) -> bytes:
         """Add this participant's signature to another party's envelope (same body bytes);
         signed by the participant's actor, which holds the key."""
-        return cast(bytes, self._actor.ask(CoSign(envelope), timeout=ASK_TIMEOUT_S))
+        return cast(bytes, self._ask(CoSign(envelope)))
 
     def submit_signed(self, envelope: bytes) -> ReceiptFuture:
         future = ReceiptFuture()
@@ -98,6 +105,12 @@ class ParticipantHandle:
             self._actor.tell(message)
         except pykka.ActorDeadError:
             future.fail(ConsortiumStopped("this participant's consortium has been stopped"))
+
+    def _ask(self, message: object) -> object:
+        try:
+            return self._actor.ask(message, timeout=ASK_TIMEOUT_S)
+        except pykka.ActorDeadError:
+            raise ConsortiumStopped("this participant's consortium has been stopped") from None
 
 
 class Consortium:
@@ -147,6 +160,7 @@ class Consortium:
         self._validators: dict[int, pykka.ActorRef[Any]] = {}
         self._participants: list[pykka.ActorRef[Any]] = []
         self._subscriptions: list[Subscription] = []
+        self._stopped = False
         self._consensus = ConsensusConfig(
             genesis.chain_id,
             keys,
@@ -174,6 +188,7 @@ class Consortium:
 
     def start_validator(self, index: int) -> None:
         """Start (or restart from its log) validator ``index``."""
+        self._check_running()
         if index in self._validators:
             raise ValueError(f"validator {index} is already running")
         if index not in self._identities:
@@ -215,10 +230,8 @@ class Consortium:
         """
         home = validator if validator is not None else identity.public_key[0] % self.size
         if home not in self._validators:
-            home = self.running_validators()[0]
-        last_seq = self.inspect(
-            lambda node: node.state.get("nonces", identity.public_key) or 0, home
-        )
+            home = self._any_running()
+        last_seq = self.nonce(identity.public_key, home)
         ref = ParticipantActor.start(
             identity, self.genesis.chain_id, self._validators[home], last_seq
         )
@@ -263,42 +276,61 @@ class Consortium:
 
     def inspect(self, fn: Callable[[LedgerNode], T], validator: int | None = None) -> T:
         """Run a read-only ``fn`` on a validator's ledger node, in that validator's thread."""
-        index = validator if validator is not None else self.running_validators()[0]
-        return cast(T, self._validators[index].ask(Inspect(fn), timeout=ASK_TIMEOUT_S))
+        index = validator if validator is not None else self._any_running()
+        ref = self._validators.get(index)
+        if ref is None:
+            self._check_running()
+            raise ValueError(f"validator {index} does not run in this process")
+        try:
+            return cast(T, ref.ask(Inspect(fn), timeout=ASK_TIMEOUT_S))
+        except pykka.ActorDeadError:
+            raise ConsortiumStopped(f"validator {index} has stopped") from None
+
+    def _query(self, name: str, validator: int | None, *arguments: object) -> Any:
+        """One of the contract's named queries (``ledger/queries.py``), as a remote host asks."""
+        spec = QUERIES[name]
+        return self.inspect(lambda node: spec.run(node, arguments), validator)
 
     def head(self, validator: int | None = None) -> BlockHeader | None:
-        def read(node: LedgerNode) -> BlockHeader | None:
-            height = node.log.head_height
-            return node.log.stored_block(height).committed.block.header if height else None
-
-        return self.inspect(read, validator)
+        return cast("BlockHeader | None", self._query("head", validator))
 
     def height(self, validator: int | None = None) -> int:
-        return self.inspect(lambda node: node.log.head_height, validator)
+        return cast(int, self._query("height", validator))
 
     def state_digest(self, validator: int | None = None) -> bytes:
-        return self.inspect(lambda node: state_digest(node.state.table_digests()), validator)
+        return cast(bytes, self._query("state_digest", validator))
+
+    def nonce(self, key: bytes, validator: int | None = None) -> int:
+        return cast(int, self._query("nonce", validator, key))
 
     def accounts(self, validator: int | None = None) -> list[Account]:
-        return self.inspect(lambda node: [a for _, a in node.state.rows("accounts")], validator)
+        return cast(list[Account], self._query("accounts", validator))
 
     def balance(self, owner: bytes, token: str, validator: int | None = None) -> int:
-        def read(node: LedgerNode) -> int:
-            account = node.state.get("accounts", account_key(owner, token))
-            return 0 if account is None else account.balance
-
-        return self.inspect(read, validator)
+        return cast(int, self._query("balance", validator, owner, token))
 
     def orders(self, validator: int | None = None) -> list[tuple[bytes, Order]]:
-        return self.inspect(lambda node: list(node.state.rows("orders")), validator)
+        return cast(list[tuple[bytes, Order]], self._query("orders", validator))
 
     def settlements(self, validator: int | None = None) -> list[tuple[bytes, Settlement]]:
-        return self.inspect(lambda node: list(node.state.rows("settlements")), validator)
+        return cast(list[tuple[bytes, Settlement]], self._query("settlements", validator))
+
+    def _any_running(self) -> int:
+        self._check_running()
+        if not self._validators:
+            raise ConsortiumStopped("no validator of this consortium runs in this process")
+        return min(self._validators)
+
+    def _check_running(self) -> None:
+        if self._stopped:
+            raise ConsortiumStopped("this consortium has been stopped")
 
     # ---------------------------------------------------------------- lifecycle
 
     def stop(self) -> None:
-        """Stop every participant and validator and close every log; safe to call twice."""
+        """Stop every participant and validator and close every log; safe to call twice.
+        Every later call raises ``ConsortiumStopped``."""
+        self._stopped = True
         for subscription in self._subscriptions:
             subscription.close()
         self._subscriptions.clear()

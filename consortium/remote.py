@@ -34,8 +34,8 @@ from consortium.actors.net.protocol import (
     Subscribe,
     decode_server_message,
 )
-from consortium.actors.net.queries import QUERIES
 from consortium.actors.receipts import ReceiptFuture
+from consortium.body_check import check_encodable
 from consortium.consensus.certificates import qc_problem
 from consortium.consensus.config import ConsensusConfig
 from consortium.events.block import BlockHeader
@@ -50,6 +50,7 @@ from consortium.events.results import Code, EventResult
 from consortium.genesis_file import read_genesis
 from consortium.key_file import read_secret_key
 from consortium.ledger.node import CommitRecord
+from consortium.ledger.queries import QUERIES
 from consortium.network_node import NetworkedConsortium
 from consortium.node_config import ClientConfig, load_config
 from consortium.rules.rulebook import RULESET
@@ -94,24 +95,24 @@ class RemoteParticipantHandle:
 
     def sign(self, body: EventBody) -> bytes:
         """The signed envelope, not submitted: to pass to co-signers first."""
+        check_encodable(body)
         with self._lock:
-            self._seq += 1
-            signed = msgspec.structs.replace(body, author=self.identity.public_key, seq=self._seq)
-            return seal(signed, self.chain_id, [self.identity])
+            signed = msgspec.structs.replace(
+                body, author=self.identity.public_key, seq=self._seq + 1
+            )
+            envelope = seal(signed, self.chain_id, [self.identity])
+            self._seq += 1  # only once sealed: a body that fails to encode uses no number
+            return envelope
 
     def cosign(self, envelope: bytes) -> bytes:
         """Add this participant's signature to another party's envelope (same body bytes)."""
         return add_signatures(envelope, self.chain_id, [self.identity])
 
     def submit(self, body: EventBody) -> ReceiptFuture:
-        """Sign ``body`` as this participant (author and sequence filled in) and submit it."""
-        future = ReceiptFuture()
-        try:
-            envelope = self.sign(body)
-        except (TypeError, ValueError) as exc:
-            future.fail(exc)
-            return future
-        return self._client.submit_envelope(envelope, future)
+        """Sign ``body`` as this participant (author and sequence filled in) and submit it.
+
+        A body that cannot be encoded raises ``InvalidBody`` here, naming the field."""
+        return self._client.submit_envelope(self.sign(body), ReceiptFuture())
 
     def submit_signed(self, envelope: bytes) -> ReceiptFuture:
         return self._client.submit_envelope(envelope, ReceiptFuture())
@@ -185,7 +186,7 @@ class RemoteConsortium:
     ) -> RemoteParticipantHandle:
         """A handle that signs as ``identity`` and submits to this host's validator."""
         self._only_mine(validator)
-        return RemoteParticipantHandle(identity, self, self._query("nonce", identity.public_key))
+        return RemoteParticipantHandle(identity, self, self.nonce(identity.public_key))
 
     def submit_envelope(self, envelope: bytes, future: ReceiptFuture) -> ReceiptFuture:
         """Send a signed envelope; ``future`` gets its receipt."""
@@ -221,6 +222,10 @@ class RemoteConsortium:
     def state_digest(self, validator: int | None = None) -> bytes:
         self._only_mine(validator)
         return cast(bytes, self._query("state_digest"))
+
+    def nonce(self, key: bytes, validator: int | None = None) -> int:
+        self._only_mine(validator)
+        return cast(int, self._query("nonce", key))
 
     def balance(self, owner: bytes, token: str, validator: int | None = None) -> int:
         self._only_mine(validator)
@@ -292,6 +297,8 @@ class RemoteConsortium:
 
     def _attach(self, subscription: Subscription) -> Subscription:
         with self._lock:
+            if self._stopped:
+                raise ConsortiumStopped("this remote consortium has been stopped")
             self._subscriptions.append(subscription)
         self._endpoint.send(self.validator, [REQUEST, encode(Subscribe())])
         return subscription

@@ -30,13 +30,13 @@ from consortium.actors.net.protocol import (
     Unsubscribe,
     decode_request,
 )
-from consortium.actors.net.queries import QUERIES
 from consortium.events.codec import encode
 from consortium.events.envelope import event_id
 from consortium.events.errors import MalformedError
 from consortium.events.logs import get_logger
 from consortium.events.results import Code, EventResult
 from consortium.ledger.node import CommitRecord, LedgerNode
+from consortium.ledger.queries import QUERIES
 
 log = get_logger(__name__)
 

@@ -1,7 +1,8 @@
-"""The reads a remote host may ask of its validator: the facade's queries, by name.
+"""The reads a host may ask of a validator, defined once and named: the host contract's queries.
 
-Both sides use this table: the node runs ``run`` on the validator's thread (by an ``Inspect``
-tell, so the network thread never waits), the host decodes the answer with ``answer``.
+Every facade uses this table: the embedded ``Consortium`` runs ``run`` on the validator's thread
+(by an ``Inspect`` ask), the network service does the same for remote hosts (by a tell, so the
+network thread never waits), and ``RemoteConsortium`` decodes the answer with ``answer``.
 """
 
 from __future__ import annotations
