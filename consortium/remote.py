@@ -15,7 +15,9 @@ import asyncio
 import concurrent.futures
 import itertools
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -42,7 +44,12 @@ from consortium.events.block import BlockHeader
 from consortium.events.body import EventBody
 from consortium.events.codec import encode
 from consortium.events.envelope import add_signatures, event_id, seal
-from consortium.events.errors import ConsortiumError, ConsortiumStopped, MalformedError
+from consortium.events.errors import (
+    ConsortiumError,
+    ConsortiumStopped,
+    MalformedError,
+    ReceiptTimeout,
+)
 from consortium.events.genesis import Genesis
 from consortium.events.identity import Identity
 from consortium.events.logs import get_logger
@@ -65,6 +72,10 @@ MAX_PENDING = 4_000
 """Submissions waiting for a receipt; beyond it ``submit`` answers ``overloaded`` at once, so the
 connection's queue (sized above it) never drops a request silently."""
 CLIENT_SOCKET_HWM = 10_000
+RECEIPT_DEADLINE_S = 120.0
+"""A submission with no receipt after this long fails with ``SubmissionExpired`` and frees its
+place in ``MAX_PENDING``: the validator has been unreachable for that long."""
+SWEEP_INTERVAL_S = 1.0
 
 
 class RemoteError(ConsortiumError):
@@ -73,6 +84,25 @@ class RemoteError(ConsortiumError):
 
 class RemoteTimeout(RemoteError, TimeoutError):
     """No answer from the validator within the time asked for."""
+
+
+class SubmissionExpired(ReceiptTimeout):
+    """No receipt arrived within the receipt deadline. The event may still have committed:
+    resubmit ``envelope`` with ``submit_signed`` (safe: a committed envelope is answered with
+    its original outcome, never executed twice) to learn what happened."""
+
+    def __init__(self, message: str, envelope: bytes) -> None:
+        super().__init__(message)
+        self.envelope = envelope
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A submission on its way: kept until its receipt, so it can be sent again."""
+
+    envelope: bytes
+    future: ReceiptFuture
+    sent_at: float
 
 
 class RemoteParticipantHandle:
@@ -138,7 +168,10 @@ class RemoteConsortium:
         address: str,
         *,
         query_timeout_s: float = QUERY_TIMEOUT_S,
+        receipt_deadline_s: float = RECEIPT_DEADLINE_S,
     ) -> None:
+        """``receipt_deadline_s``: how long a submission waits for its receipt, across
+        reconnections, before it fails with ``SubmissionExpired``."""
         if not 0 <= validator < len(genesis.validators):
             raise ValueError(f"validator {validator} is not in the genesis")
         self.genesis = genesis
@@ -147,7 +180,9 @@ class RemoteConsortium:
         self._query_timeout_s = query_timeout_s
         self._numbers = itertools.count(1)
         self._lock = threading.Lock()
-        self._receipts: dict[int, ReceiptFuture] = {}
+        self._receipt_deadline_s = receipt_deadline_s
+        self._pending: dict[int, _Pending] = {}  # insertion order is age order
+        self._handshakes = 0
         self._answers: dict[int, tuple[str, concurrent.futures.Future[Any]]] = {}
         self._subscriptions: list[Subscription] = []
         self._consensus = ConsensusConfig(genesis.chain_id, genesis.validator_keys)
@@ -156,6 +191,10 @@ class RemoteConsortium:
             for name, row_type in RULESET.schema.items()
         }
         self._stopped = False
+        self._stopping = threading.Event()
+        self._sweeper = threading.Thread(
+            target=self._sweep, name=f"consortium-receipts-{validator}", daemon=True
+        )
         self._endpoint = Endpoint(
             f"host-of-{validator}",
             key,
@@ -165,6 +204,7 @@ class RemoteConsortium:
             immediate=False,
             socket_hwm=CLIENT_SOCKET_HWM,
         )
+        self._sweeper.start()
 
     @classmethod
     def from_config(cls, config: ClientConfig) -> RemoteConsortium:
@@ -189,12 +229,18 @@ class RemoteConsortium:
         return RemoteParticipantHandle(identity, self, self.nonce(identity.public_key))
 
     def submit_envelope(self, envelope: bytes, future: ReceiptFuture) -> ReceiptFuture:
-        """Send a signed envelope; ``future`` gets its receipt."""
+        """Send a signed envelope; ``future`` gets its receipt.
+
+        Until the receipt arrives the envelope is kept, and sent again after every reconnection
+        (a validator that restarted has forgotten it; one that committed it answers with its
+        original outcome), so a dropped connection strands nothing. A submission still without a
+        receipt after ``receipt_deadline_s`` fails with ``SubmissionExpired``."""
+        self._expire_overdue()
         with self._lock:
             if self._stopped:
                 future.fail(ConsortiumStopped("this remote consortium has been stopped"))
                 return future
-            if len(self._receipts) >= MAX_PENDING:
+            if len(self._pending) >= MAX_PENDING:
                 busy = EventResult(
                     Code.OVERLOADED,
                     f"{MAX_PENDING} submissions are waiting for receipts; retry later",
@@ -202,12 +248,53 @@ class RemoteConsortium:
                 future.set(Receipt(event_id(envelope), busy, None, self.validator))
                 return future
             number = next(self._numbers)
-            self._receipts[number] = future
-        if not self._endpoint.send(self.validator, [REQUEST, encode(Submit(number, envelope))]):
+            self._pending[number] = _Pending(envelope, future, time.monotonic())
+        if not self._send_submit(number, envelope):
             with self._lock:
-                self._receipts.pop(number, None)
+                self._pending.pop(number, None)
             future.fail(ConsortiumStopped("the connection to the validator is closed or full"))
         return future
+
+    def _send_submit(self, number: int, envelope: bytes) -> bool:
+        return self._endpoint.send(self.validator, [REQUEST, encode(Submit(number, envelope))])
+
+    def _resend_pending(self) -> None:
+        """After a reconnection: every submission without a receipt goes again, same number."""
+        with self._lock:
+            waiting = [(n, p.envelope) for n, p in self._pending.items()]
+        for number, envelope in waiting:
+            self._send_submit(number, envelope)
+        if waiting:
+            log.info(
+                "validator %d: reconnected; sent %d submissions again", self.validator, len(waiting)
+            )
+
+    def _expire_overdue(self) -> None:
+        """Fail the submissions that have waited longer than the receipt deadline."""
+        cutoff = time.monotonic() - self._receipt_deadline_s
+        expired: list[_Pending] = []
+        with self._lock:
+            for pending in self._pending.values():
+                if pending.sent_at > cutoff:
+                    break
+                expired.append(pending)
+            for _ in expired:
+                del self._pending[next(iter(self._pending))]
+        for pending in expired:
+            pending.future.fail(
+                SubmissionExpired(
+                    f"no receipt from validator {self.validator} at {self.address} within "
+                    f"{self._receipt_deadline_s:g} s; the event may still have committed: "
+                    "resubmit the same envelope (error.envelope, with submit_signed) to learn "
+                    "its outcome, it is never executed twice",
+                    pending.envelope,
+                )
+            )
+
+    def _sweep(self) -> None:
+        """The sweeper thread: expire overdue submissions even when the host submits nothing."""
+        while not self._stopping.wait(SWEEP_INTERVAL_S):
+            self._expire_overdue()
 
     # ----------------------------------------------------------------- queries
 
@@ -307,9 +394,14 @@ class RemoteConsortium:
 
     def _on_handshake(self, peer: int, ok: bool) -> None:
         """After a reconnect the validator (perhaps restarted) no longer knows our
-        subscription: ask again."""
-        if ok and self._subscriptions:
+        subscription, nor perhaps our submissions: ask again."""
+        if not ok:
+            return
+        self._handshakes += 1
+        if self._subscriptions:
             self._endpoint.send(self.validator, [REQUEST, encode(Subscribe())])
+        if self._handshakes > 1:
+            self._resend_pending()
 
     def _on_receive(self, incoming: Incoming) -> None:
         if incoming.peer != self.validator or len(incoming.frames) != 2:
@@ -331,9 +423,10 @@ class RemoteConsortium:
 
     def _on_receipt(self, reply: ReceiptReply) -> None:
         with self._lock:
-            future = self._receipts.pop(reply.request, None)
-        if future is not None:
-            future.set(Receipt(reply.event_id, reply.result, reply.height, reply.validator))
+            pending = self._pending.pop(reply.request, None)
+        if pending is not None:
+            receipt = Receipt(reply.event_id, reply.result, reply.height, reply.validator)
+            pending.future.set(receipt)
 
     def _on_answer(self, answer: Answer) -> None:
         with self._lock:
@@ -388,13 +481,16 @@ class RemoteConsortium:
             if self._stopped:
                 return
             self._stopped = True
-            receipts, self._receipts = self._receipts, {}
+            pending, self._pending = self._pending, {}
             subscriptions, self._subscriptions = self._subscriptions, []
+        self._stopping.set()
         for subscription in subscriptions:
             subscription.close()
         self._endpoint.close()
-        for future in receipts.values():
-            future.fail(ConsortiumStopped("the remote consortium was stopped before a receipt"))
+        for waiting in pending.values():
+            waiting.future.fail(
+                ConsortiumStopped("the remote consortium was stopped before a receipt")
+            )
 
     def __enter__(self) -> RemoteConsortium:
         return self
