@@ -46,8 +46,8 @@ class ReceiptFuture:
         for watch in watchers:
             watch(outcome)
 
-    def _watch(self, watch: Callable[[Outcome], None]) -> None:
-        """Call ``watch(outcome)`` once resolved: now if it already is."""
+    def when_resolved(self, watch: Callable[[Outcome], None]) -> None:
+        """Call ``watch(outcome)`` once resolved, receipt or failure: now if it already is."""
         with self._lock:
             if self._outcome is _PENDING:
                 self._watchers.append(watch)
@@ -62,7 +62,7 @@ class ReceiptFuture:
             if isinstance(outcome, Receipt):
                 fn(outcome)
 
-        self._watch(on_outcome)
+        self.when_resolved(on_outcome)
 
     def done(self) -> bool:
         return self._outcome is not _PENDING
@@ -71,7 +71,7 @@ class ReceiptFuture:
         """Block until the receipt arrives; ``ReceiptTimeout`` after ``timeout`` seconds."""
         if self._outcome is _PENDING:
             arrived = threading.Event()
-            self._watch(lambda _: arrived.set())
+            self.when_resolved(lambda _: arrived.set())
             if not arrived.wait(timeout):
                 raise ReceiptTimeout(
                     f"no receipt within {timeout} s; the event may still commit: wait longer, "
@@ -94,7 +94,7 @@ class ReceiptFuture:
                 except RuntimeError:  # the loop was closed: nobody is awaiting any more
                     pass
 
-            self._watch(wake)
+            self.when_resolved(wake)
             yield from waiter.__await__()
         return _unwrap(self._outcome)
 

@@ -26,6 +26,7 @@ from consortium.actors.receipts import ReceiptFuture
 from consortium.actors.timers import TimerService
 from consortium.actors.transport import InProcessRouter, Transport
 from consortium.actors.validator import ValidatorActor, wall_clock_ms
+from consortium.admission import SubmissionBudget
 from consortium.body_check import check_encodable
 from consortium.config import ConsortiumConfig
 from consortium.consensus.config import ConsensusConfig
@@ -50,10 +51,17 @@ ASK_TIMEOUT_S = 30.0
 class ParticipantHandle:
     """A party's way to sign and submit events; receipts come back as ``ReceiptFuture``."""
 
-    def __init__(self, identity: Identity, chain_id: str, actor: pykka.ActorRef[Any]) -> None:
+    def __init__(
+        self,
+        identity: Identity,
+        chain_id: str,
+        actor: pykka.ActorRef[Any],
+        budget: SubmissionBudget,
+    ) -> None:
         self.identity = identity
         self.chain_id = chain_id
         self._actor = actor
+        self._budget = budget
 
     @property
     def public_key(self) -> bytes:
@@ -69,7 +77,8 @@ class ParticipantHandle:
         """
         check_encodable(body)
         future = ReceiptFuture()
-        self._tell(SignAndSubmit(body, future), future)
+        if self._budget.take(future):
+            self._tell(SignAndSubmit(body, future), future)
         return future
 
     def submit_with(self, body: EventBody, *cosigners: ParticipantHandle) -> ReceiptFuture:
@@ -81,8 +90,9 @@ class ParticipantHandle:
         """
         check_encodable(body)
         future = ReceiptFuture()
-        refs = tuple(c._actor for c in cosigners)
-        self._tell(PassForSignatures(future, refs, self._actor, body), future)
+        if self._budget.take(future):
+            refs = tuple(c._actor for c in cosigners)
+            self._tell(PassForSignatures(future, refs, self._actor, body), future)
         return future
 
     def sign(self, body: EventBody) -> bytes:
@@ -96,8 +106,11 @@ class ParticipantHandle:
         return cast(bytes, self._ask(CoSign(envelope)))
 
     def submit_signed(self, envelope: bytes) -> ReceiptFuture:
+        """Submit an envelope signed elsewhere (``sign``, ``cosign``); resubmitting one that
+        committed answers with its original outcome."""
         future = ReceiptFuture()
-        self._tell(SubmitSigned(envelope, future), future)
+        if self._budget.take(future):
+            self._tell(SubmitSigned(envelope, future), future)
         return future
 
     def _tell(self, message: object, future: ReceiptFuture) -> None:
@@ -161,6 +174,9 @@ class Consortium:
         self._participants: list[pykka.ActorRef[Any]] = []
         self._subscriptions: list[Subscription] = []
         self._stopped = False
+        self._budget = SubmissionBudget(
+            self.config.max_pending_submissions, self.config.submit_wait_s
+        )
         self._consensus = ConsensusConfig(
             genesis.chain_id,
             keys,
@@ -236,7 +252,7 @@ class Consortium:
             identity, self.genesis.chain_id, self._validators[home], last_seq
         )
         self._participants.append(ref)
-        return ParticipantHandle(identity, self.genesis.chain_id, ref)
+        return ParticipantHandle(identity, self.genesis.chain_id, ref, self._budget)
 
     # ----------------------------------------------------------- subscriptions
 

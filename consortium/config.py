@@ -18,6 +18,12 @@ class ConsortiumConfig:
     full block before proposing what is waiting; 0 proposes at once. At most half of
     ``timeout_propose_ms``."""
     mempool_capacity: int = 20_000
+    max_pending_submissions: int = 20_000
+    """Submissions of this host's participant handles that may wait for a receipt at once;
+    beyond it ``submit`` answers ``overloaded`` before signing (``consortium/admission.py``)."""
+    submit_wait_s: float = 0.0
+    """How long ``submit`` waits for room under ``max_pending_submissions`` before it answers
+    ``overloaded``; 0 answers at once. Waiting blocks the submitting thread."""
     state_cache_rows: int = 50_000
     """Decoded state rows each validator keeps on the heap; the state itself is in its log."""
     timeout_propose_ms: int = 1000
