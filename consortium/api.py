@@ -7,6 +7,9 @@ blocking ``ask`` calls below cannot deadlock the actors.
 from __future__ import annotations
 
 import asyncio
+import threading
+import warnings
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -46,6 +49,24 @@ from consortium.subscriptions import BlockNotice, Subscription
 
 T = TypeVar("T")
 ASK_TIMEOUT_S = 30.0
+_RUNNING: weakref.WeakSet[Consortium] = weakref.WeakSet()
+
+
+def _stop_forgotten() -> None:
+    """At interpreter exit, before non-daemon threads are joined: stop every consortium the
+    host never stopped, so a script that forgets ``stop()`` exits (with its logs closed
+    cleanly) instead of hanging on the actors' threads."""
+    for consortium in list(_RUNNING):
+        warnings.warn(
+            f"a Consortium in {consortium.data_dir} was never stopped; stopping it at exit "
+            "(use it as a context manager, or call stop())",
+            RuntimeWarning,
+            stacklevel=1,
+        )
+        consortium.stop()
+
+
+threading._register_atexit(_stop_forgotten)  # type: ignore[attr-defined]
 
 
 class ParticipantHandle:
@@ -186,6 +207,7 @@ class Consortium:
             max_clock_drift_ms=self.config.max_clock_drift_ms,
             block_time_ms=self.config.block_time_ms,
         )
+        _RUNNING.add(self)
         try:
             for index in sorted(local):
                 self.start_validator(index)
@@ -347,6 +369,7 @@ class Consortium:
         """Stop every participant and validator and close every log; safe to call twice.
         Every later call raises ``ConsortiumStopped``."""
         self._stopped = True
+        _RUNNING.discard(self)
         for subscription in self._subscriptions:
             subscription.close()
         self._subscriptions.clear()
