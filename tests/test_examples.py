@@ -19,3 +19,28 @@ def test_example_runs(script: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip()
+
+
+def _readme_embedding_example() -> str:
+    readme = (ROOT / "README.md").read_text("utf-8")
+    section = readme.split("## Embedding", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_embedding_example_runs_twice_in_one_directory(tmp_path: Path) -> None:
+    script = tmp_path / "embed.py"
+    script.write_text(_readme_embedding_example(), "utf-8")
+    outputs = []
+    for _ in range(2):  # the second run resumes the ledger the first one left
+        done = subprocess.run(
+            [sys.executable, str(script)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        outputs.append(done.stdout.split())
+    first, second = outputs
+    assert first[0] == second[0] == "True"
+    assert int(second[1]) > int(first[1])  # a later block
