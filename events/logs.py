@@ -13,4 +13,7 @@ ROOT.addHandler(logging.NullHandler())
 
 
 def get_logger(module: str) -> logging.Logger:
-    return logging.getLogger(f"consortium.{module}")
+    """The logger of ``module``: its ``__name__`` is already under ``consortium``; any other
+    name is put there, so a host's logging config for ``consortium`` covers every record."""
+    under_root = module.partition(".")[0] == "consortium"
+    return logging.getLogger(module if under_root else f"consortium.{module}")
