@@ -133,9 +133,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _say(text: str) -> None:
+    """Progress goes to stderr, so stdout holds only the report."""
+    print(text, file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
     durable = not args.no_fsync
     bounds = BlockBounds(args.block_events, args.block_time)
     try:
@@ -145,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.repeat < 1:
         _parser().error(f"--repeat is {args.repeat}; give 1 or more runs per test")
     if args.soak:
-        result = soak(args.soak, args.soak_rate, say)
+        result = soak(args.soak, args.soak_rate, _say)
         print(
             f"soak: {result.events} events in {result.seconds:.0f} s at "
             f"{result.offered_per_s:.0f}/s offered; resident memory MB "
@@ -158,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.json:
             args.json.write_text(json.dumps(result.as_dict(), indent=2))
         return 0
-    say("measuring raw limits of this machine …")
+    _say("measuring raw limits of this machine …")
     raw = limits.measure()
     runs = []
 
@@ -166,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = []
         for k in range(args.repeat):
             if args.repeat > 1:
-                say(f"  run {k + 1} of {args.repeat}")
+                _say(f"  run {k + 1} of {args.repeat}")
             results.append(run())
         return median_of(results)
 
@@ -174,33 +178,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         for n in args.validators:
             for rate in [None, *args.rates]:
                 label = "saturation" if rate is None else f"{rate:g} events/s offered"
-                say(f"running {workload} on {n} validators, {args.events} events, {label} …")
+                _say(f"running {workload} on {n} validators, {args.events} events, {label} …")
                 levels = [args.sharing]
                 if args.shared and rate is None:
                     levels += [s for s in SHARING_LEVELS if s != args.sharing]
                 for sharing in levels:
                     if sharing != args.sharing:
-                        say(f"  … again with validators sharing: {sharing}")
+                        _say(f"  … again with validators sharing: {sharing}")
                     run = partial(
-                        run_workload, n, args.events, durable, rate, say, sharing, workload, bounds
+                        run_workload, n, args.events, durable, rate, _say, sharing, workload, bounds
                     )
                     runs.append(repeated(run))
                 if args.multiprocess:
-                    say(f"  … again with {n} node processes over ZeroMQ")
+                    _say(f"  … again with {n} node processes over ZeroMQ")
                     run = partial(
                         run_workload_multiprocess,
                         n,
                         args.events,
                         durable,
                         rate,
-                        say,
+                        _say,
                         workload,
                         bounds,
                     )
                     runs.append(repeated(run))
     comparison = None
     if args.compare:
-        say("appending and replaying with the eventsourcing library and with Consortium …")
+        _say("appending and replaying with the eventsourcing library and with Consortium …")
         comparison = compare(min(args.events, 20_000))
     for line in report_lines(raw, runs, comparison):
         print(line)
@@ -211,10 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "comparison": comparison.as_dict() if comparison else None,
         }
         args.json.write_text(json.dumps(results, indent=2))
-        say(f"wrote {args.json}")
+        _say(f"wrote {args.json}")
     if args.plot:
         plot(runs, args.plot)
-        say(f"wrote {args.plot}")
+        _say(f"wrote {args.plot}")
     return 0
 
 

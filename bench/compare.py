@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
+from uuid import UUID
 
 from msgspec.structs import replace
 
@@ -25,11 +27,23 @@ from consortium.events.block import Block, BlockHeader, CommittedBlock, QuorumCe
 from consortium.events.genesis import Genesis
 from consortium.events.log_tree import LogTree
 from consortium.events.payments import IssueTokens, RegisterParticipant, Transfer
+from consortium.events.results import EventResult
 from consortium.ledger.node_state import rebuild_state
 from consortium.rules.engine import genesis_state
 from consortium.rules.replay import run_block
 from consortium.rules.rulebook import RULESET
 from consortium.storage.log import ZERO_HASH, EventLog
+
+# The arguments of one ``EventLog.append``: a committed block, its results, the log tree's
+# frontier after it, its event ids, and no state rows (see the module docstring).
+BlockAppend: TypeAlias = tuple[
+    CommittedBlock,
+    Sequence[EventResult],
+    Sequence[bytes],
+    Sequence[bytes],
+    Mapping[str, Mapping[bytes, bytes | None]],
+    Mapping[str, bytes],
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +75,7 @@ def _eventsourcing(events: int, batch: int) -> tuple[float, float]:
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(Path(tmp) / "es.sqlite"),
         }
-        app: Application = Application(env=env)
+        app: Application[UUID] = Application(env=env)
         accounts = [Account() for _ in range(64)]
         app.save(*accounts)
         started = time.perf_counter()
@@ -112,7 +126,7 @@ def _consortium(events: int, batch: int) -> tuple[float, float]:
     return append_rate, replay_rate
 
 
-def _payment_blocks(genesis: Genesis, events: int, batch: int) -> list[tuple[Any, ...]]:
+def _payment_blocks(genesis: Genesis, events: int, batch: int) -> list[BlockAppend]:
     """Signed payments (two enrolments, an issue, then transfers) executed into blocks."""
     from consortium.bench.scenarios import identity
     from consortium.events.envelope import seal
@@ -133,7 +147,7 @@ def _payment_blocks(genesis: Genesis, events: int, batch: int) -> list[tuple[Any
         for seq, body in enumerate(bodies, start=1)
     ]
     state, tree, prev = genesis_state(genesis, RULESET), LogTree(), ZERO_HASH
-    out = []
+    out: list[BlockAppend] = []
     for height, start in enumerate(range(0, len(envelopes), batch), start=1):
         chunk = tuple(envelopes[start : start + batch])
         run = run_block(state, RULESET, tree, height, 1_767_225_600_000 + height, chunk)

@@ -10,6 +10,11 @@ class Account(Aggregate):
     def __init__(self) -> None:
         self.balance = 0
 
-    @event("Credited")
+    class Credited(Aggregate.Event):
+        """Declared, not left to ``@event("Credited")`` to create, so type checkers see it."""
+
+        amount: int
+
+    @event(Credited)
     def credit(self, amount: int) -> None:
         self.balance += amount

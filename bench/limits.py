@@ -35,8 +35,8 @@ class RawLimits:
         return asdict(self)
 
 
-def _rate(fn: Callable[[], None], seconds: float) -> float:
-    """Calls per second of ``fn`` over about ``seconds``."""
+def _rate(fn: Callable[[], object], seconds: float) -> float:
+    """Calls per second of ``fn`` over about ``seconds`` (its result is discarded)."""
     count, started = 0, time.perf_counter()
     deadline = started + seconds
     while time.perf_counter() < deadline:

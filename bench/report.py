@@ -73,19 +73,23 @@ def report_lines(
         yield "      'consortium node' process per validator over ZeroMQ/CurveZMQ on 127.0.0.1, the"
         yield "      host submitting through RemoteConsortium (RSS MB: the largest node's peak)"
     if comparison is not None:
-        c = comparison
-        yield ""
-        yield f"Against eventsourcing (SQLite), {c.events} events, {c.batch} per transaction:"
-        yield (
-            f"  durable append/s   eventsourcing {c.eventsourcing_append_per_s:>10,.0f}   "
-            f"consortium {c.consortium_append_per_s:>10,.0f}   "
-            f"x{c.consortium_append_per_s / c.eventsourcing_append_per_s:.2f}"
-        )
-        yield (
-            f"  replay events/s    eventsourcing {c.eventsourcing_replay_per_s:>10,.0f}   "
-            f"consortium {c.consortium_replay_per_s:>10,.0f}   "
-            f"x{c.consortium_replay_per_s / c.eventsourcing_replay_per_s:.2f}"
-        )
+        yield from _comparison_lines(comparison)
+
+
+def _comparison_lines(c: Comparison) -> Iterator[str]:
+    """The same workload appended and replayed by eventsourcing (SQLite) and by consortium."""
+    yield ""
+    yield f"Against eventsourcing (SQLite), {c.events} events, {c.batch} per transaction:"
+    yield (
+        f"  durable append/s   eventsourcing {c.eventsourcing_append_per_s:>10,.0f}   "
+        f"consortium {c.consortium_append_per_s:>10,.0f}   "
+        f"x{c.consortium_append_per_s / c.eventsourcing_append_per_s:.2f}"
+    )
+    yield (
+        f"  replay events/s    eventsourcing {c.eventsourcing_replay_per_s:>10,.0f}   "
+        f"consortium {c.consortium_replay_per_s:>10,.0f}   "
+        f"x{c.consortium_replay_per_s / c.eventsourcing_replay_per_s:.2f}"
+    )
 
 
 def _spread_lines(runs: Sequence[WorkloadResult]) -> Iterator[str]:

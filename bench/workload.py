@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -262,7 +263,7 @@ def drive(stream: Stream, events: int, offered_per_s: float | None, progress: Pr
                 time.sleep(delay)
         in_flight.acquire()
         sent = time.perf_counter()
-        stream(i).add_done_callback(lambda r, sent=sent: on_receipt(sent, r))
+        stream(i).add_done_callback(partial(on_receipt, sent))
         if i % 5000 == 0 and i:
             progress(f"  submitted {i}/{events}")
     if not all_done.wait(600):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from consortium.actors.messages import Receipt
 from consortium.actors.receipts import ReceiptFuture
 from consortium.api import Consortium
-from consortium.demo.common import WAIT_S, Say, admin, identity
+from consortium.demo.common import WAIT_S, Say, admin, identity, ledger_time_ms, state_row
 from consortium.events.insurance import (
     AcceptOrder,
     CompleteOrder,
@@ -70,7 +70,7 @@ def run(consortium: Consortium, say: Say, events: int) -> None:
     for p in providers[:2]:
         _ok(ins_a.submit(ContractProvider(provider=p.public_key)))
     _ok(ins_b.submit(ContractProvider(provider=providers[2].public_key)))
-    now = consortium.head().time_ms if consortium.head() else 0
+    now = ledger_time_ms(consortium)
     policies = []
     for o in owners:
         receipt = _ok(
@@ -90,7 +90,7 @@ def run(consortium: Consortium, say: Say, events: int) -> None:
     for i, (o, policy) in enumerate(zip(owners, policies, strict=True)):
         owner = consortium.participant(o)
         request = _ok(owner.submit(RequestService(policy=policy, service="towing", region="city")))
-        order = consortium.inspect(lambda n, r=request: n.state.get("insurance_orders", r.event_id))
+        order = state_row(consortium, "insurance_orders", request.event_id)
         provider = handles[order.provider]
         _ok(provider.submit(AcceptOrder(order=request.event_id)))
         _ok(

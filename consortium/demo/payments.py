@@ -7,7 +7,16 @@ import time
 
 from consortium.actors.receipts import ReceiptFuture
 from consortium.api import Consortium, ParticipantHandle
-from consortium.demo.common import WAIT_S, Say, admin, identity, outcomes, print_outcomes
+from consortium.demo.common import (
+    WAIT_S,
+    Say,
+    admin,
+    identity,
+    ledger_time_ms,
+    outcomes,
+    print_outcomes,
+    state_row,
+)
 from consortium.events.codec import encode
 from consortium.events.credit import (
     ConfirmSettlement,
@@ -111,7 +120,7 @@ def run_credit(consortium: Consortium, say: Say) -> None:
     ent_id, mer_id = identity(f"enterprise-{run_id}"), identity(f"merchant-{run_id}")
     for who, role in ((ent_id, "enterprise"), (mer_id, "merchant")):
         bank.submit(RegisterParticipant(participant=who.public_key, name=who.name, role=role))
-    now = consortium.head().time_ms if consortium.head() else 0
+    now = ledger_time_ms(consortium)
     bank.submit(IssueCertificate(subject=ent_id.public_key, valid_until_ms=now + YEAR_MS))
     north = consortium.participant(admin("north-bank"))
     north.submit(IssueTokens(token="NORTH", to=ent_id.public_key, amount=1_000)).result(WAIT_S)
@@ -134,23 +143,21 @@ def run_credit(consortium: Consortium, say: Say) -> None:
     north.submit(IssueTokens(token="NORTH", to=ent_id.public_key, amount=2_000)).result(WAIT_S)
     confirm = mer.submit(ConfirmSettlement(settlement=started.event_id)).result(WAIT_S)
     again = mer.submit(ConfirmSettlement(settlement=started.event_id)).result(WAIT_S)
-    settlement = consortium.inspect(lambda n: n.state.get("settlements", started.event_id))
+    settlement = state_row(consortium, "settlements", started.event_id)
     say(
         f"  S5: settlement of {len(bills)} bills ({settlement.amount} NORTH): started, "
         f"confirmed {confirm.result.code}, status {settlement.status!r}; twice: "
         f"{again.result.code}"
     )
-    head = consortium.head()
+    timeout_ms = ledger_time_ms(consortium) + 1_000
     pending = ent.submit(
-        PendingTransfer(
-            to=mer.public_key, token="NORTH", amount=300, timeout_ms=head.time_ms + 1_000
-        )
+        PendingTransfer(to=mer.public_key, token="NORTH", amount=300, timeout_ms=timeout_ms)
     ).result(WAIT_S)
     held = consortium.balance(ent.public_key, "NORTH")
-    while consortium.head().time_ms < head.time_ms + 1_000:
+    while ledger_time_ms(consortium) < timeout_ms:
         time.sleep(0.25)  # ledger time moves with blocks
         ent.submit(Transfer(token="NORTH", to=mer.public_key, amount=1)).result(WAIT_S)
-    status = consortium.inspect(lambda n: n.state.get("credit_pending", pending.event_id)).status
+    status = state_row(consortium, "credit_pending", pending.event_id).status
     say(
         f"  two-phase: 300 held ({held} left), no post before the timeout: {status}; the "
         f"enterprise holds {consortium.balance(ent.public_key, 'NORTH')} again"

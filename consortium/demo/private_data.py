@@ -11,7 +11,7 @@ from pathlib import Path
 
 from consortium.api import Consortium
 from consortium.data_sources import SQLiteSource
-from consortium.demo.common import WAIT_S, Say, admin, identity
+from consortium.demo.common import WAIT_S, Say, admin, identity, ledger_time_ms, state_row
 from consortium.events.payments import RegisterParticipant
 from consortium.events.private_data import (
     EraseRecord,
@@ -76,7 +76,7 @@ def run(consortium: Consortium, say: Say, events: int) -> None:
     )
     assert stored is not None
     record = stored.event_id
-    row = consortium.inspect(lambda n: n.state.get("data_records", record))
+    row = state_row(consortium, "data_records", record)
     say(
         f"  FI requests Li Na's data; the extractor stores it encrypted as blob "
         f"{row.blob.hex()[:16]}… ({stored.result.code})"
@@ -85,7 +85,7 @@ def run(consortium: Consortium, say: Say, events: int) -> None:
         b"\x00" * 32, fi.public_key, row.blob, row.sealed_for_custodian, ("income",), "csv"
     )
     say(f"  release without consent: {refused.result.code}")
-    now = consortium.head().time_ms
+    now = ledger_time_ms(consortium)
     consent = fi.submit_signed(
         owner.sign(
             GrantConsent(
@@ -109,7 +109,7 @@ def run(consortium: Consortium, say: Say, events: int) -> None:
         ("employer", "income"),
         "csv",
     )
-    release_row = consortium.inspect(lambda n: n.state.get("data_releases", released.event_id))
+    release_row = state_row(consortium, "data_releases", released.event_id)
     plaintext = open_release(fi_id, blobs, release_row.blob, release_row.sealed_for_fi)
     say(
         f"  release: {released.result.code}; the FI decrypts: "
@@ -126,7 +126,7 @@ def run(consortium: Consortium, say: Say, events: int) -> None:
     say("  Li Na erases the record: blob and keys destroyed, the hash stays as proof")
     say("  Li Na's access report (from the projections):")
     for entry in consortium.inspect(lambda n: access_report(n.state, owner.public_key)):
-        party = consortium.inspect(lambda n, p=entry.party: n.state.get("participants", p))
+        party = state_row(consortium, "participants", entry.party)
         fields = ",".join(entry.fields) or "-"
         say(
             f"    {entry.action:<10} by {party.name.split('-')[0]:<10} fields {fields:<22} "

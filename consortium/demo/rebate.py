@@ -11,7 +11,7 @@ import time
 from consortium.actors.messages import Receipt
 from consortium.actors.receipts import ReceiptFuture
 from consortium.api import Consortium
-from consortium.demo.common import WAIT_S, Say, admin, identity
+from consortium.demo.common import WAIT_S, Say, admin, identity, ledger_time_ms
 from consortium.events.payments import IssueTokens, RegisterParticipant
 from consortium.events.rebate import NewPurchase, Promotion, Purchase, RebateClaim
 from consortium.events.workflow import WorkflowSpec
@@ -42,7 +42,7 @@ def run(consortium: Consortium, say: Say, events: int) -> None:
             m.cosign(c.sign(Purchase(merchant=m.public_key, token=TOKEN, amount=1_000)))
         ),
     )
-    rebate_time = _ledger_time(consortium) + REBATE_DELAY_MS
+    rebate_time = ledger_time_ms(consortium) + REBATE_DELAY_MS
     promotion = _say(
         say,
         "promotion (new price 800, rebate 150), signed by M, C and T",
@@ -79,7 +79,7 @@ def run(consortium: Consortium, say: Say, events: int) -> None:
         "a purchase the merchant did not sign",
         m.submit_signed(c.sign(Purchase(merchant=m.public_key, token=TOKEN, amount=5))),
     )
-    while _ledger_time(consortium) < rebate_time:
+    while ledger_time_ms(consortium) < rebate_time:
         # Ledger time moves only with blocks: small purchases carry it past the rebate time.
         time.sleep(0.25)
         c.submit_signed(
@@ -107,8 +107,3 @@ def _say(say: Say, what: str, future: ReceiptFuture) -> Receipt:
         + (f" (block {receipt.height})" if receipt.height else "")
     )
     return receipt
-
-
-def _ledger_time(consortium: Consortium) -> int:
-    head = consortium.head()
-    return head.time_ms if head is not None else 0
