@@ -1,2 +1,3 @@
-"""The benchmark harness: ``python -m bench``. Every figure is printed beside the raw limits of
-this machine measured in the same run, because absolute numbers on shared machines drift."""
+"""The benchmark harness: ``python -m consortium.bench``. Every figure is printed beside the raw
+limits of this machine measured in the same run, because absolute numbers on shared machines
+drift."""

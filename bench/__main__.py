@@ -1,14 +1,15 @@
-"""``python -m bench``: throughput, latency and replay speed beside this machine's raw limits.
+"""``python -m consortium.bench``: throughput, latency and replay speed beside the raw limits.
 
-Examples:
-  python -m bench                                  # 4 validators, 20,000 payments, durable
-  python -m bench --validators 4 7 10 --events 50000 --json results.json
-  python -m bench --rates 1000 3000                # latency at offered loads (open loop)
-  python -m bench --compare --plot bench.png        # against the eventsourcing library; a plot
-  python -m bench --multiprocess --no-fsync         # also one node process per validator
-  python -m bench --workload insurance rebate mixed  # other business processes
-  python -m bench --rates 1000 --repeat 5           # medians of 5 runs, with their spread
-  python -m bench --block-events 500 --block-time 20  # block size and block time bounds
+Examples (``python -m consortium.bench`` is abbreviated to ``bench``):
+  bench                                       # 4 validators, 20,000 payments, durable
+  bench --validators 4 7 10 --events 50000 --json results.json
+  bench --rates 1000 3000                     # latency at offered loads (open loop)
+  bench --compare --plot bench.png            # against the eventsourcing library; a plot
+  bench --multiprocess --no-fsync             # also one node process per validator
+  bench --workload insurance rebate mixed     # other business processes
+  bench --rates 1000 --repeat 5               # medians of 5 runs, with their spread
+  bench --block-events 500 --block-time 20    # block size and block time bounds
+  bench --overload 60                         # host threads submitting flat out
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from consortium.bench import limits
 from consortium.bench.compare import compare
 from consortium.bench.multiprocess import run_workload_multiprocess
+from consortium.bench.overload import OverloadResult, overload
 from consortium.bench.plot import plot
 from consortium.bench.report import report_lines
 from consortium.bench.scenarios import SCENARIOS
@@ -40,7 +42,7 @@ from consortium.bench.workload import (
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m bench",
+        prog="python -m consortium.bench",
         description=__doc__.split("\n\n")[0],
         epilog=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -126,11 +128,32 @@ def _parser() -> argparse.ArgumentParser:
         "--soak-rate", type=float, default=1000, help="offered events/s during --soak (1000)"
     )
     parser.add_argument(
+        "--overload",
+        type=float,
+        metavar="SECONDS",
+        help="instead of the throughput runs: host threads submitting flat out for SECONDS; "
+        "memory, refusals by code, unanswered submissions, and whether the chain is live after",
+    )
+    parser.add_argument(
         "--compare",
         action="store_true",
         help="also run the same append and replay jobs on the eventsourcing library (SQLite)",
     )
     return parser
+
+
+def _report_overload(result: OverloadResult, json_path: Path | None) -> int:
+    first = result.samples[0]
+    print(
+        f"overload: {result.submitted:,} submissions in {result.seconds:.0f} s; answers "
+        f"{', '.join(f'{code} {n:,}' for code, n in sorted(result.codes.items()))}; "
+        f"unanswered {result.unanswered}; resident memory {first.rss_mb:.0f} MB at the start, "
+        f"{result.peak_rss_mb:.0f} MB at the peak (heap {first.anon_mb:.0f} -> "
+        f"{max(s.anon_mb for s in result.samples):.0f}); chain live after: {result.live_after}"
+    )
+    if json_path:
+        json_path.write_text(json.dumps(result.as_dict(), indent=2))
+    return 0 if result.unanswered == 0 and result.live_after else 1
 
 
 def _say(text: str) -> None:
@@ -148,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _parser().error(f"{exc}; choose other --block-events or --block-time")
     if args.repeat < 1:
         _parser().error(f"--repeat is {args.repeat}; give 1 or more runs per test")
+    if args.overload:
+        return _report_overload(overload(args.overload, _say), args.json)
     if args.soak:
         result = soak(args.soak, args.soak_rate, _say)
         print(

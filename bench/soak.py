@@ -1,4 +1,4 @@
-"""``python -m bench --soak SECONDS``: a steady offered load, resident memory sampled throughout.
+"""``python -m consortium.bench --soak SECONDS``: a steady offered load, memory sampled throughout.
 
 The validators' tables live in their LMDB files, so the heap should stop growing once the row
 caches, queues and allocator have warmed up; each validator's log and state are memory-mapped,

@@ -1,4 +1,4 @@
-"""Running a benchmark from code: the same workload as ``python -m bench``, small and quick.
+"""Running a benchmark from code: the workload of ``python -m consortium.bench``, small and quick.
 
 Run: python examples/run_benchmark.py
 """
