@@ -22,9 +22,19 @@ class ConsensusConfig:
     as soon as one event waits. Larger blocks amortise votes and writes over more events at the
     cost of up to this much latency; at most half of ``timeout_propose_ms``, or peers would
     give up on a proposer that entered the height after them while it waits."""
+    reputation_turns: int = 1
+    """Round 0 skips a validator that proposed none of the last ``reputation_turns * n``
+    committed blocks (it missed that many round-0 turns); 0 is plain round robin."""
+    reputation_probation_heights: int = 1000
+    """The first n heights of every this many are plain round robin in round 0 too, so a skipped
+    validator that came back gets a turn: readmission within this many heights, at the price of
+    one propose timeout per this many heights while a validator is down; 0 never (at most n:
+    every height is round robin)."""
 
     def __post_init__(self) -> None:
         check_block_time(self.block_time_ms, self.timeout_propose_ms)
+        if self.reputation_turns < 0:
+            raise ValueError(f"reputation_turns is {self.reputation_turns}; it must be >= 0")
 
     @property
     def n(self) -> int:
@@ -39,7 +49,14 @@ class ConsensusConfig:
         """Votes needed: more than two thirds, i.e. 2f+1 when n = 3f+1."""
         return self.n * 2 // 3 + 1
 
+    @property
+    def reputation_window(self) -> int:
+        """How many recent committed blocks' proposers round 0 looks at (0: none)."""
+        return self.reputation_turns * self.n
+
     def proposer(self, height: int, round_: int) -> int:
+        """Plain round robin: every round >= 1, and round 0 while every validator is active
+        (``ProposerSchedule`` picks round 0 from the committed chain)."""
         return (height + round_) % self.n
 
     def timeout_ms(self, base_ms: int, round_: int) -> int:

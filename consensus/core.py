@@ -15,6 +15,7 @@ from consortium.consensus.actions import Action, Broadcast, ScheduleTimeout, Sen
 from consortium.consensus.application import Application
 from consortium.consensus.certificates import VOTE_DOMAIN, Verifier, make_qc, qc_problem
 from consortium.consensus.config import ConsensusConfig
+from consortium.consensus.proposer import ProposerSchedule
 from consortium.events.block import Block, CommittedBlock, VoteSignature
 from consortium.events.codec import encode
 from consortium.events.errors import MalformedError
@@ -98,6 +99,7 @@ class ConsensusCore:
         head = app.head()
         self.height = head.height + 1
         self._h = _Height()
+        self._proposers = ProposerSchedule(config, app)
 
     def restore_lock(self, proof: LockProof) -> None:
         """After a restart: the lock recorded with this validator's latest precommit for a block
@@ -114,6 +116,10 @@ class ConsensusCore:
         for prevote in proof.prevotes:
             vote = Vote(VoteKind.PREVOTE, self.height, proof.round, block_hash, prevote.validator)
             self._add_vote(vote, SignedVote(encode(vote), prevote.signature))
+
+    def proposer(self, round_: int) -> int:
+        """The proposer of ``round_`` at the height being decided."""
+        return self._proposers.proposer(self.height, round_)
 
     # ----------------------------------------------------------------- inputs
 
@@ -188,7 +194,7 @@ class ConsensusCore:
         proposal = decode_proposal(signed.body)
         if not self._route_by_height(proposal.height, signed, now_ms, out, sender):
             return
-        proposer = self.config.proposer(proposal.height, proposal.round)
+        proposer = self.proposer(proposal.round)
         if not self._verify(
             self.config.validators[proposer],
             signed.signature,
@@ -350,7 +356,7 @@ class ConsensusCore:
         else:
             h.active = False
             self._activate(out)
-        if self.config.proposer(self.height, round_) == self.index:
+        if self.proposer(round_) == self.index:
             self._propose(now_ms, out)
 
     def _activate(self, out: list[Action]) -> None:
@@ -580,6 +586,7 @@ class ConsensusCore:
 
     def _commit(self, committed: CommittedBlock, now_ms: int, out: list[Action]) -> None:
         self.app.commit(committed)
+        self._proposers.committed(committed.block.header.proposer)
         self.height = committed.block.header.height + 1
         self._h = _Height()
         self._start_round(0, now_ms, out)
