@@ -13,6 +13,11 @@ class ConsensusConfig:
     timeout_vote_ms: int = 500
     timeout_delta_ms: int = 500  # added per failed round, so timeouts grow until rounds succeed
     max_clock_drift_ms: int = 5_000
+    """The clock precision: a fresh proposal's block time may be at most this far ahead of a
+    voter's clock (the upper bound; docs/consensus.md, "Block time")."""
+    message_delay_ms: int = 2_000
+    """With the precision, how far behind a voter's clock a fresh proposal's block time may be
+    in round 0 (the lower bound); each later round allows ``timeout_delta_ms`` more."""
     sync_retry_ms: int = 250
     status_interval_ms: int = 1_000
     sync_batch_blocks: int = 64
@@ -33,6 +38,8 @@ class ConsensusConfig:
 
     def __post_init__(self) -> None:
         check_block_time(self.block_time_ms, self.timeout_propose_ms)
+        if self.max_clock_drift_ms < 0 or self.message_delay_ms < 0:
+            raise ValueError("max_clock_drift_ms and message_delay_ms must be >= 0")
         if self.reputation_turns < 0:
             raise ValueError(f"reputation_turns is {self.reputation_turns}; it must be >= 0")
 
@@ -58,6 +65,11 @@ class ConsensusConfig:
         """Plain round robin: every round >= 1, and round 0 while every validator is active
         (``ProposerSchedule`` picks round 0 from the committed chain)."""
         return (height + round_) % self.n
+
+    def timely(self, time_ms: int, now_ms: int, round_: int) -> bool:
+        """Whether a fresh proposal of ``round_`` dated ``time_ms`` is timely at ``now_ms``."""
+        earliest = now_ms - self.max_clock_drift_ms - self.timeout_ms(self.message_delay_ms, round_)
+        return earliest <= time_ms <= now_ms + self.max_clock_drift_ms
 
     def timeout_ms(self, base_ms: int, round_: int) -> int:
         return base_ms + round_ * self.timeout_delta_ms

@@ -506,7 +506,7 @@ class ConsensusCore:
         else:
             return False
         fresh = proposal.pol_round == -1
-        ok = acceptable and self._valid(block_hash, now_ms, check_drift=fresh)
+        ok = acceptable and self._valid(block_hash, now_ms, check_time=fresh)
         self._vote(VoteKind.PREVOTE, block_hash if ok else NIL, out)
         h.step = Step.PREVOTE
         return True
@@ -562,15 +562,19 @@ class ConsensusCore:
     def _count(self, kind: VoteKind, round_: int, block_hash: bytes) -> int:
         return len(self._h.tallies.get((kind, round_), {}).get(block_hash, ()))
 
-    def _valid(self, block_hash: bytes, now_ms: int, check_drift: bool = False) -> bool:
-        """Execute-and-compare once per block; the clock drift check only for fresh proposals."""
+    def _valid(self, block_hash: bytes, now_ms: int, check_time: bool = False) -> bool:
+        """Execute-and-compare once per block; the block time bounds only for fresh proposals."""
         h = self._h
         block = h.blocks[block_hash]
-        if check_drift:
-            drift = abs(block.header.time_ms - now_ms)
-            if drift > self.config.max_clock_drift_ms:
-                log.info("validator %d: block time off by %d ms", self.index, drift)
-                return False
+        if check_time and not self.config.timely(block.header.time_ms, now_ms, h.round):
+            log.info(
+                "validator %d: block time %d is not timely at %d (round %d)",
+                self.index,
+                block.header.time_ms,
+                now_ms,
+                h.round,
+            )
+            return False
         known = h.validity.get(block_hash)
         if known is None:
             problem = self.app.check_block(block)
