@@ -27,6 +27,10 @@ class ConsensusConfig:
     as soon as one event waits. Larger blocks amortise votes and writes over more events at the
     cost of up to this much latency; at most half of ``timeout_propose_ms``, or peers would
     give up on a proposer that entered the height after them while it waits."""
+    double_sign_check_heights: int = 2
+    """A validator started without its signing record signs nothing until it has committed this
+    many blocks proposed after its start without its signature (docs/consensus.md, rule 11);
+    0 turns the check off."""
     reputation_turns: int = 1
     """Round 0 skips a validator that proposed none of the last ``reputation_turns * n``
     committed blocks (it missed that many round-0 turns); 0 is plain round robin."""
@@ -40,8 +44,9 @@ class ConsensusConfig:
         check_block_time(self.block_time_ms, self.timeout_propose_ms)
         if self.max_clock_drift_ms < 0 or self.message_delay_ms < 0:
             raise ValueError("max_clock_drift_ms and message_delay_ms must be >= 0")
-        if self.reputation_turns < 0:
-            raise ValueError(f"reputation_turns is {self.reputation_turns}; it must be >= 0")
+        for name in ("reputation_turns", "double_sign_check_heights"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} is {getattr(self, name)}; it must be >= 0")
 
     @property
     def n(self) -> int:

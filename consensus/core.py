@@ -56,6 +56,15 @@ class Equivocation:
 
 
 @dataclass(slots=True)
+class _Watch:
+    """A validator without its signing record waiting to be past the heights it may have
+    signed in (docs/consensus.md, rule 11)."""
+
+    since_ms: int
+    remaining: int
+
+
+@dataclass(slots=True)
 class _Height:
     """Everything the core knows about the height being decided; dropped once it commits."""
 
@@ -100,6 +109,7 @@ class ConsensusCore:
         self.height = head.height + 1
         self._h = _Height()
         self._proposers = ProposerSchedule(config, app)
+        self._watch: _Watch | None = None
 
     def restore_lock(self, proof: LockProof) -> None:
         """After a restart: the lock recorded with this validator's latest precommit for a block
@@ -116,6 +126,18 @@ class ConsensusCore:
         for prevote in proof.prevotes:
             vote = Vote(VoteKind.PREVOTE, self.height, proof.round, block_hash, prevote.validator)
             self._add_vote(vote, SignedVote(encode(vote), prevote.signature))
+
+    def watch_before_signing(self, now_ms: int) -> None:
+        """The signing record is missing (a lost log): sign nothing until
+        ``double_sign_check_heights`` blocks proposed from now on are committed without this
+        validator's signature, for it may have signed at the heights it resumes at."""
+        if self.config.double_sign_check_heights > 0:
+            self._watch = _Watch(now_ms, self.config.double_sign_check_heights)
+
+    @property
+    def watching(self) -> bool:
+        """Whether the validator still holds back its signatures after losing its record."""
+        return self._watch is not None
 
     def proposer(self, round_: int) -> int:
         """The proposer of ``round_`` at the height being decided."""
@@ -372,6 +394,8 @@ class ConsensusCore:
 
     def _propose(self, now_ms: int, out: list[Action]) -> None:
         h = self._h
+        if not self._may_sign():
+            return
         if h.valid_round >= 0:
             block = h.blocks[h.valid_hash]
         else:
@@ -423,7 +447,7 @@ class ConsensusCore:
         self, kind: VoteKind, block_hash: bytes, out: list[Action], proof: bytes = b""
     ) -> None:
         body = encode(Vote(kind, self.height, self._h.round, block_hash, self.index))
-        signed_as = self._sign(VOTE_DOMAIN[kind], body, proof)
+        signed_as = self._sign(VOTE_DOMAIN[kind], body, proof) if self._may_sign() else None
         if signed_as is not None:
             # Possibly the vote this validator cast here before it restarted: say that again.
             signed = SignedVote(*signed_as)
@@ -433,6 +457,40 @@ class ConsensusCore:
             self._h.fired.add(("resend", self._h.round))
             resend = Timeout(Step.RESEND, self.height, self._h.round)
             out.append(ScheduleTimeout(resend, self._resend_delay_ms()))
+
+    def _may_sign(self) -> bool:
+        """False while watching after a lost signing record, except at height 1: a new chain,
+        where every validator starts with an empty log, looks just like a log lost there, and
+        with every validator waiting none would ever sign. (Far behind, a vote at height 1
+        reaches no peer that still decides it.)"""
+        return self._watch is None or self.height == 1
+
+    def _watched(self, committed: CommittedBlock, live: bool) -> None:
+        """Count a commit towards the end of the watch: proposed after the start (even on a
+        clock up to the precision ahead) and certified without this validator. Height 1
+        committed from precommits heard live, in a block not older than a timely one, ends the
+        watch: the chain was new when the validator started."""
+        watch, header = self._watch, committed.block.header
+        if watch is None:
+            return
+        precision = self.config.max_clock_drift_ms
+        if header.height == 1 and live:
+            if header.time_ms >= watch.since_ms - precision - self.config.message_delay_ms:
+                log.info("validator %d: a new chain; signing without a record", self.index)
+                self._watch = None
+            return
+        if header.time_ms <= watch.since_ms + precision:
+            return
+        if any(vote.validator == self.index for vote in committed.qc.votes):
+            return
+        watch.remaining -= 1
+        if watch.remaining == 0:
+            log.info(
+                "validator %d: past height %d without its signature; signing again",
+                self.index,
+                header.height,
+            )
+            self._watch = None
 
     def _resend_delay_ms(self) -> int:
         """Longer than a round takes when messages arrive, so a healthy round never resends."""
@@ -474,7 +532,7 @@ class ConsensusCore:
                 if not self._valid(block_hash, now_ms):
                     continue
                 qc = make_qc(self.height, round_, block_hash, signatures)
-                self._commit(CommittedBlock(h.blocks[block_hash], qc), now_ms, out)
+                self._commit(CommittedBlock(h.blocks[block_hash], qc), now_ms, out, live=True)
                 return True
         return False
 
@@ -588,9 +646,13 @@ class ConsensusCore:
             known = h.validity[block_hash] = problem is None
         return known
 
-    def _commit(self, committed: CommittedBlock, now_ms: int, out: list[Action]) -> None:
+    def _commit(
+        self, committed: CommittedBlock, now_ms: int, out: list[Action], live: bool = False
+    ) -> None:
+        """``live``: committed from precommits this validator received, not from catch-up."""
         self.app.commit(committed)
         self._proposers.committed(committed.block.header.proposer)
+        self._watched(committed, live)
         self.height = committed.block.header.height + 1
         self._h = _Height()
         self._start_round(0, now_ms, out)

@@ -28,7 +28,7 @@ from consortium.events.identity import Identity
 from consortium.events.logs import get_logger
 from consortium.events.signing import Domain
 from consortium.events.wire import LockProof, decode_lock_proof, decode_vote
-from consortium.storage.log import EventLog
+from consortium.storage.log import SIGNED_HEIGHTS_KEPT, EventLog
 
 log = get_logger(__name__)
 
@@ -110,6 +110,15 @@ class SignGuard:
             self._recorded = dict(self._log.signed_records(height))
             self._recorded_height = height
         return self._recorded
+
+    def has_signing_record(self, head_height: int) -> bool:
+        """Whether the log holds what this validator signed lately: a record at the height after
+        ``head_height`` or one of the heights below it that the log keeps (at least
+        ``SIGNED_HEIGHTS_KEPT`` below the last signed). False after losing the whole log or its
+        signing records, and for a validator that signed nothing lately: the core then watches
+        before it signs (docs/consensus.md, rule 11), a needless wait at worst."""
+        lowest = max(1, head_height + 1 - 2 * SIGNED_HEIGHTS_KEPT)
+        return any(self._log.signed_records(h) for h in range(head_height + 1, lowest - 1, -1))
 
     def lock_at(self, height: int) -> LockProof | None:
         """The lock proof kept with this validator's latest precommit for a block at

@@ -18,6 +18,7 @@ from consortium.consensus.config import ConsensusConfig
 from consortium.consensus.core import ConsensusCore
 from consortium.events.block import Block, BlockHeader, CommittedBlock
 from consortium.events.identity import Identity
+from consortium.events.signing import Domain
 from consortium.events.wire import decode_peer_message
 
 ZERO = bytes(32)
@@ -113,15 +114,20 @@ class MemoryNetwork:
         self.incarnations = [0] * n
         self.link_ok: Callable[[int, int], bool] = lambda a, b: True
         self.apps = [MemoryApp("core-test") for _ in range(n)]
+        self.signed: list[list[tuple[Domain, bytes]]] = [[] for _ in range(n)]
+        """What each validator signed, in order (domain, body)."""
         self.cores = [self._core(i) for i in range(n)]
         for i in range(n):
             self._carry_out(i, self.cores[i].start(self.now))
 
     def _core(self, i: int) -> ConsensusCore:
         identity = self.identities[i]
-        return ConsensusCore(
-            self.config, i, lambda d, b, _proof: (b, identity.sign(d, "core-test", b)), self.apps[i]
-        )
+
+        def sign(domain: Domain, body: bytes, _proof: bytes) -> tuple[bytes, bytes]:
+            self.signed[i].append((domain, body))
+            return body, identity.sign(domain, "core-test", body)
+
+        return ConsensusCore(self.config, i, sign, self.apps[i])
 
     def submit(self, event: bytes, to: tuple[int, ...] | None = None) -> None:
         for i in to if to is not None else range(len(self.cores)):
@@ -133,11 +139,17 @@ class MemoryNetwork:
     def crash(self, i: int) -> None:
         self.down.add(i)
 
-    def restart(self, i: int) -> None:
-        """Restart from the app's committed chain: the in-memory stand-in for a log on disk."""
+    def restart(self, i: int, lost_record: bool = False, wipe: bool = False) -> None:
+        """Restart from the app's committed chain: the in-memory stand-in for a log on disk.
+        ``wipe`` loses the chain too (the whole log); ``lost_record`` tells the core its signing
+        record is gone, as the shell does when the sign guard finds none."""
         self.down.discard(i)
         self.incarnations[i] += 1
+        if wipe:
+            self.apps[i] = MemoryApp("core-test")
         self.cores[i] = self._core(i)
+        if lost_record:
+            self.cores[i].watch_before_signing(self.now)
         self._carry_out(i, self.cores[i].start(self.now))
 
     def _push(self, due: int, kind: str, target: int, sender: int, payload: object) -> None:
@@ -187,6 +199,20 @@ class MemoryNetwork:
             if not self.step() or self.now > deadline:
                 return done()
         return True
+
+    def commit_in_turn(self, count: int, among: tuple[int, ...] | None = None) -> int:
+        """Submit ``count`` events to ``among`` (default: all), each once the previous one is
+        committed there, as a client waiting for each would; the virtual time it took."""
+        ids = among if among is not None else tuple(range(len(self.cores)))
+        began = self.now
+        for _ in range(count):
+            target = max(self.heights()[i] for i in ids) + 1
+            self.submit(f"event-{target}".encode(), to=ids)
+            assert self.run_until(self._reached(target, ids))
+        return self.now - began
+
+    def _reached(self, height: int, ids: tuple[int, ...]) -> Callable[[], bool]:
+        return lambda: all(self.heights()[i] >= height for i in ids)
 
     def heights(self) -> list[int]:
         return [len(app.chain) for app in self.apps]

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from tests.core_harness import MemoryNetwork
 
 LIVE = (0, 1, 2)
@@ -13,19 +11,13 @@ PROBATION = {"reputation_probation_heights": 100}
 
 
 def _commit_sequentially(net: MemoryNetwork, count: int, live: tuple[int, ...] = LIVE) -> int:
-    """Submit one event at a time, each after the previous one committed; the virtual time
-    it took, as a client waiting for each transfer would see it."""
-    began = net.now
+    """Commit ``count`` events one by one, checking at each height that the live validators
+    agree on the round-0 proposer; the virtual time it took."""
+    elapsed = 0
     for _ in range(count):
-        target = max(net.heights()[i] for i in live) + 1
-        net.submit(f"event-{target}".encode(), to=live)
-        assert net.run_until(_reached(net, target, live))
+        elapsed += net.commit_in_turn(1, live)
         assert len({net.cores[i].proposer(0) for i in live}) == 1, "proposer disagreement"
-    return net.now - began
-
-
-def _reached(net: MemoryNetwork, height: int, ids: tuple[int, ...]) -> Callable[[], bool]:
-    return lambda: all(net.heights()[i] >= height for i in ids)
+    return elapsed
 
 
 def _late_rounds(net: MemoryNetwork, from_height: int) -> list[int]:

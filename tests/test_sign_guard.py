@@ -124,3 +124,17 @@ def test_a_signature_never_made_durable_is_forgotten_with_its_messages(tmp_path:
         again = SignGuard(VALIDATORS[0], CHAIN, log).sign(Domain.PREVOTE, b, b"")
     assert again is not None and again[0] == b
 
+
+def test_a_log_without_recent_signing_records_says_so(tmp_path: Path) -> None:
+    """The shell starts the core watching (docs/consensus.md, rule 11) when this is False."""
+    with EventLog(tmp_path, GENESIS, durable=False) as log:
+        guard = SignGuard(VALIDATORS[0], CHAIN, log)
+        assert not guard.has_signing_record(0), "an empty log"
+        guard.sign(Domain.PREVOTE, _vote(VoteKind.PREVOTE, 0, b"A" * 32), b"")
+        assert not guard.has_signing_record(0), "nothing is recorded before it is released"
+        guard.released([])
+    with EventLog(tmp_path, GENESIS, durable=False) as log:
+        guard = SignGuard(VALIDATORS[0], CHAIN, log)
+        assert guard.has_signing_record(0)
+        assert guard.has_signing_record(20), "a record within the heights the log keeps"
+        assert not guard.has_signing_record(100), "only records far below the head"
