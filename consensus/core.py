@@ -16,6 +16,7 @@ from consortium.consensus.application import Application
 from consortium.consensus.certificates import VOTE_DOMAIN, Verifier, make_qc, qc_problem
 from consortium.consensus.config import ConsensusConfig
 from consortium.consensus.proposer import ProposerSchedule
+from consortium.consensus.signing_watch import SigningWatch
 from consortium.events.block import Block, CommittedBlock, VoteSignature
 from consortium.events.codec import encode
 from consortium.events.errors import MalformedError
@@ -53,15 +54,6 @@ class Equivocation:
     validator: int
     first: SignedVote
     second: SignedVote
-
-
-@dataclass(slots=True)
-class _Watch:
-    """A validator without its signing record waiting to be past the heights it may have
-    signed in (docs/consensus.md, rule 11)."""
-
-    since_ms: int
-    remaining: int
 
 
 @dataclass(slots=True)
@@ -109,7 +101,7 @@ class ConsensusCore:
         self.height = head.height + 1
         self._h = _Height()
         self._proposers = ProposerSchedule(config, app)
-        self._watch: _Watch | None = None
+        self._watch: SigningWatch | None = None
 
     def restore_lock(self, proof: LockProof) -> None:
         """After a restart: the lock recorded with this validator's latest precommit for a block
@@ -132,7 +124,7 @@ class ConsensusCore:
         ``double_sign_check_heights`` blocks proposed from now on are committed without this
         validator's signature, for it may have signed at the heights it resumes at."""
         if self.config.double_sign_check_heights > 0:
-            self._watch = _Watch(now_ms, self.config.double_sign_check_heights)
+            self._watch = SigningWatch(self.config, self.index, now_ms)
 
     @property
     def watching(self) -> bool:
@@ -459,38 +451,7 @@ class ConsensusCore:
             out.append(ScheduleTimeout(resend, self._resend_delay_ms()))
 
     def _may_sign(self) -> bool:
-        """False while watching after a lost signing record, except at height 1: a new chain,
-        where every validator starts with an empty log, looks just like a log lost there, and
-        with every validator waiting none would ever sign. (Far behind, a vote at height 1
-        reaches no peer that still decides it.)"""
-        return self._watch is None or self.height == 1
-
-    def _watched(self, committed: CommittedBlock, live: bool) -> None:
-        """Count a commit towards the end of the watch: proposed after the start (even on a
-        clock up to the precision ahead) and certified without this validator. Height 1
-        committed from precommits heard live, in a block not older than a timely one, ends the
-        watch: the chain was new when the validator started."""
-        watch, header = self._watch, committed.block.header
-        if watch is None:
-            return
-        precision = self.config.max_clock_drift_ms
-        if header.height == 1 and live:
-            if header.time_ms >= watch.since_ms - precision - self.config.message_delay_ms:
-                log.info("validator %d: a new chain; signing without a record", self.index)
-                self._watch = None
-            return
-        if header.time_ms <= watch.since_ms + precision:
-            return
-        if any(vote.validator == self.index for vote in committed.qc.votes):
-            return
-        watch.remaining -= 1
-        if watch.remaining == 0:
-            log.info(
-                "validator %d: past height %d without its signature; signing again",
-                self.index,
-                header.height,
-            )
-            self._watch = None
+        return self._watch is None or self._watch.may_sign(self.height)
 
     def _resend_delay_ms(self) -> int:
         """Longer than a round takes when messages arrive, so a healthy round never resends."""
@@ -652,7 +613,10 @@ class ConsensusCore:
         """``live``: committed from precommits this validator received, not from catch-up."""
         self.app.commit(committed)
         self._proposers.committed(committed.block.header.proposer)
-        self._watched(committed, live)
+        if self._watch is not None:
+            self._watch.committed(committed, live)
+            if self._watch.over:
+                self._watch = None
         self.height = committed.block.header.height + 1
         self._h = _Height()
         self._start_round(0, now_ms, out)
