@@ -28,7 +28,11 @@ class Application(Protocol):
     def check_block(self, block: Block) -> str | None:
         """Why ``block`` may not follow the head (bad events, digests, links), or None if it may.
 
-        Checking executes the block; the application keeps that execution for ``commit``.
+        Checking executes the block; the application keeps that execution for ``commit``. The
+        core checks a proposal once per height and keeps the verdict; it checks a block again at
+        that height only when the block arrives with a quorum certificate. An application that
+        cannot execute a block (``ExecutionFault``) refuses it the first time and raises the
+        second: the chain went on where this validator cannot follow.
         """
 
     def commit(self, committed: CommittedBlock) -> None:

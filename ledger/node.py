@@ -32,6 +32,7 @@ from consortium.ledger.execution_memo import ExecutionMemo
 from consortium.ledger.mempool import Mempool
 from consortium.ledger.node_state import open_state
 from consortium.rules.engine import Ruleset
+from consortium.rules.faults import ExecutionFault
 from consortium.rules.replay import BlockRun, header_mismatch, run_block
 from consortium.storage.log import EventLog
 from consortium.storage.records import IntakeRejection
@@ -117,6 +118,8 @@ class LedgerNode:
             genesis, ruleset, event_log, settings.state_cache_rows
         )
         self._runs: dict[bytes, BlockRun] = {}
+        self._faulted: set[bytes] = set()
+        """Blocks whose execution faulted at the height being decided (see ``check_block``)."""
         self.listeners: list[CommitListener] = []
         self.mempool = Mempool(settings.mempool_capacity)
 
@@ -231,15 +234,32 @@ class LedgerNode:
     def build_block(
         self, height: int, round_: int, proposer: int, time_ms: int, allow_empty: bool
     ) -> Block | None:
-        chosen = self.mempool.oldest(self.settings.max_block_events)
-        if not chosen and not allow_empty:
-            return None
-        envelopes = tuple(env for _, env in chosen)
-        ids = [eid for eid, _ in chosen]
-        decoded = [self.mempool.decoded(eid) for eid in ids]
-        run = run_block(
-            self.state, self.ruleset, self.log_tree, height, time_ms, envelopes, ids, decoded
-        )
+        """A block of the oldest pending events. An event whose execution faults is set aside
+        (dropped from the mempool, logged) and the block built again without it; a fault no
+        event caused means there is no block to propose."""
+        while True:
+            chosen = self.mempool.oldest(self.settings.max_block_events)
+            if not chosen and not allow_empty:
+                return None
+            envelopes = tuple(env for _, env in chosen)
+            ids = [eid for eid, _ in chosen]
+            decoded = [self.mempool.decoded(eid) for eid in ids]
+            try:
+                run = run_block(
+                    self.state,
+                    self.ruleset,
+                    self.log_tree,
+                    height,
+                    time_ms,
+                    envelopes,
+                    ids,
+                    decoded,
+                )
+                break
+            except ExecutionFault as fault:
+                self._report_fault(fault, "building a proposal")
+                if fault.event_id is None:
+                    return None
         header = BlockHeader(
             chain_id=self.genesis.chain_id,
             height=height,
@@ -286,23 +306,62 @@ class LedgerNode:
             if isinstance(event, EventResult):
                 return f"event {ids[i].hex()[:16]}…: {event.detail}"
             decoded[i] = event
-        run = run_block(
-            self.state,
-            self.ruleset,
-            self.log_tree,
-            header.height,
-            header.time_ms,
-            block.events,
-            ids,
-            decoded,
-            leaves,
-        )
+        try:
+            run = run_block(
+                self.state,
+                self.ruleset,
+                self.log_tree,
+                header.height,
+                header.time_ms,
+                block.events,
+                ids,
+                decoded,
+                leaves,
+            )
+        except ExecutionFault as fault:
+            return self._faulted_block(block, fault)
         problem = header_mismatch(header, run)
         if problem is None:
             self._runs[block.hash] = run
             if self._shared is not None:
                 self._shared.put(block.hash, pre_state, run)
         return problem
+
+    def _faulted_block(self, block: Block, fault: ExecutionFault) -> str:
+        """Refuse a block whose execution faulted, the first time; raise the fault the second.
+
+        A fault is no verdict on the block: it may be this machine's (a ``MemoryError``, a
+        deeper stack) or a bug every validator hits. Either way this validator must not vote
+        for the block, and it must not write down results it could not compute. The consensus
+        core checks a proposal once per height and keeps the verdict; it checks a block again
+        at that height only when the block comes back with a quorum certificate (catch-up), that
+        is, when 2f+1 validators executed it where this one cannot. Then refusing would leave
+        this validator behind for good and guessing would diverge, so it stops, as it does when
+        it cannot persist.
+        """
+        self._report_fault(fault, f"checking block {block.header.height}")
+        if block.hash in self._faulted:
+            raise fault
+        self._faulted.add(block.hash)
+        return f"execution fault: {fault}"
+
+    def _report_fault(self, fault: ExecutionFault, doing: str) -> None:
+        """Log ``fault`` as critical and drop the event that caused it from the mempool, so this
+        validator does not propose it again."""
+        log.critical(
+            "validator %d: execution fault while %s: %s",
+            self.index,
+            doing,
+            fault,
+            exc_info=fault,
+            extra={
+                "validator": self.index,
+                "height": fault.height,
+                "event_id": fault.event_id.hex() if fault.event_id else None,
+            },
+        )
+        if fault.event_id is not None:
+            self.mempool.remove([fault.event_id])
 
     def _pre_state(self) -> bytes:
         """What a shared execution must have started from: the head block and the state."""
@@ -339,6 +398,7 @@ class LedgerNode:
         self.state.adopt(execution.overlay, execution.hashes)
         self.log_tree = run.log_tree
         self._runs.clear()
+        self._faulted.clear()
         self.mempool.remove(run.event_ids)
         log.debug(
             "validator %d committed height %d with %d events",

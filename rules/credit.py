@@ -31,6 +31,7 @@ from consortium.events.credit import (
     VoidTransfer,
 )
 from consortium.events.results import Code
+from consortium.rules import bounds
 from consortium.rules.context import EventContext
 from consortium.rules.engine import BlockContext, BlockHook, FunctionRule
 from consortium.rules.payments import ADMIN, balance_of, credit
@@ -126,6 +127,7 @@ def _check_certify(ctx: EventContext, body: IssueCertificate) -> None:
         Code.WRONG_ROLE,
         "an organisation certifies its own users",
     )
+    bounds.in_range(body.valid_until_ms, "IssueCertificate.valid_until_ms")
     ctx.require(body.valid_until_ms > ctx.time_ms, Code.DEADLINE, "already expired")
 
 
@@ -166,7 +168,7 @@ def _check_grant(ctx: EventContext, body: GrantCredit) -> None:
         Code.MISSING_SIGNATURE,
         "the enterprise's application (its signature) is missing",
     )
-    ctx.require(body.limit > 0, Code.INVALID, "the limit must be positive")
+    bounds.amount(body.limit, "GrantCredit.limit")
     line: CreditLine | None = ctx.state.get(
         "credit_lines", line_key(body.author, body.enterprise, body.token)
     )
@@ -207,7 +209,7 @@ def _apply_revoke_credit(ctx: EventContext, body: RevokeCredit) -> None:
 
 def _check_pay(ctx: EventContext, body: Pay) -> None:
     _token(ctx, body.token)
-    ctx.require(body.amount > 0, Code.INVALID, "amount must be positive")
+    bounds.amount(body.amount, "Pay.amount")
     _certified(ctx, body.author)
     ctx.participant(body.merchant, "merchant")
     balance = balance_of(ctx.state, body.author, body.token)
@@ -265,6 +267,7 @@ def _check_start(ctx: EventContext, body: StartSettlement) -> None:
         "name each bill once",
     )
     token = None
+    amounts = []
     for bill_id in body.bills:
         bill: Bill = ctx.existing("credit_bills", bill_id, f"no bill {bill_id.hex()[:16]}…")
         ctx.require(
@@ -279,6 +282,8 @@ def _check_start(ctx: EventContext, body: StartSettlement) -> None:
         )
         ctx.require(token in (None, bill.token), Code.INVALID, "bills of one token at a time")
         token = bill.token
+        amounts.append(bill.amount)
+    bounds.total(amounts, "the settlement's total")
 
 
 def _apply_start(ctx: EventContext, body: StartSettlement) -> None:
@@ -344,8 +349,9 @@ def _apply_confirm(ctx: EventContext, body: ConfirmSettlement) -> None:
 
 def _check_pending(ctx: EventContext, body: PendingTransfer) -> None:
     _token(ctx, body.token)
-    ctx.require(body.amount > 0, Code.INVALID, "amount must be positive")
+    bounds.amount(body.amount, "PendingTransfer.amount")
     ctx.participant(body.to, "payee")
+    bounds.in_range(body.timeout_ms, "PendingTransfer.timeout_ms")
     ctx.require(body.timeout_ms > ctx.time_ms, Code.DEADLINE, "the timeout is already past")
     balance = balance_of(ctx.state, body.author, body.token)
     ctx.require(
@@ -413,9 +419,10 @@ def _check_linked(ctx: EventContext, body: LinkedTransfers) -> None:
     needed: dict[str, int] = {}
     for i, leg in enumerate(body.legs):
         _token(ctx, leg.token)
-        ctx.require(leg.amount > 0, Code.INVALID, f"leg {i}: amount must be positive")
+        bounds.amount(leg.amount, f"LinkedTransfers.legs[{i}].amount")
         ctx.participant(leg.to, f"leg {i} payee")
         needed[leg.token] = needed.get(leg.token, 0) + leg.amount
+    bounds.total((leg.amount for leg in body.legs), "the linked transfers' total")
     for token, amount in sorted(needed.items()):
         balance = balance_of(ctx.state, body.author, token)
         ctx.require(

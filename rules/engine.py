@@ -1,8 +1,10 @@
 """Executes a block's events against the state: the one deterministic path from log to state.
 
 Every validator runs this before voting on a proposal, and every replay and audit runs it again;
-so it reads nothing but its arguments. Signatures are not checked here: validators checked them
-at intake, and an audit checks them separately. The author's signature must still be present.
+so it reads nothing but its arguments. A rule's verdict is the ``Rejected`` it raises; any other
+exception is not a verdict and stops the execution as an ``ExecutionFault``. Signatures are not
+checked here: validators checked them at intake, and an audit checks them separately. The
+author's signature must still be present.
 """
 
 from __future__ import annotations
@@ -14,18 +16,19 @@ from typing import Any, Protocol
 from consortium.events.block import TableDigest
 from consortium.events.body import EventBody
 from consortium.events.envelope import DecodedEvent, decode_event
-from consortium.events.errors import MalformedError
+from consortium.events.errors import ConsortiumError, MalformedError
 from consortium.events.genesis import Genesis
-from consortium.events.logs import get_logger
 from consortium.events.results import ACCEPTED, Code, EventResult, Rejected
 from consortium.rules.context import EventContext
+from consortium.rules.faults import ExecutionFault
 from consortium.rules.lthash import LtHash
 from consortium.rules.state import EncodedWrites, Overlay, State
 from consortium.rules.tables import Participant, Token, token_key
 
 
 class Rule(Protocol):
-    """One event type's rule: ``check`` raises Rejected or returns; ``apply`` only writes."""
+    """One event type's rule: ``check`` raises Rejected or returns; ``apply`` writes, and may
+    raise Rejected too (its writes are then undone). Nothing else may escape either."""
 
     def check(self, ctx: EventContext, body: Any) -> None: ...
 
@@ -37,8 +40,6 @@ class FunctionRule:
     check: Callable[[EventContext, Any], None]
     apply: Callable[[EventContext, Any], None]
 
-
-log = get_logger(__name__)
 
 RuleBook = Mapping[type[EventBody], Rule]
 
@@ -113,15 +114,28 @@ def execute_events(
 ) -> tuple[Overlay, list[EventResult]]:
     """A block's writes and results. ``decoded[i]``, where given, is ``envelopes[i]`` already
     decoded (at intake). The table hashes the writes give are ``State.hashes_after``'s to
-    compute, or left for later by a replay (``State.adopt_unhashed``)."""
+    compute, or left for later by a replay (``State.adopt_unhashed``).
+
+    Raises ``ExecutionFault`` if a hook or an event's execution raises anything but a rule's
+    ``Rejected``."""
     overlay = Overlay(state)
     for hook in ruleset.block_hooks:
-        hook(BlockContext(overlay, height, time_ms))
+        try:
+            hook(BlockContext(overlay, height, time_ms))
+        except ConsortiumError:
+            raise  # raised on purpose (a storage error): it keeps its meaning
+        except Exception as exc:  # a hook has no verdict to give: whatever it raises is a fault
+            name = getattr(hook, "__qualname__", repr(hook))
+            raise ExecutionFault(height, None, f"in block hook {name}", exc) from exc
     known = decoded if decoded is not None else [None] * len(envelopes)
-    results = [
-        _execute_event(overlay, ruleset, height, time_ms, env, eid, event)
-        for env, eid, event in zip(envelopes, event_ids, known, strict=True)
-    ]
+    results = []
+    for env, eid, event in zip(envelopes, event_ids, known, strict=True):
+        try:
+            results.append(_execute_event(overlay, ruleset, height, time_ms, env, eid, event))
+        except ConsortiumError:
+            raise
+        except Exception as exc:
+            raise ExecutionFault(height, eid, f"on event {eid.hex()}", exc) from exc
     return overlay, results
 
 
@@ -162,11 +176,5 @@ def _execute_event(
     except Rejected as rejected:
         block.rollback()
         return rejected.result
-    except Exception as exc:
-        # A rule with a bug must not stall the chain: every validator runs the same code on the
-        # same input, so they all refuse the event alike and the height still commits.
-        log.exception("rule for %s failed on event %s", type(body).__name__, eid.hex())
-        block.rollback()
-        return EventResult(Code.INVALID, f"the rule failed ({type(exc).__name__}); report this")
     block.end()
     return ACCEPTED

@@ -25,6 +25,7 @@ from consortium.events.insurance import (
     SettleOrder,
 )
 from consortium.events.results import Code
+from consortium.rules import bounds
 from consortium.rules.context import EventContext
 from consortium.rules.engine import BlockHook, FunctionRule
 from consortium.rules.payments import balance_of, credit
@@ -116,6 +117,8 @@ def _check_issue(ctx: EventContext, body: IssuePolicy) -> None:
         Code.NOT_FOUND,
         f"token {body.token!r} does not exist",
     )
+    bounds.in_range(body.valid_from_ms, "IssuePolicy.valid_from_ms")
+    bounds.in_range(body.valid_until_ms, "IssuePolicy.valid_until_ms")
     ctx.require(body.valid_from_ms < body.valid_until_ms, Code.INVALID, "empty validity period")
     services = [c.service for c in body.coverage]
     ctx.require(
@@ -123,11 +126,9 @@ def _check_issue(ctx: EventContext, body: IssuePolicy) -> None:
         Code.INVALID,
         "coverage must list each service once",
     )
-    ctx.require(
-        all(c.max_count > 0 and c.max_amount > 0 for c in body.coverage),
-        Code.INVALID,
-        "coverage limits must be positive",
-    )
+    for c in body.coverage:
+        bounds.amount(c.max_count, f"IssuePolicy.coverage[{c.service!r}].max_count")
+        bounds.amount(c.max_amount, f"IssuePolicy.coverage[{c.service!r}].max_amount")
 
 
 def _apply_issue(ctx: EventContext, body: IssuePolicy) -> None:
@@ -316,7 +317,7 @@ def _check_complete(ctx: EventContext, body: CompleteOrder) -> None:
         "only the assigned provider may upload the order record",
     )
     ctx.require(order.status == "accepted", Code.WRONG_STATE, f"the order is {order.status}")
-    ctx.require(body.cost > 0, Code.INVALID, "the cost must be positive")
+    bounds.amount(body.cost, "CompleteOrder.cost")
     ctx.require(
         all(len(a) == 32 for a in body.attachments),
         Code.INVALID,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from consortium.events.payments import IssueTokens, RegisterParticipant, Transfer
 from consortium.events.results import Code
+from consortium.rules import bounds
 from consortium.rules.context import EventContext
 from consortium.rules.engine import BlockHook, FunctionRule
 from consortium.rules.state import Overlay, StateView
@@ -43,9 +44,11 @@ def _apply_register(ctx: EventContext, body: RegisterParticipant) -> None:
 
 def _check_issue(ctx: EventContext, body: IssueTokens) -> None:
     ctx.require_role(ADMIN, ISSUER)
-    ctx.require(body.amount > 0, Code.INVALID, "amount must be positive")
+    bounds.amount(body.amount, "IssueTokens.amount")
     token = ctx.state.get("tokens", token_key(body.token))
     ctx.require(token is not None, Code.NOT_FOUND, f"token {body.token!r} does not exist")
+    # Every balance is part of its token's supply, so bounding the supply bounds them all.
+    bounds.total((token.supply, body.amount), f"the supply of {body.token}")
     ctx.require(
         token.organisation == ctx.author.organisation,
         Code.WRONG_ROLE,
@@ -62,7 +65,7 @@ def _apply_issue(ctx: EventContext, body: IssueTokens) -> None:
 
 
 def _check_transfer(ctx: EventContext, body: Transfer) -> None:
-    ctx.require(body.amount > 0, Code.INVALID, "amount must be positive")
+    bounds.amount(body.amount, "Transfer.amount")
     ctx.require(
         ctx.state.get("tokens", token_key(body.token)) is not None,
         Code.NOT_FOUND,
@@ -93,11 +96,17 @@ def balance_of(state: StateView, owner: bytes, token: str) -> int:
     return 0 if account is None else account.balance
 
 
-def credit(state: Overlay, owner: bytes, token: str, amount: int) -> None:
-    """Add ``amount`` (negative to debit) to an account, creating it on first use."""
+def credit(state: Overlay, owner: bytes, token: str, change: int) -> None:
+    """Add ``change`` (negative to debit) to an account, creating it on first use.
+
+    The rules check funds before they move them, so the balance never leaves the ledger's
+    range here; if a rule forgot to, the event is refused rather than the state made
+    unencodable."""
     key = account_key(owner, token)
     account = state.get("accounts", key) or Account(owner, token)
-    state.put("accounts", key, Account(owner, token, account.balance + amount))
+    balance = account.balance + change
+    bounds.in_range(balance, f"the {token} balance of {owner.hex()[:16]}…")
+    state.put("accounts", key, Account(owner, token, balance))
 
 
 RULES = {

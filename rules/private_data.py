@@ -22,6 +22,7 @@ from consortium.events.private_data import (
     StoreRecord,
 )
 from consortium.events.results import Code
+from consortium.rules import bounds
 from consortium.rules.context import EventContext
 from consortium.rules.engine import BlockHook, FunctionRule
 from consortium.rules.tables import Order, StatusChange
@@ -195,6 +196,7 @@ def _check_consent(ctx: EventContext, body: GrantConsent) -> None:
     )
     fi = ctx.participant(body.fi, "financial institution")
     ctx.require(fi.role == FI, Code.INVALID, "consent is given to a financial institution")
+    bounds.in_range(body.expires_ms, "GrantConsent.expires_ms")
     ctx.require(body.expires_ms > ctx.time_ms, Code.DEADLINE, "the consent is already expired")
 
 

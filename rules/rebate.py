@@ -18,6 +18,7 @@ import msgspec
 from consortium.events.rebate import ConflictEvidence, NewPurchase, Promotion, Purchase, RebateClaim
 from consortium.events.results import Code
 from consortium.events.signing import Domain, verify_signature
+from consortium.rules import bounds
 from consortium.rules.context import EventContext
 from consortium.rules.engine import BlockContext, BlockHook, FunctionRule
 from consortium.rules.payments import balance_of, credit
@@ -82,7 +83,7 @@ def _status(ctx: EventContext, status: str) -> StatusChange:
 
 
 def _check_purchase(ctx: EventContext, body: Purchase) -> None:
-    ctx.require(body.amount > 0, Code.INVALID, "amount must be positive")
+    bounds.amount(body.amount, "Purchase.amount")
     ctx.require(
         ctx.state.get("tokens", token_key(body.token)) is not None,
         Code.NOT_FOUND,
@@ -137,7 +138,8 @@ def _check_promotion(ctx: EventContext, body: Promotion) -> None:
         Code.INVALID,
         f"the new price {body.new_price} must be positive and below {purchase.amount}",
     )
-    ctx.require(body.rebate_amount > 0, Code.INVALID, "the rebate must be positive")
+    bounds.amount(body.rebate_amount, "Promotion.rebate_amount")
+    bounds.in_range(body.rebate_time_ms, "Promotion.rebate_time_ms")
     ctx.require(
         ctx.time_ms < body.rebate_time_ms, Code.DEADLINE, "the rebate time has already passed"
     )

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import msgspec
+
 from consortium.events.block import Block, BlockHeader, TableDigest, event_leaves
 from consortium.events.codec import encode
 from consortium.events.envelope import DecodedEvent, event_id
@@ -17,6 +19,7 @@ from consortium.events.log_tree import LogTree
 from consortium.events.merkle import leaf_hash, root_from_leaf_hashes
 from consortium.events.results import EventResult
 from consortium.rules.engine import Execution, Ruleset, execute_events
+from consortium.rules.faults import ExecutionFault
 from consortium.rules.state import Overlay, State
 
 
@@ -55,11 +58,17 @@ def run_block(
     decoded: Sequence[DecodedEvent | None] | None = None,
     leaves: Sequence[bytes] | None = None,
 ) -> BlockRun:
-    """``event_ids``, ``decoded`` and ``leaves`` may be passed when the caller has them."""
+    """``event_ids``, ``decoded`` and ``leaves`` may be passed when the caller has them.
+
+    Raises ``ExecutionFault`` if an event or hook faults, or if a row the block wrote cannot
+    be encoded (the rules keep every integer in range, so that too would be a bug)."""
     run = _run_events(
         state, ruleset, log_tree, height, time_ms, envelopes, event_ids, decoded, leaves
     )
-    hashes, encoded = state.hashes_after(run.overlay)
+    try:
+        hashes, encoded = state.hashes_after(run.overlay)
+    except (OverflowError, TypeError, msgspec.EncodeError) as exc:
+        raise ExecutionFault(height, None, "while encoding the state", exc) from exc
     execution = Execution(run.overlay, run.results, hashes, encoded)
     return BlockRun(execution, run.event_ids, run.leaves, run.log_tree)
 

@@ -28,6 +28,7 @@ from consortium.events.restitution import (
 )
 from consortium.events.results import Code
 from consortium.events.workflow import TransitionSpec, WorkflowSpec
+from consortium.rules import bounds
 from consortium.rules.context import EventContext
 from consortium.rules.engine import BlockHook, FunctionRule
 from consortium.rules.payments import balance_of, credit
@@ -137,7 +138,7 @@ def _change(ctx: EventContext, status: str) -> StatusChange:
 
 
 def _valid_case(ctx: EventContext, body: RegisterCase) -> None:
-    ctx.require(body.custody_amount > 0, Code.INVALID, "custody amount must be positive")
+    bounds.amount(body.custody_amount, "RegisterCase.custody_amount")
     ctx.require(
         ctx.state.get("tokens", token_key(body.token)) is not None,
         Code.NOT_FOUND,
@@ -149,9 +150,9 @@ def _valid_case(ctx: EventContext, body: RegisterCase) -> None:
     ctx.require(
         bool(victims) and len(set(victims)) == len(victims), Code.INVALID, "list each victim once"
     )
-    ctx.require(
-        all(e.amount > 0 for e in body.entitlements), Code.INVALID, "entitlements must be positive"
-    )
+    for i, e in enumerate(body.entitlements):
+        bounds.amount(e.amount, f"RegisterCase.entitlements[{i}].amount")
+    bounds.total((e.amount for e in body.entitlements), "the case's total entitlement")
     ctx.require(
         all(len(d) == 32 for d in body.documents),
         Code.INVALID,
@@ -203,7 +204,7 @@ def _within_entitlement(ctx: EventContext, body: IssueOrder) -> None:
     for p in body.payments:
         entitled = _entitlement(case, p.victim) or 0
         claim = _claim(ctx, body.case, p.victim)
-        ctx.require(p.amount > 0, Code.INVALID, "ordered amounts must be positive")
+        bounds.amount(p.amount, "IssueOrder.payments.amount")
         ctx.require(
             claim.ordered + p.amount <= entitled,
             Code.EXHAUSTED,
