@@ -258,8 +258,8 @@ class LedgerNode:
                 break
             except ExecutionFault as fault:
                 self._report_fault(fault, "building a proposal")
-                if fault.event_id is None:
-                    return None
+                if fault.event_id not in ids:
+                    return None  # no event to leave out: a hook or the state encoding faulted
         header = BlockHeader(
             chain_id=self.genesis.chain_id,
             height=height,

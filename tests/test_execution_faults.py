@@ -150,3 +150,16 @@ def test_a_consortium_whose_rule_faults_leaves_the_event_out_and_stays_live(
         assert c.running_validators() == [0, 1, 2, 3]
     finally:
         c.stop()
+
+
+def test_a_proposer_whose_block_hook_faults_proposes_nothing(tmp_path: Path) -> None:
+    def broken_hook(ctx: BlockContext) -> None:
+        raise RuntimeError("hook bug")
+
+    ruleset = dataclasses.replace(RULESET, block_hooks=(*RULESET.block_hooks, broken_hook))
+    envelope = Ledger().sign(ADMIN, IssueTokens(token="EUR", to=ALICE.public_key, amount=5))
+    with EventLog(tmp_path, GENESIS, durable=False) as log:
+        node = LedgerNode(0, GENESIS, ruleset, log, NodeSettings())
+        assert node.admit(envelope, event_id(envelope)) is None
+        assert node.build_block(1, 0, 0, GENESIS.genesis_time_ms + 1, True) is None
+        assert event_id(envelope) in node.mempool  # no event caused it: none is dropped
