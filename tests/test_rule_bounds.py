@@ -30,10 +30,25 @@ from consortium.events.credit import (
 from consortium.events.envelope import add_signatures, event_id
 from consortium.events.genesis import TokenDefinition
 from consortium.events.identity import Identity
-from consortium.events.insurance import Coverage, IssuePolicy
+from consortium.events.insurance import (
+    AcceptOrder,
+    CompleteOrder,
+    Coverage,
+    IssuePolicy,
+    RequestService,
+    SettleOrder,
+)
 from consortium.events.payments import IssueTokens, Transfer
 from consortium.events.rebate import Purchase
-from consortium.events.restitution import Entitlement, RegisterCase
+from consortium.events.restitution import (
+    ConfirmCustody,
+    Disburse,
+    Entitlement,
+    IssueOrder,
+    RegisterCase,
+    RegisterClaim,
+    VerifyClaim,
+)
 from consortium.events.results import Code, EventResult
 from consortium.rules.bounds import MAX_VALUE
 from consortium.rules.engine import genesis_state
@@ -255,3 +270,91 @@ def test_property_amounts_near_the_bounds_never_raise_and_tokens_are_conserved(o
         assert all(0 <= a.balance <= MAX_VALUE for a in accounts)
         for _, line in ledger.state.rows("credit_lines"):
             assert 0 <= line.used <= line.limit <= MAX_VALUE
+
+
+def _conserved(ledger: Ledger) -> None:
+    supply = ledger.state.get("tokens", b"EUR").supply
+    accounts = [a for _, a in ledger.state.rows("accounts") if a.token == "EUR"]
+    assert sum(a.balance for a in accounts) == supply <= MAX_VALUE
+    assert all(0 <= a.balance for a in accounts)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(AMOUNTS, min_size=6, max_size=6))
+def test_property_restitution_at_the_bounds_never_raises_and_conserves(values) -> None:
+    funds, custody, first, second, ordered, rest = values
+    ledger = test_restitution._setup()
+    assert isinstance(ledger, Ledger)
+    court, bank, v1, v2 = (
+        test_restitution.COURT,
+        test_restitution.BANK,
+        test_restitution.V1,
+        test_restitution.V2,
+    )
+    steps = [
+        (ADMIN, IssueTokens(token="EUR", to=bank.public_key, amount=funds)),
+        (
+            court,
+            RegisterCase(
+                case="C2",
+                bank=bank.public_key,
+                token="EUR",
+                custody_amount=custody,
+                entitlements=(
+                    Entitlement(v1.public_key, first),
+                    Entitlement(v2.public_key, second),
+                ),
+                documents=(),
+            ),
+        ),
+        (bank, ConfirmCustody(case="C2")),
+        (v1, RegisterClaim(case="C2", receiving_account=v1.public_key)),
+        (court, VerifyClaim(case="C2", victim=v1.public_key)),
+        (court, IssueOrder(case="C2", payments=(Entitlement(v1.public_key, ordered),))),
+        (bank, Disburse(case="C2", victim=v1.public_key)),
+        (court, IssueOrder(case="C2", payments=(Entitlement(v1.public_key, rest),))),
+        (bank, Disburse(case="C2", victim=v1.public_key)),
+    ]
+    for who, body in steps:
+        ledger.run(ledger.sign(who, body))  # the rules never raise; the state always encodes
+        _conserved(ledger)
+    claim = ledger.state.get("restitution_claims", test_restitution.case_id("C2") + v1.public_key)
+    assert claim is None or claim.paid <= claim.ordered <= MAX_VALUE
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(AMOUNTS, min_size=4, max_size=4))
+def test_property_insurance_at_the_bounds_never_raises_and_conserves(values) -> None:
+    funds, count, cap, cost = values
+    ledger = test_insurance._setup()
+    assert isinstance(ledger, Ledger)
+    insurer, owner = test_insurance.INSURER, test_insurance.OWNER
+    ledger.run(ledger.sign(ADMIN, IssueTokens(token="EUR", to=insurer.public_key, amount=funds)))
+    policy = ledger.sign(
+        insurer,
+        IssuePolicy(
+            owner=owner.public_key,
+            token="EUR",
+            coverage=(Coverage("towing", count, cap),),
+            valid_from_ms=0,
+            valid_until_ms=MAX_VALUE,
+        ),
+    )
+    ledger.run(policy)
+    request = ledger.sign(
+        owner, RequestService(policy=event_id(policy), service="towing", region="north")
+    )
+    ledger.run(request)
+    order = event_id(request)
+    row = ledger.state.get("insurance_orders", order)
+    provider = next(
+        (p for p in (test_insurance.P1, test_insurance.P2) if row and row.provider == p.public_key),
+        test_insurance.P1,
+    )
+    for who, body in (
+        (provider, AcceptOrder(order=order)),
+        (provider, CompleteOrder(order=order, cost=cost, record="done")),
+        (insurer, SettleOrder(order=order)),
+    ):
+        ledger.run(ledger.sign(who, body))
+        _conserved(ledger)
