@@ -38,8 +38,9 @@ from consortium.events.insurance import (
     RequestService,
     SettleOrder,
 )
-from consortium.events.payments import IssueTokens, Transfer
-from consortium.events.rebate import Purchase
+from consortium.events.payments import IssueTokens, RegisterParticipant, Transfer
+from consortium.events.private_data import GrantConsent, RequestData, StoreRecord
+from consortium.events.rebate import Promotion, Purchase
 from consortium.events.restitution import (
     ConfirmCustody,
     Disburse,
@@ -55,7 +56,7 @@ from consortium.rules.engine import genesis_state
 from consortium.rules.rulebook import RULESET
 from tests import test_credit, test_insurance, test_rebate, test_restitution
 from tests.consortium_fixtures import funded_users, start
-from tests.ledger_fixtures import ADMIN, ALICE, BOB, CHAIN, GENESIS, Ledger
+from tests.ledger_fixtures import ADMIN, ALICE, BOB, CHAIN, GENESIS, Ledger, ident
 from tests.test_rules_payments import balance
 
 MAX_U64 = 2**64 - 1
@@ -170,7 +171,56 @@ def _purchase(amount: int) -> tuple[Ledger, bytes]:
     return ledger, add_signatures(envelope, CHAIN, [test_rebate.MERCHANT])
 
 
+def _promotion(rebate_amount: int, rebate_time_ms: int) -> tuple[Ledger, bytes]:
+    ledger, purchase = test_rebate._setup()
+    assert isinstance(ledger, Ledger)
+    body = Promotion(
+        purchase=purchase,
+        customer=test_rebate.CUSTOMER.public_key,
+        third_party=test_rebate.THIRD.public_key,
+        new_price=80,
+        rebate_time_ms=rebate_time_ms,
+        rebate_amount=rebate_amount,
+    )
+    envelope = ledger.sign(test_rebate.MERCHANT, body)
+    return ledger, add_signatures(envelope, CHAIN, [test_rebate.CUSTOMER, test_rebate.THIRD])
+
+
+def _consent(expires_ms: int) -> tuple[Ledger, bytes]:
+    ledger = Ledger()
+    person, fi, extractor = ident("person"), ident("fi"), ident("extractor")
+    ledger.run(
+        *[
+            ledger.sign(ADMIN, RegisterParticipant(participant=w.public_key, name=w.name, role=r))
+            for w, r in ((person, "individual"), (fi, "fi"), (extractor, "extractor"))
+        ]
+    )
+    request = ledger.sign(
+        fi, RequestData(owner=person.public_key, fields=("income",), purpose="loan", format="json")
+    )
+    store = StoreRecord(
+        request=event_id(request),
+        blob=bytes(32),
+        fields=("income",),
+        sealed_for_owner=b"k",
+        sealed_for_custodian=b"k",
+    )
+    stored = ledger.sign(extractor, store)
+    assert [r.code for r in ledger.run(request, stored)] == [Code.OK, Code.OK]
+    consent = GrantConsent(
+        fi=fi.public_key,
+        record=event_id(stored),
+        fields=("income",),
+        purpose="loan",
+        expires_ms=expires_ms,
+    )
+    return ledger, ledger.sign(person, consent)
+
+
 CASES: dict[str, tuple[Setup, str]] = {
+    "rebate amount": (lambda: _promotion(MAX_U64, 10_000), "Promotion.rebate_amount"),
+    "rebate time": (lambda: _promotion(15, MAX_U64), "Promotion.rebate_time_ms"),
+    "consent expiry": (lambda: _consent(MAX_U64), "GrantConsent.expires_ms"),
     "transfer amount": (
         lambda: _plain(ALICE, Transfer(token="EUR", to=BOB.public_key, amount=MAX_VALUE + 1)),
         "Transfer.amount",
