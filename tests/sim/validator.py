@@ -1,10 +1,11 @@
-"""A simulated validator process: the real ``LedgerNode`` and ``ConsensusCore`` on a real log.
+"""A simulated validator process: the production ``ValidatorLoop`` on a real log.
 
-This is the shell ``actors.validator.ValidatorActor`` is, without pykka: inputs arrive from the
-scheduler with the validator's local (virtual) clock, actions go to the simulated network and
-timers, gossip and "events are waiting" are flushed after every input (the actor flushes when
-its inbox drains), and a storage error stops the process. A crash drops everything in memory;
-a restart reopens the log on disk, which rebuilds the state and checks the hash chain.
+The loop is the one ``actors.validator.ValidatorActor`` wraps; this shell is its pykka-free
+twin: inputs arrive from the scheduler, the outbox is the simulated network (through the
+validator's Byzantine behaviours, if any), timers are scheduler items, and the clock is virtual
+time plus this validator's skew. There is no inbox, so the loop flushes after every input. A
+storage error stops the process. A crash drops everything in memory; a restart reopens the log on
+disk, which rebuilds the state and checks the hash chain.
 """
 
 from __future__ import annotations
@@ -16,21 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from consortium.consensus.actions import Action, Broadcast, ScheduleTimeout, SendTo, Timeout
-from consortium.consensus.certificates import Verifier
+from consortium.actors.messages import Receipt
+from consortium.consensus.actions import Timeout
 from consortium.consensus.config import ConsensusConfig
-from consortium.consensus.core import ConsensusCore
-from consortium.events.codec import encode
-from consortium.events.envelope import event_id
-from consortium.events.errors import MalformedError
 from consortium.events.genesis import Genesis
 from consortium.events.identity import Identity
-from consortium.events.results import Code
 from consortium.events.verify_memo import VerificationMemo
-from consortium.events.wire import EventGossip, decode_peer_message
-from consortium.ledger.evidence import EvidenceReporter
 from consortium.ledger.node import CommitRecord, LedgerNode, NodeSettings
-from consortium.ledger.sign_guard import SignGuard
+from consortium.ledger.validator_loop import ValidatorLoop
 from consortium.rules.engine import Ruleset
 from consortium.storage.errors import LogCorruptError, StorageError
 from consortium.storage.log import EventLog
@@ -100,15 +94,8 @@ class SimValidator:
         self.paused_until: int | None = None
         self.incarnation = 0
         self.generation = 0
-        self.log: EventLog | None = None
-        self.node: LedgerNode | None = None
-        self.core: ConsensusCore | None = None
-        self.sign_guard: SignGuard | None = None
-        self.waiting: dict[bytes, list[int]] = {}
-        self._gossip: list[bytes] = []
-        self._new_events = False
-        self.reporter: EvidenceReporter | None = None
-        self.evidence_reported = 0
+        self.loop: ValidatorLoop | None = None
+        self._reported_before = 0
 
     @property
     def clock(self) -> int:
@@ -129,7 +116,7 @@ class SimValidator:
         """Start, or restart from the log on disk; a corrupt log is set aside and rebuilt."""
         self.incarnation += 1
         try:
-            self._open()
+            self.loop = self._open()
         except LogCorruptError:
             self.ctx.observed[Observed.CORRUPTION_DETECTED] += 1
             self.rebuild_from_peers()
@@ -139,7 +126,7 @@ class SimValidator:
             self.rebuild_from_peers()
             return
         self.up = True
-        self._guard(lambda: self._carry_out(self._core.start(self.clock)))
+        self._guard(self._loop.start)
 
     def rebuild_from_peers(self) -> None:
         """What an operator does with a log that fails its checks: set it aside, start empty."""
@@ -149,125 +136,78 @@ class SimValidator:
         self.ctx.observed[Observed.REBUILT_FROM_PEERS] += 1
         self.boot()
 
-    def _open(self) -> None:
+    def _open(self) -> ValidatorLoop:
         ctx = self.ctx
-        event_log = EventLog(self.path, ctx.genesis, durable=False)
-        verify: Verifier = VerificationMemo().verify
-        try:
-            node = LedgerNode(self.index, ctx.genesis, ctx.ruleset, event_log, ctx.settings, verify)
-        except Exception:
-            event_log.close()
-            raise
-        node.listeners.append(self._on_commit)
-        chain = ctx.genesis.chain_id
-        sign_guard = SignGuard(self.identity, chain, event_log)
-        self.core = ConsensusCore(
-            ctx.config,
+        loop = ValidatorLoop(
             self.index,
-            sign_guard.sign,
-            node,
-            verify,
+            self.identity,
+            ctx.genesis,
+            EventLog(self.path, ctx.genesis, durable=False),
+            ctx.ruleset,
+            ctx.config,
+            ctx.settings,
+            self,
+            self,
+            lambda: self.clock,
+            VerificationMemo().verify,
         )
-        lock = sign_guard.lock_at(self.core.height)
-        if lock is not None:
-            self.core.restore_lock(lock)
-        self.log, self.node, self.sign_guard = event_log, node, sign_guard
-        self.reporter = EvidenceReporter(self.identity, chain)
+        loop.node.listeners.insert(0, self._on_commit)  # the run sees a commit before receipts
+        return loop
 
     def crash(self) -> None:
         """Lose everything in memory; what was committed stays in the log."""
-        if self.log is not None:
-            self.log.close()
+        if self.loop is not None:
+            self._reported_before += self.loop.evidence_reported
+            self.loop.close()
         self.up = False
-        self.log = self.node = self.core = self.reporter = self.sign_guard = None
-        self.waiting.clear()
-        self._gossip.clear()
-        self._new_events = False
+        self.loop = None
 
     # -------------------------------------------------------------------- inputs
 
     def deliver(self, sender: int, payload: bytes) -> None:
         for behaviour in self.behaviours:
             behaviour.incoming(self, sender, payload)
-        self._guard(lambda: self._on_peer(sender, payload))
+        self._guard(lambda: self._loop.on_peer(sender, payload))
 
     def fire(self, timeout: Timeout) -> None:
-        self._guard(lambda: self._carry_out(self._core.on_timeout(timeout, self.clock)))
+        self._guard(lambda: self._loop.on_timeout(timeout))
 
-    def submit(self, envelope: bytes, client: int | None) -> None:
-        self._guard(lambda: self._on_submit(envelope, client))
+    def submit(self, envelope: bytes, client: int) -> None:
+        def answer(receipt: Receipt) -> None:
+            if receipt.height is not None:  # refused at intake: the client retries elsewhere
+                self.ctx.hooks.on_receipt(self, client, receipt.event_id, receipt.height)
+
+        self._guard(lambda: self._loop.submit(envelope, answer))
 
     def tick(self) -> None:
         for behaviour in self.behaviours:
             behaviour.tick(self)
 
-    def _on_submit(self, envelope: bytes, client: int | None) -> None:
-        eid = event_id(envelope)
-        rejection = self._node.admit(envelope, eid)
-        if rejection is not None:
-            if client is None:
-                return
-            location = self._node.log.locate(eid)
-            if location is not None:  # committed already: answer as the actor's receipt would
-                self.ctx.hooks.on_receipt(self, client, eid, location.height)
-            elif rejection.code is Code.DUPLICATE:  # pending here: answer when it commits
-                self.waiting.setdefault(eid, []).append(client)
-            return
-        if client is not None:
-            self.waiting.setdefault(eid, []).append(client)
-        self._gossip.append(envelope)
-        self._new_events = True
-
-    def _on_peer(self, sender: int, payload: bytes) -> None:
-        try:
-            message = decode_peer_message(payload)
-        except MalformedError:
-            return
-        if isinstance(message, EventGossip):
-            if self._node.admit_gossip(message.envelopes):
-                self._new_events = True
-            return
-        self._carry_out(self._core.on_message(sender, message, self.clock))
-
     def _guard(self, step: Callable[[], None]) -> None:
-        """Run one input like the actor does: a storage error stops the process."""
+        """Run one input as the actor does, then flush (the inbox is always empty here): a
+        storage error stops the process, any other exception is a bug the run reports."""
         try:
             step()
-            self._flush()
+            if self.loop is not None:
+                self.loop.flush(inbox_empty=True)
         except StorageError as exc:
             self.crash()
             self.ctx.hooks.on_stopped(self, exc)
         except Exception as exc:
             self.ctx.hooks.violation("handler", f"{self.endpoint} raised {exc!r}")
 
-    def _flush(self) -> None:
-        if not self.up:
-            return
-        assert self.reporter is not None
-        for report in self.reporter.new_reports(self._core.evidence, self._node.state):
-            self.evidence_reported += 1
-            self._on_submit(report, None)
-        if self._gossip:
-            batch, self._gossip = tuple(self._gossip), []
-            self.send(None, encode(EventGossip(batch)))
-        if self._new_events:
-            self._new_events = False
-            self._carry_out(self._core.on_events_available(self.clock))
+    # --------------------------------------------------- the loop's outbox, timers
 
-    # ------------------------------------------------------------------- outputs
+    def broadcast(self, payload: bytes) -> None:
+        self._send(None, payload)
 
-    def _carry_out(self, actions: list[Action]) -> None:
-        assert self.sign_guard is not None, f"{self.endpoint} is down"
-        for action in self.sign_guard.released(actions):
-            if isinstance(action, Broadcast):
-                self.send(None, action.payload)
-            elif isinstance(action, SendTo):
-                self.send(action.validator, action.payload)
-            elif isinstance(action, ScheduleTimeout):
-                fire = Fire(self.endpoint, self.incarnation, action.timeout)
-                self.ctx.scheduler.after(action.delay_ms, fire)
+    def send(self, recipient: int, payload: bytes) -> None:
+        self._send(recipient, payload)
 
-    def send(self, recipient: int | None, payload: bytes) -> None:
+    def schedule(self, delay_ms: int, timeout: Timeout) -> None:
+        self.ctx.scheduler.after(delay_ms, Fire(self.endpoint, self.incarnation, timeout))
+
+    def _send(self, recipient: int | None, payload: bytes) -> None:
         """Send through this validator's behaviours (none for an honest one)."""
         messages = [(recipient, payload)]
         for behaviour in self.behaviours:
@@ -284,24 +224,29 @@ class SimValidator:
 
     def _on_commit(self, record: CommitRecord) -> None:
         self.ctx.hooks.on_commit(self, record)
-        height = record.committed.block.header.height
-        for eid in record.event_ids:
-            for client in self.waiting.pop(eid, ()):
-                self.ctx.hooks.on_receipt(self, client, eid, height)
 
     # ------------------------------------------------------------------- access
 
     @property
-    def _core(self) -> ConsensusCore:
-        assert self.core is not None, f"{self.endpoint} is down"
-        return self.core
+    def _loop(self) -> ValidatorLoop:
+        assert self.loop is not None, f"{self.endpoint} is down"
+        return self.loop
 
     @property
-    def _node(self) -> LedgerNode:
-        assert self.node is not None, f"{self.endpoint} is down"
-        return self.node
+    def node(self) -> LedgerNode | None:
+        return self.loop.node if self.loop is not None else None
+
+    @property
+    def log(self) -> EventLog | None:
+        return self.loop.log if self.loop is not None else None
+
+    @property
+    def evidence_reported(self) -> int:
+        """Double-vote reports of every incarnation of this validator."""
+        current = self.loop.evidence_reported if self.loop is not None else 0
+        return self._reported_before + current
 
     @property
     def height(self) -> int:
         """The last committed height (0 when down or empty)."""
-        return self.log.head_height if self.log is not None else 0
+        return self.loop.log.head_height if self.loop is not None else 0
