@@ -1,0 +1,128 @@
+"""A remote host's submissions resolve when its validator dies under them.
+
+The host sends every submission again after a reconnection (same envelope, so it is never
+executed twice), and fails what has waited past the receipt deadline with a typed error that
+frees its place in the pending budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from consortium.events.identity import Identity
+from consortium.events.payments import IssueTokens, RegisterParticipant, Transfer
+from consortium.key_file import read_secret_key
+from consortium.local_cluster import ClusterFiles, wait_for, write_cluster
+from consortium.network_node import NetworkedConsortium
+from consortium.node_config import NodeConfig, load_config
+from consortium.remote import RemoteConsortium, RemoteParticipantHandle, SubmissionExpired
+
+FAST_LEDGER = {
+    "durable": False,
+    "timeout_propose_ms": 300,
+    "timeout_vote_ms": 150,
+    "timeout_delta_ms": 100,
+}
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> ClusterFiles:
+    return write_cluster(
+        tmp_path,
+        4,
+        participants={"admin": "org_admin"},
+        tokens=(("EUR", "org-0"),),
+        ledger=FAST_LEDGER,
+    )
+
+
+def _node(cluster: ClusterFiles, index: int) -> NetworkedConsortium:
+    config = load_config(cluster.node_config(index))
+    assert isinstance(config, NodeConfig)
+    return NetworkedConsortium(config)
+
+
+@pytest.fixture
+def nodes(cluster: ClusterFiles) -> Iterator[list[NetworkedConsortium]]:
+    started = [_node(cluster, i) for i in range(4)]
+    yield started
+    for node in started:
+        node.stop()
+
+
+def _host(cluster: ClusterFiles, deadline_s: float = 120.0) -> RemoteConsortium:
+    key = read_secret_key(cluster.directory / "keys" / "host.key")
+    return RemoteConsortium(
+        cluster.genesis,
+        key,
+        0,
+        cluster.addresses[0],
+        query_timeout_s=5,
+        receipt_deadline_s=deadline_s,
+    )
+
+
+def _payer_and_payee(
+    host: RemoteConsortium, cluster: ClusterFiles
+) -> tuple[RemoteParticipantHandle, Identity]:
+    admin = host.participant(read_secret_key(cluster.participant_keys["admin"]))
+    payer, payee = Identity.generate("payer"), Identity.generate("payee")
+    for person in (payer, payee):
+        enrol = RegisterParticipant(participant=person.public_key, name=person.name, role="user")
+        assert admin.submit(enrol).result(30).accepted
+    assert admin.submit(IssueTokens(token="EUR", to=payer.public_key, amount=10_000)).result(30)
+    return host.participant(payer), payee
+
+
+def _answers(host: RemoteConsortium) -> bool:
+    try:
+        host.height()
+    except TimeoutError:
+        return False
+    return True
+
+
+def test_submissions_stranded_by_a_dying_validator_resolve_after_its_restart(
+    cluster: ClusterFiles, nodes: list[NetworkedConsortium]
+) -> None:
+    host = _host(cluster)
+    try:
+        assert wait_for(lambda: _answers(host), 30)
+        payer, payee = _payer_and_payee(host, cluster)
+        futures = [
+            payer.submit(Transfer(token="EUR", to=payee.public_key, amount=1)) for _ in range(200)
+        ]
+        nodes[0].stop()  # with most of them in flight
+        nodes[0] = _node(cluster, 0)
+        receipts = [f.result(60) for f in futures]
+        assert all(r.accepted for r in receipts), {r.result for r in receipts if not r.accepted}
+        assert wait_for(lambda: host.balance(payee.public_key, "EUR") == 200, 30)
+        assert host.balance(payer.public_key, "EUR") == 10_000 - 200  # each paid exactly once
+    finally:
+        host.stop()
+
+
+def test_a_submission_past_its_deadline_fails_and_frees_its_place(
+    cluster: ClusterFiles, nodes: list[NetworkedConsortium]
+) -> None:
+    host = _host(cluster)
+    impatient = _host(cluster, deadline_s=1.0)
+    try:
+        assert wait_for(lambda: _answers(host) and _answers(impatient), 30)
+        payer, payee = _payer_and_payee(host, cluster)
+        hurried = impatient.participant(payer.identity)
+        nodes[0].stop()
+        futures = [
+            hurried.submit(Transfer(token="EUR", to=payee.public_key, amount=1)) for _ in range(5)
+        ]
+        for future in futures:  # the sweeper fails them though the host submits nothing more
+            with pytest.raises(SubmissionExpired) as expired:
+                future.result(10)
+            assert expired.value.envelope
+        assert not impatient._pending
+    finally:
+        impatient.stop()
+        host.stop()
