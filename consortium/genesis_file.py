@@ -37,6 +37,8 @@ def build_genesis(
 ) -> Genesis:
     """A genesis whose validators are the ``validator`` keys in the order given, and whose
     participants are the other keys (host keys excepted: they only open connections)."""
+    if not chain_id.strip():
+        raise GenesisFileError("the chain id is empty; give the chain a name (--chain-id)")
     seen: set[bytes] = set()
     for key in keys:
         if key.public_key in seen:

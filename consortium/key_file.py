@@ -54,6 +54,9 @@ def write_key_pair(path: Path, name: str, role: str, organisation: str) -> tuple
     """
     if path.suffix == ".pub":
         raise KeyFileError(f"{path}: the secret key file must not end in .pub; use e.g. NAME.key")
+    for label, value in (("name", name), ("organisation", organisation), ("role", role)):
+        if not value.strip():
+            raise KeyFileError(f"the key's {label} is empty; give it a non-empty {label}")
     public_path = public_path_for(path)
     for existing in (path, public_path):
         if existing.exists():
@@ -90,17 +93,23 @@ def _write_secret(path: Path, identity: Identity, info: PublicKeyInfo) -> None:
         out.write(text)
 
 
-def read_secret_key(path: Path) -> Identity:
-    """The identity in a secret key file; KeyFileError if it is unreadable, malformed, or
-    readable by group or others."""
+def read_secret_key(path: Path | str) -> Identity:
+    """The identity in a secret key file; KeyFileError if it is unreadable, malformed, a public
+    ``.pub`` file, or readable by group or others."""
+    path = Path(path)
     try:
+        data = tomllib.loads(path.read_text("utf-8"))
+        if "seed" not in data and "public_key" in data:
+            raise KeyFileError(
+                f"{path} is a public key file (no secret seed); name the secret file that "
+                f"consortium keygen wrote beside it ({path.with_suffix('.key').name})"
+            )
         mode = path.stat().st_mode
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise KeyFileError(
                 f"{path} is readable by others (mode {stat.S_IMODE(mode):o}); "
                 f"run: chmod 600 {path}"
             )
-        data = tomllib.loads(path.read_text("utf-8"))
         seed = bytes.fromhex(data["seed"])
         if len(seed) != SEED_BYTES:
             raise ValueError(f"seed must be {SEED_BYTES} bytes")
@@ -118,10 +127,16 @@ def read_secret_key(path: Path) -> Identity:
     return identity
 
 
-def read_public_key(path: Path) -> PublicKeyInfo:
-    """The public fields of a public or secret key file."""
+def read_public_key(path: Path, *, secret_allowed: bool = True) -> PublicKeyInfo:
+    """The public fields of a public or secret key file; with ``secret_allowed=False`` a
+    secret file is refused (it should not travel to whoever assembles the genesis)."""
     try:
         data = tomllib.loads(path.read_text("utf-8"))
+        if not secret_allowed and "seed" in data:
+            raise KeyFileError(
+                f"{path} is a SECRET key file; pass its public file "
+                f"{public_path_for(path).name} instead, and keep the secret one where it is"
+            )
         key = bytes.fromhex(data["public_key"])
         if len(key) != KEY_BYTES:
             raise ValueError(f"public_key must be {KEY_BYTES} bytes")

@@ -67,7 +67,7 @@ class ClusterFiles:
 
 
 def write_cluster(
-    directory: Path,
+    directory: Path | str,
     validators: int,
     *,
     participants: Mapping[str, str] | None = None,
@@ -80,6 +80,7 @@ def write_cluster(
         ``org-0``..; ``participants`` maps a genesis participant's name to its role (all of
         ``org-0``); ``ledger`` goes into every node's ``[ledger]`` table; ``workflows`` are the
     declarative workflow definitions the genesis carries."""
+    directory = Path(directory)
     keys = directory / "keys"
     public = [
         write_key_pair(keys / f"validator-{i}.key", f"validator-{i}", VALIDATOR_ROLE, f"org-{i}")[0]

@@ -20,6 +20,9 @@ import msgspec
 
 from consortium.config import ConsortiumConfig
 from consortium.events.errors import ConsortiumError
+from consortium.events.genesis import Genesis
+from consortium.events.identity import Identity
+from consortium.key_file import KEY_BYTES
 from consortium.toml_writer import dumps
 
 
@@ -75,8 +78,9 @@ class ClientConfig:
 _LEDGER_FIELDS = frozenset(f.name for f in dataclasses.fields(ConsortiumConfig))
 
 
-def load_config(path: Path) -> NodeConfig | ClientConfig:
+def load_config(path: Path | str) -> NodeConfig | ClientConfig:
     """Read a node file or a client file, whichever ``path`` is."""
+    path = Path(path)
     try:
         data = tomllib.loads(path.read_text("utf-8"))
     except OSError as exc:
@@ -98,7 +102,8 @@ def load_config(path: Path) -> NodeConfig | ClientConfig:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def load_node_config(path: Path) -> NodeConfig:
+def load_node_config(path: Path | str) -> NodeConfig:
+    path = Path(path)
     config = load_config(path)
     if not isinstance(config, NodeConfig):
         raise ConfigError(f"{path} is a client config, not a node config")
@@ -109,16 +114,70 @@ def _node_config(file: _NodeFile, base: Path) -> NodeConfig:
     unknown = sorted(set(file.ledger) - _LEDGER_FIELDS)
     if unknown:
         raise ValueError(f"unknown [ledger] settings {unknown}; known: {sorted(_LEDGER_FIELDS)}")
+    for name, value in file.ledger.items():
+        if name.endswith("_ms") and isinstance(value, int) and value < 0:
+            raise ValueError(f"ledger.{name} is {value}; a duration cannot be negative")
     node = file.node
     return NodeConfig(
         genesis_file=base / node.genesis,
         key_file=base / node.key_file,
         data_dir=base / node.data_dir,
         listen=node.listen,
-        peers={int(index): address for index, address in file.peers.items()},
-        client_keys=tuple(bytes.fromhex(k) for k in node.client_keys),
+        peers={_peer_index(index): address for index, address in file.peers.items()},
+        client_keys=tuple(_client_key(i, k) for i, k in enumerate(node.client_keys)),
         ledger=msgspec.convert(file.ledger, ConsortiumConfig),
     )
+
+
+def _peer_index(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(
+            f"peers.{text}: a peer is named by its validator index in the genesis (0, 1, ...)"
+        ) from None
+
+
+def _client_key(position: int, text: str) -> bytes:
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        key = b""
+    if len(key) != KEY_BYTES:
+        raise ValueError(
+            f"node.client_keys[{position}] is not a {KEY_BYTES}-byte public key in hex; copy "
+            "the public_key line of the host's .pub file"
+        )
+    return key
+
+
+def check_against_genesis(config: NodeConfig, genesis: Genesis, identity: Identity) -> int:
+    """This node's validator index; ConfigError if the config and the genesis disagree: the
+    key is not a validator's, a ``[peers]`` index is not a validator, or a validator other than
+    this node has no address (it could never be reached)."""
+    try:
+        index = genesis.validator_keys.index(identity.public_key)
+    except ValueError:
+        raise ConfigError(
+            f"node.key_file {config.key_file}: its key is not a validator of chain "
+            f"{genesis.chain_id!r}; use the key file of a validator that {config.genesis_file} "
+            "names (its public key is listed under [[validators]])"
+        ) from None
+    n = len(genesis.validators)
+    unknown = sorted(i for i in config.peers if not 0 <= i < n)
+    if unknown:
+        raise ConfigError(
+            f"peers.{unknown[0]}: the genesis has validators 0..{n - 1} only; remove it or fix "
+            "the index"
+        )
+    missing = sorted(i for i in range(n) if i != index and i not in config.peers)
+    if missing:
+        raise ConfigError(
+            f"[peers] has no address for validator(s) {missing} "
+            f"({', '.join(genesis.validators[i].name for i in missing)}); add a line "
+            f"'{missing[0]} = \"tcp://HOST:PORT\"' for each"
+        )
+    return index
 
 
 def node_config_toml(

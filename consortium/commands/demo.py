@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from consortium.commands import Commands
+from consortium.commands import CommandError, Commands, positive_int
 
 
 def register(commands: Commands) -> None:
@@ -24,7 +24,10 @@ def register(commands: Commands) -> None:
         help="directory for the validators' logs (default: %(default)s)",
     )
     demo.add_argument(
-        "--events", type=int, default=1000, help="number of payment events (default: %(default)s)"
+        "--events",
+        type=positive_int,
+        default=1000,
+        help="number of payment events (default: %(default)s)",
     )
     demo.add_argument(
         "--no-fsync",
@@ -37,4 +40,6 @@ def register(commands: Commands) -> None:
 def _run(args: argparse.Namespace) -> int:
     from consortium.demo import run_demo
 
+    if args.data.exists() and not args.data.is_dir():
+        raise CommandError(f"--data {args.data} is a file; give a directory for the logs")
     return run_demo(args.data, args.events, print, durable=not args.no_fsync)

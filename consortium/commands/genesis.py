@@ -8,6 +8,9 @@ from pathlib import Path
 
 from consortium.commands import Commands
 
+MIN_FAULT_TOLERANT = 4
+"""The fewest validators that tolerate one faulty validator (n = 3f+1 with f = 1)."""
+
 
 def register(commands: Commands) -> None:
     genesis = commands.add_parser(
@@ -35,6 +38,12 @@ def register(commands: Commands) -> None:
         type=int,
         help="genesis time, ms since the epoch (default: now); blocks must come after it",
     )
+    genesis.add_argument(
+        "--allow-fewer-than-4",
+        action="store_true",
+        help=f"accept 1 to {MIN_FAULT_TOLERANT - 1} validators: such a chain stops if any "
+        "validator fails (BFT with n validators tolerates (n-1)//3 faults); for tests only",
+    )
     genesis.set_defaults(run=_run)
 
 
@@ -51,8 +60,15 @@ def _run(args: argparse.Namespace) -> int:
             raise GenesisFileError(f"--token {spec!r}: write it as SYMBOL:ORGANISATION")
         tokens.append((symbol, org))
     time_ms = args.time_ms if args.time_ms is not None else time.time_ns() // 1_000_000
-    keys = [read_public_key(path) for path in args.keys]
+    keys = [read_public_key(path, secret_allowed=False) for path in args.keys]
     genesis = build_genesis(args.chain_id, time_ms, keys, tokens)
+    n = len(genesis.validators)
+    if n < MIN_FAULT_TOLERANT and not args.allow_fewer_than_4:
+        raise GenesisFileError(
+            f"{n} validator key(s) given; a chain of fewer than {MIN_FAULT_TOLERANT} validators "
+            "halts when any one of them fails. Give at least 4 validator .pub files, or pass "
+            "--allow-fewer-than-4 for a test chain"
+        )
     write_genesis(args.out, genesis)
     print(
         f"wrote {args.out}: chain {genesis.chain_id!r}, {len(genesis.validators)} validators, "

@@ -30,9 +30,23 @@ def register(commands: Commands) -> None:
     keygen.set_defaults(run=_run)
 
 
+def valid_roles() -> list[str]:
+    """The roles a key may have: validator, host, an organisation admin, or a role a workflow
+    of the ruleset enrols."""
+    from consortium.key_file import HOST_ROLE, VALIDATOR_ROLE
+    from consortium.rules.payments import ADMIN
+    from consortium.rules.rulebook import RULESET
+
+    return sorted({VALIDATOR_ROLE, HOST_ROLE, ADMIN, *RULESET.roles})
+
+
 def _run(args: argparse.Namespace) -> int:
+    from consortium.commands import CommandError
     from consortium.key_file import write_key_pair
 
+    roles = valid_roles()
+    if args.role not in roles:
+        raise CommandError(f"--role {args.role!r} is not a role; use one of: {', '.join(roles)}")
     public, identity = write_key_pair(args.out, args.name, args.role, args.org)
     print(f"wrote {args.out} (secret, mode 0600) and {public}")
     print(f"public key: {identity.public_key.hex()}")

@@ -26,17 +26,23 @@ def register(commands: Commands) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from consortium.genesis_file import read_genesis
+    from consortium.key_file import read_secret_key
     from consortium.network_node import NetworkedConsortium
-    from consortium.node_config import load_node_config
+    from consortium.node_config import check_against_genesis, load_node_config
 
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
+    config = load_node_config(args.config)
+    check_against_genesis(
+        config, read_genesis(config.genesis_file), read_secret_key(config.key_file)
+    )
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    node = NetworkedConsortium(load_node_config(args.config))
+    node = NetworkedConsortium(config)
     try:
         print(
             f"validator {node.index} of chain {node.genesis.chain_id!r} listening on "
