@@ -7,11 +7,11 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from consortium.commands import audit, demo, genesis, keygen, node
+from consortium.commands import audit, check, demo, genesis, init, keygen, node, status
 from consortium.events.errors import ConsortiumError
 from consortium.log_format import configure
 
-COMMANDS = (demo, audit, keygen, genesis, node)
+COMMANDS = (demo, audit, init, keygen, genesis, node, check, status)
 
 
 def _version() -> str:

@@ -1,0 +1,83 @@
+"""``consortium init`` writes a cluster that starts as written; ``check`` accepts its configs
+and ``status`` follows its heights as events commit."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from consortium.cli import main
+from consortium.events.identity import Identity
+from consortium.events.payments import Transfer
+from consortium.local_cluster import NodeProcess, wait_for
+from consortium.node_config import ClientConfig, load_config
+from consortium.remote import open_consortium
+
+
+@pytest.fixture
+def testnet(tmp_path: Path) -> Iterator[Path]:
+    directory = tmp_path / "net"
+    assert main(["init", "--validators", "4", "--dir", str(directory)]) == 0
+    nodes = [
+        NodeProcess(directory / f"node-{i}.toml", tmp_path / f"node-{i}.log") for i in range(4)
+    ]
+    for node in nodes:
+        node.start()
+    try:
+        yield directory
+    finally:
+        for node in nodes:
+            node.terminate()
+
+
+def heights(directory: Path, capsys: pytest.CaptureFixture[str]) -> list[int]:
+    code = main(["status", str(directory)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    return [int(h) for h in re.findall(r"height (\d+)", out)]
+
+
+def test_init_check_and_status_of_a_running_cluster(
+    testnet: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configs = sorted(str(p) for p in testnet.glob("*-*.toml"))
+    assert len(configs) == 8  # node-i and client-i
+    assert main(["check", *configs]) == 0
+    assert capsys.readouterr().out.count(": ok: ") == 8
+    assert wait_for(lambda: main(["status", str(testnet)]) == 0, 60)
+    capsys.readouterr()
+    before = heights(testnet, capsys)
+    assert len(before) == 4
+    with open_consortium(testnet / "client-0.toml") as consortium:
+        stranger = consortium.participant(Identity.from_seed("stranger", b"init-status-test"))
+        receipt = stranger.submit(Transfer(token="EUR", to=b"\1" * 32, amount=1)).result(60)
+    assert receipt.height is not None  # refused by the rules (unknown author), in a block
+    assert wait_for(lambda: min(heights(testnet, capsys)) > max(before), 60)
+
+
+def test_init_refuses_a_used_directory_and_a_small_cluster(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "x").write_text("")
+    assert main(["init", "--dir", str(tmp_path)]) == 2
+    assert "not an empty directory" in capsys.readouterr().err
+    assert main(["init", "--validators", "2", "--dir", str(tmp_path / "small")]) == 2
+    assert "--allow-fewer-than-4" in capsys.readouterr().err
+    small = tmp_path / "small"
+    assert main(["init", "--validators", "1", "--allow-fewer-than-4", "--dir", str(small)]) == 0
+    config = load_config(small / "client-0.toml")
+    assert isinstance(config, ClientConfig) and config.validator == 0
+
+
+def test_check_names_a_client_validator_outside_the_genesis(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["init", "--dir", str(tmp_path / "net")]) == 0
+    client = tmp_path / "net" / "client-0.toml"
+    client.write_text(client.read_text().replace("validator = 0", "validator = 9"))
+    capsys.readouterr()
+    assert main(["check", str(client)]) == 2
+    assert "client.validator is 9" in capsys.readouterr().err
