@@ -65,7 +65,12 @@ def notice_of(record: CommitRecord) -> BlockNotice:
 
 class Subscription:
     """Made by ``Consortium.subscribe`` (callback) or ``Consortium.subscribe_async`` (async
-    iterator); ``close()`` ends it, and so does stopping the consortium."""
+    iterator); ``close()`` ends it, and so does stopping the consortium.
+
+    It is a context manager either way, so a host that leaves the block, or abandons an async
+    iteration by ``break`` or an exception, does not leave its dispatcher thread running:
+    ``with consortium.subscribe(cb) as sub:``, ``async with consortium.subscribe_async() as
+    sub:``; ``await sub.aclose()`` closes it from a coroutine."""
 
     def __init__(
         self,
@@ -131,10 +136,31 @@ class Subscription:
         if self._loop is not None and self._inbox is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._inbox.put_nowait, item)
 
-    def close(self) -> None:
+    def close(self, timeout_s: float | None = 5.0) -> None:
+        """End the subscription and wait (up to ``timeout_s``) for its dispatcher thread, which
+        first finishes the block it is handing over; from that thread itself (a callback that
+        closes its own subscription), it does not wait."""
         if not self.closed:
             self.closed = True
             self._queue.put(_CLOSED)
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout_s)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def aclose(self) -> None:
+        """``close()`` without blocking the event loop while the dispatcher thread ends."""
+        await asyncio.to_thread(self.close)
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
     def __aiter__(self) -> Subscription:
         if self._inbox is None:

@@ -87,3 +87,30 @@ def test_a_subscriber_that_falls_behind_is_told_and_consensus_goes_on(tmp_path: 
         assert errors and "fell behind" in str(errors[0])
     finally:
         c.stop()
+
+
+def _dispatchers() -> int:
+    return sum(t.name == "consortium-subscription" for t in threading.enumerate())
+
+
+def test_a_subscription_used_as_a_context_manager_stops_its_thread() -> None:
+    from consortium.subscriptions import Subscription
+
+    before = _dispatchers()
+    with Subscription(lambda notice: None, None, 10) as sub:
+        assert _dispatchers() == before + 1
+    assert sub.closed and _dispatchers() == before
+
+
+@pytest.mark.asyncio
+async def test_an_abandoned_async_subscription_stops_its_thread() -> None:
+    from consortium.subscriptions import Subscription
+
+    before = _dispatchers()
+    async with Subscription(None, None, 10, asyncio.get_running_loop()) as sub:
+        assert _dispatchers() == before + 1
+    assert sub.closed and _dispatchers() == before
+    other = Subscription(None, None, 10, asyncio.get_running_loop())
+    await other.aclose()
+    assert _dispatchers() == before
+    assert [n async for n in other] == []  # a closed subscription's iteration ends
