@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 
 import pytest
@@ -20,11 +21,11 @@ def _receipt(tag: bytes, result: EventResult = ACCEPTED) -> Receipt:
 def test_first_receipt_wins_and_callbacks_run_once() -> None:
     future = ReceiptFuture()
     seen: list[Receipt] = []
-    future.add_done_callback(seen.append)
+    future.add_receipt_callback(seen.append)
     assert not future.done()
     future.set(_receipt(b"a"))
     future.set(_receipt(b"b", EventResult(Code.INVALID, "late")))
-    future.add_done_callback(seen.append)  # added after resolution: runs at once
+    future.add_receipt_callback(seen.append)  # added after resolution: runs at once
     assert future.done()
     assert future.result(0).event_id == b"a" * 32
     assert [r.event_id for r in seen] == [b"a" * 32, b"a" * 32]
@@ -33,7 +34,7 @@ def test_first_receipt_wins_and_callbacks_run_once() -> None:
 def test_failure_raises_from_result_and_skips_callbacks() -> None:
     future = ReceiptFuture()
     seen: list[Receipt] = []
-    future.add_done_callback(seen.append)
+    future.add_receipt_callback(seen.append)
     future.fail(ConnectionError("validator gone"))
     future.set(_receipt(b"a"))  # too late: the failure stands
     with pytest.raises(ConnectionError, match="validator gone"):
@@ -64,3 +65,39 @@ async def test_await_raises_the_failure() -> None:
     threading.Timer(0.02, future.fail, args=(ConnectionError("closed"),)).start()
     with pytest.raises(ConnectionError, match="closed"):
         await asyncio.wait_for(future, 5)
+
+
+def test_wait_and_as_completed_see_futures_resolved_on_other_threads() -> None:
+    futures = [ReceiptFuture() for _ in range(3)]
+    futures[0].set(_receipt(b"x"))
+    threading.Timer(0.02, futures[1].set, args=(_receipt(b"y"),)).start()
+    threading.Timer(0.03, futures[2].fail, args=(ConnectionError("gone"),)).start()
+    done, pending = concurrent.futures.wait(futures, timeout=5)
+    assert done == set(futures) and not pending
+    assert set(concurrent.futures.as_completed(futures, timeout=5)) == set(futures)
+    late = [ReceiptFuture(), ReceiptFuture()]
+    threading.Timer(0.02, late[1].set, args=(_receipt(b"z"),)).start()
+    first = next(concurrent.futures.as_completed(late, timeout=5))
+    assert first is late[1] and first.exception() is None
+    assert isinstance(futures[2].exception(0), ConnectionError)
+    assert not futures[0].cancel() and not futures[0].cancelled()
+
+
+def test_done_callbacks_get_the_future_whatever_the_outcome() -> None:
+    seen: list[concurrent.futures.Future[Receipt]] = []
+    ok, failed = ReceiptFuture(), ReceiptFuture()
+    for future in (ok, failed):
+        future.add_done_callback(seen.append)
+    ok.set(_receipt(b"a"))
+    failed.fail(ConnectionError("gone"))
+    assert seen == [ok, failed]
+
+
+@pytest.mark.asyncio
+async def test_asyncio_wrap_future_carries_receipts_and_failures() -> None:
+    ok, failed = ReceiptFuture(), ReceiptFuture()
+    threading.Timer(0.02, ok.set, args=(_receipt(b"w"),)).start()
+    threading.Timer(0.02, failed.fail, args=(ConnectionError("gone"),)).start()
+    assert (await asyncio.wait_for(asyncio.wrap_future(ok), 5)).event_id == b"w" * 32
+    with pytest.raises(ConnectionError, match="gone"):
+        await asyncio.wait_for(asyncio.wrap_future(failed), 5)
