@@ -51,6 +51,10 @@ if TYPE_CHECKING:
         Code as Code,
         EventResult as EventResult,
     )
+    from consortium.key_file import (
+        KeyFileError as KeyFileError,
+        read_secret_key as read_secret_key,
+    )
     from consortium.remote import (
         RemoteConsortium as RemoteConsortium,
         RemoteError as RemoteError,
@@ -85,6 +89,7 @@ _EXPORTS: dict[str, str] = {
     "GenesisValidator": "consortium.events.genesis",
     "Identity": "consortium.events.identity",
     "IssueTokens": "consortium.events.payments",
+    "KeyFileError": "consortium.key_file",
     "LogCorruptError": "consortium.storage.errors",
     "ParticipantHandle": "consortium.api",
     "Receipt": "consortium.actors.messages",
@@ -104,6 +109,7 @@ _EXPORTS: dict[str, str] = {
     "TokenDefinition": "consortium.events.genesis",
     "Transfer": "consortium.events.payments",
     "open_consortium": "consortium.remote",
+    "read_secret_key": "consortium.key_file",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -27,6 +27,18 @@ def register(commands: Commands) -> None:
     )
     keygen.add_argument("--org", required=True, help="the organisation the key belongs to")
     keygen.add_argument("--out", type=Path, required=True, help="the secret key file to write")
+    sealed = keygen.add_mutually_exclusive_group()
+    sealed.add_argument(
+        "--passphrase-env",
+        metavar="VAR",
+        help="seal the seed under the passphrase in environment variable VAR (Argon2id and "
+        "secretbox); loaders read it from CONSORTIUM_KEY_PASSPHRASE or ask for it",
+    )
+    sealed.add_argument(
+        "--passphrase",
+        action="store_true",
+        help="seal the seed under a passphrase asked for on the terminal",
+    )
     keygen.set_defaults(run=_run)
 
 
@@ -47,7 +59,28 @@ def _run(args: argparse.Namespace) -> int:
     roles = valid_roles()
     if args.role not in roles:
         raise CommandError(f"--role {args.role!r} is not a role; use one of: {', '.join(roles)}")
-    public, identity = write_key_pair(args.out, args.name, args.role, args.org)
+    public, identity = write_key_pair(
+        args.out, args.name, args.role, args.org, _passphrase(args)
+    )
     print(f"wrote {args.out} (secret, mode 0600) and {public}")
     print(f"public key: {identity.public_key.hex()}")
     return 0
+
+
+def _passphrase(args: argparse.Namespace) -> str | None:
+    import getpass
+    import os
+
+    from consortium.commands import CommandError
+
+    if args.passphrase_env is not None:
+        value = os.environ.get(args.passphrase_env)
+        if not value:
+            raise CommandError(f"--passphrase-env {args.passphrase_env}: that variable is unset")
+        return value
+    if not args.passphrase:
+        return None
+    first = getpass.getpass("passphrase for the new key: ")
+    if first != getpass.getpass("the same passphrase again: "):
+        raise CommandError("the two passphrases differ; run keygen again")
+    return first
