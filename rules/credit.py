@@ -32,18 +32,12 @@ from consortium.events.credit import (
 )
 from consortium.events.results import Code
 from consortium.rules import bounds
+from consortium.rules.certificates import Certificate, require_debit_allowed
 from consortium.rules.context import EventContext
 from consortium.rules.engine import BlockContext, BlockHook, FunctionRule
 from consortium.rules.payments import ADMIN, balance_of, credit
 from consortium.rules.schedule import ScheduleRow, file_due, take_due
 from consortium.rules.tables import Order, Settlement, StatusChange, token_key
-
-
-class Certificate(msgspec.Struct, frozen=True, gc=False, array_like=True):
-    issuer: bytes
-    organisation: str
-    valid_until_ms: int
-    revoked: bool = False
 
 
 class CreditLine(msgspec.Struct, frozen=True, gc=False, array_like=True):
@@ -101,18 +95,6 @@ def _token(ctx: EventContext, token: str) -> None:
         ctx.state.get("tokens", token_key(token)) is not None,
         Code.NOT_FOUND,
         f"token {token!r} does not exist",
-    )
-
-
-def _certified(ctx: EventContext, key: bytes) -> None:
-    cert: Certificate | None = ctx.state.get("credit_certificates", key)
-    ctx.require(cert is not None, Code.WRONG_ROLE, "the payer holds no certificate")
-    assert cert is not None
-    ctx.require(not cert.revoked, Code.WRONG_ROLE, "the payer's certificate is revoked")
-    ctx.require(
-        ctx.time_ms < cert.valid_until_ms,
-        Code.DEADLINE,
-        "the payer's certificate has expired (ledger time)",
     )
 
 
@@ -210,7 +192,7 @@ def _apply_revoke_credit(ctx: EventContext, body: RevokeCredit) -> None:
 def _check_pay(ctx: EventContext, body: Pay) -> None:
     _token(ctx, body.token)
     bounds.amount(body.amount, "Pay.amount")
-    _certified(ctx, body.author)
+    require_debit_allowed(ctx, body.author, needs_certificate=True)
     ctx.participant(body.merchant, "merchant")
     balance = balance_of(ctx.state, body.author, body.token)
     short = body.amount - balance
@@ -261,6 +243,7 @@ def _apply_pay(ctx: EventContext, body: Pay) -> None:
 
 
 def _check_start(ctx: EventContext, body: StartSettlement) -> None:
+    require_debit_allowed(ctx, body.author, needs_certificate=False)
     ctx.require(
         bool(body.bills) and len(set(body.bills)) == len(body.bills),
         Code.INVALID,
@@ -349,6 +332,7 @@ def _apply_confirm(ctx: EventContext, body: ConfirmSettlement) -> None:
 
 def _check_pending(ctx: EventContext, body: PendingTransfer) -> None:
     _token(ctx, body.token)
+    require_debit_allowed(ctx, body.author, needs_certificate=False)
     bounds.amount(body.amount, "PendingTransfer.amount")
     ctx.participant(body.to, "payee")
     bounds.in_range(body.timeout_ms, "PendingTransfer.timeout_ms")
@@ -390,6 +374,8 @@ def _finish(state: Any, pending_id: bytes, pending: Pending, to: bytes, status: 
 
 def _check_post(ctx: EventContext, body: PostTransfer) -> None:
     _open_pending(ctx, body.pending)
+    # Posting pays the held funds out: a hold made before a revocation is not posted after it.
+    require_debit_allowed(ctx, body.author, needs_certificate=False)
 
 
 def _apply_post(ctx: EventContext, body: PostTransfer) -> None:
@@ -416,6 +402,7 @@ def expire_pending(ctx: BlockContext) -> None:
 
 def _check_linked(ctx: EventContext, body: LinkedTransfers) -> None:
     ctx.require(bool(body.legs), Code.INVALID, "no transfers")
+    require_debit_allowed(ctx, body.author, needs_certificate=False)
     needed: dict[str, int] = {}
     for i, leg in enumerate(body.legs):
         _token(ctx, leg.token)

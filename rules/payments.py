@@ -5,6 +5,7 @@ from __future__ import annotations
 from consortium.events.payments import IssueTokens, RegisterParticipant, Transfer
 from consortium.events.results import Code
 from consortium.rules import bounds
+from consortium.rules.certificates import require_debit_allowed
 from consortium.rules.context import EventContext
 from consortium.rules.engine import BlockHook, FunctionRule
 from consortium.rules.state import Overlay, StateView
@@ -66,6 +67,7 @@ def _apply_issue(ctx: EventContext, body: IssueTokens) -> None:
 
 def _check_transfer(ctx: EventContext, body: Transfer) -> None:
     bounds.amount(body.amount, "Transfer.amount")
+    require_debit_allowed(ctx, body.author, needs_certificate=False)
     ctx.require(
         ctx.state.get("tokens", token_key(body.token)) is not None,
         Code.NOT_FOUND,

@@ -22,7 +22,7 @@ from consortium.events.credit import (
 from consortium.events.envelope import add_signatures, event_id
 from consortium.events.genesis import GenesisParticipant
 from consortium.events.identity import Identity
-from consortium.events.payments import IssueTokens, RegisterParticipant, RotateKey
+from consortium.events.payments import IssueTokens, RegisterParticipant, RotateKey, Transfer
 from consortium.events.results import Code
 from consortium.rules.credit import hold_account
 from consortium.rules.engine import genesis_state
@@ -269,3 +269,68 @@ def test_an_organisation_rotates_only_its_own_users() -> None:
     new = ident("enterprise-new")
     assert _rotate(ledger, other_admin, ENT, new, new) is Code.WRONG_ROLE
     assert _rotate(ledger, ADMIN, ENT, new, new) is Code.OK
+
+
+def _debits_of(ledger: LedgerLike, held: bytes) -> dict[str, bytes]:
+    """One envelope per kind of debit ENT can author, each small enough to be affordable."""
+    return {
+        "transfer": ledger.sign(ENT, Transfer(token="EUR", to=MER.public_key, amount=1)),
+        "hold": ledger.sign(
+            ENT, PendingTransfer(token="EUR", to=MER.public_key, amount=1, timeout_ms=10**9)
+        ),
+        "post": ledger.sign(ENT, PostTransfer(pending=held)),
+        "linked": ledger.sign(
+            ENT, LinkedTransfers(legs=(Leg(to=MER.public_key, token="EUR", amount=1),))
+        ),
+        "pay": ledger.sign(ENT, Pay(merchant=MER.public_key, token="EUR", amount=1)),
+    }
+
+
+def _hold(ledger: LedgerLike) -> bytes:
+    hold = ledger.sign(
+        ENT, PendingTransfer(token="EUR", to=MER.public_key, amount=1, timeout_ms=10**9)
+    )
+    assert ledger.run(hold, time_ms=3_000)[0].accepted
+    return event_id(hold)
+
+
+def test_a_revoked_certificate_stops_every_debit_its_key_authors() -> None:
+    """Issue 23: after RevokeCertificate, Pay was refused but Transfer, PendingTransfer and
+    LinkedTransfers (and posting a hold made before) still emptied the account."""
+    ledger = _setup()
+    held = _hold(ledger)
+    ledger.run(ledger.sign(ADMIN, RevokeCertificate(subject=ENT.public_key)), time_ms=3_500)
+    for kind, envelope in _debits_of(ledger, held).items():
+        assert ledger.run(envelope, time_ms=4_000)[0].code is Code.WRONG_ROLE, kind
+    assert balance(ledger, ENT.public_key) == 99  # only the hold left, made before revoking
+    void = ledger.sign(ENT, VoidTransfer(pending=held))  # giving the hold back is no debit
+    assert ledger.run(void, time_ms=4_000)[0].accepted
+
+
+def test_an_expired_certificate_stops_every_debit_at_block_time() -> None:
+    ledger = _setup()
+    held = _hold(ledger)
+    for kind, envelope in _debits_of(ledger, held).items():
+        assert ledger.run(envelope, time_ms=1_000_000)[0].code is Code.DEADLINE, kind
+    assert balance(ledger, ENT.public_key) == 99
+
+
+def test_a_revoked_enterprise_cannot_start_a_settlement() -> None:
+    ledger = _setup(funds=0)
+    assert _grant(ledger, 100) is Code.OK
+    bill, code = _pay(ledger, 10)
+    assert code is Code.OK
+    ledger.run(ledger.sign(ADMIN, RevokeCertificate(subject=ENT.public_key)), time_ms=4_500)
+    start = ledger.sign(ENT, StartSettlement(merchant=MER.public_key, bills=(bill,)))
+    assert ledger.run(start, time_ms=5_000)[0].code is Code.WRONG_ROLE
+
+
+def test_keys_never_certified_still_move_their_own_funds_but_never_pay() -> None:
+    """The admin issues and distributes without a certificate; Pay always needs one."""
+    ledger = _setup()
+    give = ledger.sign(ADMIN, IssueTokens(token="EUR", to=BOB.public_key, amount=5))
+    assert ledger.run(give, time_ms=3_000)[0].accepted
+    move = ledger.sign(BOB, Transfer(token="EUR", to=ENT.public_key, amount=2))
+    assert ledger.run(move, time_ms=3_000)[0].accepted
+    pay = ledger.sign(BOB, Pay(merchant=MER.public_key, token="EUR", amount=1))
+    assert ledger.run(pay, time_ms=3_000)[0].code is Code.WRONG_ROLE
