@@ -36,6 +36,9 @@ INSURER, OWNER, PROVIDER, REGULATOR = "insurer", "car_owner", "provider", "regul
 
 
 class Usage(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """Orders reserved against a service (counted when assigned) and the amount paid for them
+    (known when the provider records the cost, capped there by what remains)."""
+
     service: str
     count: int
     amount: int
@@ -222,6 +225,14 @@ def _remaining(policy: Policy, service: str) -> tuple[int, int]:
     return cover.max_count - used.count, cover.max_amount - used.amount
 
 
+def _used(policy: Policy, service: str, count: int, amount: int) -> Policy:
+    """``policy`` with ``count`` more orders and ``amount`` more paid against ``service``."""
+    usage = {u.service: u for u in policy.usage}
+    used = usage.get(service, Usage(service, 0, 0))
+    usage[service] = Usage(service, used.count + count, used.amount + amount)
+    return msgspec.structs.replace(policy, usage=tuple(usage[s] for s in sorted(usage)))
+
+
 def select_provider(state: StateView, insurer: bytes, service: str, region: str) -> bytes | None:
     """Fewest open orders among contracted candidates; ties to the smallest key."""
     candidates: Iterable[bytes] = state.get("insurance_index", _index_key(service, region)) or ()
@@ -260,6 +271,8 @@ def _check_request(ctx: EventContext, body: RequestService) -> None:
 
 def _apply_request(ctx: EventContext, body: RequestService) -> None:
     policy = ctx.state.get("insurance_policies", body.policy)
+    # The order's count is reserved now, so overlapping requests cannot outnumber the cover.
+    ctx.state.put("insurance_policies", body.policy, _used(policy, body.service, 1, 0))
     provider_key = select_provider(ctx.state, policy.insurer, body.service, body.region)
     assert provider_key is not None
     provider = ctx.state.get("insurance_providers", provider_key)
@@ -330,14 +343,7 @@ def _apply_complete(ctx: EventContext, body: CompleteOrder) -> None:
     policy = ctx.state.get("insurance_policies", order.policy)
     _, remaining = _remaining(policy, order.service)
     covered = max(0, min(body.cost, remaining))
-    usage = {u.service: u for u in policy.usage}
-    used = usage.get(order.service, Usage(order.service, 0, 0))
-    usage[order.service] = Usage(order.service, used.count + 1, used.amount + covered)
-    ctx.state.put(
-        "insurance_policies",
-        order.policy,
-        msgspec.structs.replace(policy, usage=tuple(usage[s] for s in sorted(usage))),
-    )
+    ctx.state.put("insurance_policies", order.policy, _used(policy, order.service, 0, covered))
     provider = ctx.state.get("insurance_providers", order.provider)
     ctx.state.put(
         "insurance_providers",

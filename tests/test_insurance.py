@@ -134,11 +134,9 @@ def test_rejections(make_ledger: LedgerFactory) -> None:
     policy = _policy(ledger, count=1)
     assert _request(ledger, policy, service="fuel")[1].code is Code.INVALID  # not covered
     assert _request(ledger, policy, region="south")[1].code is Code.NOT_FOUND  # nobody there
-    assert _request(ledger, policy)[1].accepted
-    order, _ = _request(ledger, policy)  # second request: count 1 is not used until completed
-    assert ledger.state.get("insurance_orders", order) is not None
-    # complete the first to use the single entitlement
-    first = next(k for k, o in ledger.state.rows("insurance_orders") if k != order)
+    first, result = _request(ledger, policy)
+    assert result.accepted
+    assert _request(ledger, policy)[1].code is Code.EXHAUSTED  # reserved by the open order
     provider = P1 if ledger.state.get("insurance_orders", first).provider == P1.public_key else P2
     ledger.run(ledger.sign(provider, AcceptOrder(order=first)))
     ledger.run(ledger.sign(provider, CompleteOrder(order=first, cost=100, record="ok")))
@@ -146,6 +144,42 @@ def test_rejections(make_ledger: LedgerFactory) -> None:
     assert ledger.run(ledger.sign(P1, CancelPolicy(policy=policy)))[0].code is Code.WRONG_ROLE
     assert ledger.run(ledger.sign(INSURER, CancelPolicy(policy=policy)))[0].accepted
     assert _request(ledger, policy)[1].code is Code.WRONG_STATE
+
+
+def test_overlapping_requests_cannot_outnumber_the_cover() -> None:
+    """Issue 23: with Coverage("towing", 2, 3000), three requests sent before any order completed
+    were all accepted and all paid as covered; the count is now reserved at assignment."""
+    ledger = _setup()
+    policy = ledger.sign(
+        INSURER,
+        IssuePolicy(
+            owner=OWNER.public_key,
+            token="EUR",
+            coverage=(Coverage("towing", 2, 3000),),
+            valid_from_ms=0,
+            valid_until_ms=100_000,
+        ),
+    )
+    ledger.run(policy)
+    asks = [
+        ledger.sign(
+            OWNER, RequestService(policy=event_id(policy), service="towing", region="north")
+        )
+        for _ in range(3)
+    ]
+    codes = [r.code for r in ledger.run(*asks)]
+    assert codes == [Code.OK, Code.OK, Code.EXHAUSTED]
+    for ask in asks[:2]:
+        order = event_id(ask)
+        provider = next(
+            p
+            for p in (P1, P2)
+            if ledger.state.get("insurance_orders", order).provider == p.public_key
+        )
+        ledger.run(ledger.sign(provider, AcceptOrder(order=order)))
+        ledger.run(ledger.sign(provider, CompleteOrder(order=order, cost=2000, record="towed")))
+        ledger.run(ledger.sign(INSURER, SettleOrder(order=order)))
+    assert value_added_spending(ledger.state) == {INSURER.public_key: 3000}  # 2000 + 1000
 
 
 def test_uncontracted_provider_is_never_assigned(make_ledger: LedgerFactory) -> None:
