@@ -189,3 +189,16 @@ def test_json_log_lines_carry_the_validator_fields() -> None:
     record.height = 5
     line = json.loads(JsonFormatter().format(record))
     assert line["message"] == "committed 5" and line["validator"] == 2 and line["height"] == 5
+
+
+def test_logging_options_given_before_the_subcommand_are_not_reset_after_it() -> None:
+    from consortium.cli import _parser
+
+    tail = ["--name", "a", "--role", "host", "--org", "o", "--out", "x.key"]
+    before = _parser().parse_args(["-v", "--log-format", "json", "keygen", *tail])
+    after = _parser().parse_args(["keygen", *tail, "-v", "--log-format", "json"])
+    neither = _parser().parse_args(["keygen", *tail])
+    assert (
+        (before.verbose, before.log_format) == (after.verbose, after.log_format) == (True, "json")
+    )
+    assert (neither.verbose, neither.log_format) == (False, "text")
