@@ -5,8 +5,8 @@ transport as its outbox, the process's timer thread as its timers and the clock,
 messages into loop calls. An empty inbox is what lets the loop flush (admit the waiting
 submissions, gossip, wake consensus), so a burst of messages is handled as one batch. No handler
 lets an exception out: pykka stops an actor whose handler raises, and one bad message must never
-take a validator down. Storage failures are the exception to the exception: a validator that
-cannot persist stops rather than diverge.
+take a validator down. The exceptions to the exception are ``HALTING_ERRORS``: a validator that
+cannot persist, or cannot execute a block a quorum certified, stops rather than diverge.
 """
 
 from __future__ import annotations
@@ -30,9 +30,8 @@ from consortium.events.logs import get_logger
 from consortium.events.signing import verify_signature
 from consortium.ledger.execution_memo import ExecutionMemo
 from consortium.ledger.node import NodeSettings
-from consortium.ledger.validator_loop import Clock, ValidatorLoop
+from consortium.ledger.validator_loop import HALTING_ERRORS, Clock, ValidatorLoop
 from consortium.rules.engine import Ruleset
-from consortium.storage.errors import StorageError
 from consortium.storage.log import EventLog
 
 log = get_logger(__name__)
@@ -134,9 +133,9 @@ class ValidatorActor(pykka.ThreadingActor):
     def _guarded(self, handle: Callable[[], Any], what: str) -> Any:
         try:
             return handle()
-        except StorageError:
+        except HALTING_ERRORS:
             log.critical(
-                "validator %d cannot persist; stopping",
+                "validator %d cannot persist or execute a committed block; stopping",
                 self.index,
                 exc_info=True,
                 extra={"validator": self.index},

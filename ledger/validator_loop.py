@@ -14,8 +14,9 @@ original result and height, if it is pending the submitter waits for its commit 
 That makes "keep the envelope and submit it again" a safe retry.
 
 What it needs from its shell comes in as parameters: an ``Outbox`` (broadcast, send), ``Timers``
-(schedule a timeout) and a clock. Exceptions are the shell's to handle: a ``StorageError``
-means the validator must stop, anything else is logged and the validator goes on.
+(schedule a timeout) and a clock. Exceptions are the shell's to handle: one of
+``HALTING_ERRORS`` (it cannot persist, or cannot execute a block a quorum certified) means the
+validator must stop rather than diverge; anything else is logged and the validator goes on.
 """
 
 from __future__ import annotations
@@ -42,9 +43,13 @@ from consortium.ledger.execution_memo import ExecutionMemo
 from consortium.ledger.node import CommitRecord, LedgerNode, NodeSettings
 from consortium.ledger.sign_guard import SignGuard
 from consortium.rules.engine import Ruleset
+from consortium.rules.faults import ExecutionFault
+from consortium.storage.errors import StorageError
 from consortium.storage.log import EventLog
 
 log = get_logger(__name__)
+HALTING_ERRORS: tuple[type[Exception], ...] = (StorageError, ExecutionFault)
+"""Errors after which a validator stops: going on could only make it diverge or lose data."""
 
 Clock = Callable[[], int]
 """Milliseconds of this validator's clock (wall clock, or the simulator's virtual one)."""

@@ -163,3 +163,32 @@ def test_a_proposer_whose_block_hook_faults_proposes_nothing(tmp_path: Path) -> 
         assert node.admit(envelope, event_id(envelope)) is None
         assert node.build_block(1, 0, 0, GENESIS.genesis_time_ms + 1, True) is None
         assert event_id(envelope) in node.mempool  # no event caused it: none is dropped
+
+
+def test_a_validator_shell_stops_on_an_execution_fault(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the node raises for a certified block it cannot execute stops the actor, as a
+    storage failure does; the other three go on."""
+    from consortium.actors.transport import PeerDelivery
+    from consortium.ledger.validator_loop import ValidatorLoop
+
+    honest_on_peer = ValidatorLoop.on_peer
+
+    def on_peer(loop: ValidatorLoop, sender: int, payload: bytes) -> None:
+        if payload == b"a certified block this validator cannot execute":
+            raise ExecutionFault(7, None, "a certified block", RuntimeError("a bug"))
+        honest_on_peer(loop, sender, payload)
+
+    monkeypatch.setattr(ValidatorLoop, "on_peer", on_peer)
+    c = start(tmp_path)
+    try:
+        alice, bob = funded_users(c, 2)
+        ref = c._validators[0]
+        ref.tell(PeerDelivery(1, b"a certified block this validator cannot execute"))
+        ref.actor_stopped.wait(10)
+        assert not ref.is_alive()
+        other = c.participant(alice.identity, validator=1)
+        assert other.submit(Transfer(token="NORTH", to=bob.public_key, amount=1)).result(30)
+    finally:
+        c.stop()

@@ -23,7 +23,7 @@ from consortium.events.identity import Identity
 from consortium.events.wire import SyncResponse, decode_peer_message
 from consortium.ledger.node import CommitRecord, NodeSettings
 from consortium.rules.rulebook import RULESET
-from consortium.storage.errors import LogCorruptError, StorageError
+from consortium.storage.errors import LogCorruptError
 from tests.sim.byzantine import behaviour_for
 from tests.sim.checker import Checker, Violation
 from tests.sim.faults import (
@@ -196,7 +196,7 @@ class Simulation:
         if self.workload.on_receipt(client, eid) and v.index not in self.byzantine:
             self.checker.on_receipt(eid, height)
 
-    def on_stopped(self, v: SimValidator, error: StorageError) -> None:
+    def on_stopped(self, v: SimValidator, error: Exception) -> None:
         """A validator that found its log corrupt stops; the operator rebuilds it from peers."""
         if isinstance(error, LogCorruptError):
             self.ctx.observed[Observed.CORRUPTION_DETECTED] += 1

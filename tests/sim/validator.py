@@ -24,9 +24,9 @@ from consortium.events.genesis import Genesis
 from consortium.events.identity import Identity
 from consortium.events.verify_memo import VerificationMemo
 from consortium.ledger.node import CommitRecord, LedgerNode, NodeSettings
-from consortium.ledger.validator_loop import ValidatorLoop
+from consortium.ledger.validator_loop import HALTING_ERRORS, ValidatorLoop
 from consortium.rules.engine import Ruleset
-from consortium.storage.errors import LogCorruptError, StorageError
+from consortium.storage.errors import LogCorruptError
 from consortium.storage.log import EventLog
 from tests.sim.faults import Observed
 from tests.sim.network import Network
@@ -55,7 +55,7 @@ class Hooks(Protocol):
 
     def on_receipt(self, v: SimValidator, client: int, eid: bytes, height: int) -> None: ...
 
-    def on_stopped(self, v: SimValidator, error: StorageError) -> None: ...
+    def on_stopped(self, v: SimValidator, error: Exception) -> None: ...
 
     def violation(self, kind: str, detail: str) -> None: ...
 
@@ -190,7 +190,7 @@ class SimValidator:
             step()
             if self.loop is not None:
                 self.loop.flush(inbox_empty=True)
-        except StorageError as exc:
+        except HALTING_ERRORS as exc:
             self.crash()
             self.ctx.hooks.on_stopped(self, exc)
         except Exception as exc:
