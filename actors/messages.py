@@ -53,10 +53,26 @@ class FireTimeout:
 
 
 @dataclass(frozen=True, slots=True)
+class Subscribe:
+    """Call ``listener(record)`` on the validator's thread for every block it commits from now
+    on; the listener must only hand the record on (to a bounded queue), never block."""
+
+    listener: Callable[[Any], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    """Stop calling a listener given by ``Subscribe``; unknown listeners are ignored."""
+
+    listener: Callable[[Any], None]
+
+
+@dataclass(frozen=True, slots=True)
 class Inspect:
     """Run ``fn`` on the validator's ledger node in the actor's thread and answer its result.
 
-    Only for reads; the host sends it with ``ask``, never another actor.
+    Only for reads (writes have messages of their own, such as ``Subscribe``); the host sends
+    it with ``ask``, never another actor.
     """
 
     fn: Callable[[Any], Any]

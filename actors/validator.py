@@ -18,7 +18,7 @@ from typing import Any
 
 import pykka
 
-from consortium.actors.messages import FireTimeout, Inspect, SubmitEvent
+from consortium.actors.messages import FireTimeout, Inspect, SubmitEvent, Subscribe, Unsubscribe
 from consortium.actors.timers import TimerService
 from consortium.actors.transport import PeerDelivery, Transport
 from consortium.consensus.actions import Timeout
@@ -157,6 +157,11 @@ class ValidatorActor(pykka.ThreadingActor):
             self.loop.submit(message.envelope, message.reply_to)
         elif isinstance(message, FireTimeout):
             self.loop.on_timeout(message.timeout)
+        elif isinstance(message, Subscribe):
+            self.loop.node.listeners.append(message.listener)
+        elif isinstance(message, Unsubscribe):
+            if message.listener in self.loop.node.listeners:
+                self.loop.node.listeners.remove(message.listener)
         elif isinstance(message, Inspect):
             return message.fn(self.loop.node)
         return None

@@ -16,7 +16,7 @@ from typing import Any, TypeVar, cast
 
 import pykka
 
-from consortium.actors.messages import Inspect
+from consortium.actors.messages import Inspect, Subscribe
 from consortium.actors.participant import (
     CoSign,
     ParticipantActor,
@@ -306,7 +306,14 @@ class Consortium:
         return self._attach(Subscription(None, None, capacity, loop), validator)
 
     def _attach(self, subscription: Subscription, validator: int | None) -> Subscription:
-        self.inspect(lambda node: node.listeners.append(subscription.listener), validator)
+        index = validator if validator is not None else self._any_running()
+        ref = self._validators.get(index)
+        if ref is None:
+            raise ValueError(f"validator {index} does not run in this process")
+        try:
+            ref.ask(Subscribe(subscription.listener), timeout=ASK_TIMEOUT_S)
+        except pykka.ActorDeadError:
+            raise ConsortiumStopped(f"validator {index} has stopped") from None
         self._subscriptions.append(subscription)
         return subscription
 

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 import pykka
 
-from consortium.actors.messages import Inspect, Receipt, SubmitEvent
+from consortium.actors.messages import Inspect, Receipt, SubmitEvent, Subscribe as SubscribeListener
 from consortium.actors.net.endpoint import Target
 from consortium.actors.net.protocol import (
     REPLY,
@@ -63,7 +63,7 @@ class ClientService:
     def attach(self, ref: pykka.ActorRef[Any]) -> None:
         """Serve through this validator; called on its thread as it starts."""
         self._ref = ref
-        ref.tell(Inspect(lambda node: node.listeners.append(self.on_commit)))
+        ref.tell(SubscribeListener(self.on_commit))
 
     def detach(self) -> None:
         self._ref = None
