@@ -17,12 +17,16 @@ from consortium.events.codec import encode
 from consortium.events.merkle import leaf_hash
 
 
-class TableDigest(msgspec.Struct, frozen=True, gc=False, array_like=True):
+class TableDigest(
+    msgspec.Struct, frozen=True, gc=False, array_like=True, forbid_unknown_fields=True
+):
     name: str
     digest: bytes
 
 
-class BlockHeader(msgspec.Struct, frozen=True, gc=False, array_like=True):
+class BlockHeader(
+    msgspec.Struct, frozen=True, gc=False, array_like=True, forbid_unknown_fields=True
+):
     chain_id: str
     height: int
     round: int
@@ -53,7 +57,7 @@ def event_leaves(envelopes: tuple[bytes, ...] | list[bytes]) -> list[bytes]:
     return [leaf_hash(e) for e in envelopes]
 
 
-class Block(msgspec.Struct, frozen=True, gc=False, array_like=True):
+class Block(msgspec.Struct, frozen=True, gc=False, array_like=True, forbid_unknown_fields=True):
     header: BlockHeader
     events: tuple[bytes, ...]
 
@@ -66,12 +70,16 @@ def header_hash(header: BlockHeader) -> bytes:
     return hashlib.sha256(encode(header)).digest()
 
 
-class VoteSignature(msgspec.Struct, frozen=True, gc=False, array_like=True):
+class VoteSignature(
+    msgspec.Struct, frozen=True, gc=False, array_like=True, forbid_unknown_fields=True
+):
     validator: int
     signature: bytes
 
 
-class QuorumCertificate(msgspec.Struct, frozen=True, gc=False, array_like=True):
+class QuorumCertificate(
+    msgspec.Struct, frozen=True, gc=False, array_like=True, forbid_unknown_fields=True
+):
     """2f+1 precommits for ``block_hash`` at (height, round), each over the canonical vote bytes."""
 
     height: int
@@ -80,6 +88,8 @@ class QuorumCertificate(msgspec.Struct, frozen=True, gc=False, array_like=True):
     votes: tuple[VoteSignature, ...]
 
 
-class CommittedBlock(msgspec.Struct, frozen=True, gc=False, array_like=True):
+class CommittedBlock(
+    msgspec.Struct, frozen=True, gc=False, array_like=True, forbid_unknown_fields=True
+):
     block: Block
     qc: QuorumCertificate

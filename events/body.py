@@ -9,7 +9,14 @@ from __future__ import annotations
 import msgspec
 
 
-class EventBody(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag_field="type"):
+class EventBody(
+    msgspec.Struct,
+    frozen=True,
+    gc=False,
+    kw_only=True,
+    tag_field="type",
+    forbid_unknown_fields=True,
+):
     """Base of the tagged union of event bodies; subclasses set ``tag=`` to a stable name."""
 
     author: bytes = b""  # filled in by the participant that signs it

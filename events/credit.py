@@ -74,7 +74,7 @@ class VoidTransfer(EventBody, frozen=True, tag="payments.void"):
     pending: bytes
 
 
-class Leg(msgspec.Struct, frozen=True, gc=False, array_like=True):
+class Leg(msgspec.Struct, frozen=True, gc=False, array_like=True, forbid_unknown_fields=True):
     to: bytes
     token: str
     amount: int

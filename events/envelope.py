@@ -22,12 +22,12 @@ MAX_EVENT_BYTES = 64 * 1024
 MAX_SIGNATURES = 16
 
 
-class Signature(msgspec.Struct, frozen=True, gc=False, array_like=True):
+class Signature(msgspec.Struct, frozen=True, gc=False, array_like=True, forbid_unknown_fields=True):
     signer: bytes
     signature: bytes
 
 
-class Envelope(msgspec.Struct, frozen=True, gc=False, array_like=True):
+class Envelope(msgspec.Struct, frozen=True, gc=False, array_like=True, forbid_unknown_fields=True):
     """``body`` is the signed body bytes; ``signatures[0]`` is the author's."""
 
     body: bytes

@@ -14,27 +14,27 @@ from consortium.events.codec import BoundedDecoder, encode
 from consortium.events.workflow import WorkflowSpec
 
 
-class GenesisValidator(msgspec.Struct, frozen=True, gc=False):
+class GenesisValidator(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
     name: str
     organisation: str
     public_key: bytes
 
 
-class GenesisParticipant(msgspec.Struct, frozen=True, gc=False):
+class GenesisParticipant(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
     name: str
     organisation: str
     role: str
     public_key: bytes
 
 
-class TokenDefinition(msgspec.Struct, frozen=True, gc=False):
+class TokenDefinition(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
     """A token and the organisation whose issuers may create it."""
 
     symbol: str
     organisation: str
 
 
-class Genesis(msgspec.Struct, frozen=True, gc=False):
+class Genesis(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
     chain_id: str
     genesis_time_ms: int
     validators: tuple[GenesisValidator, ...]

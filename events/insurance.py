@@ -7,7 +7,7 @@ import msgspec
 from consortium.events.body import EventBody
 
 
-class Coverage(msgspec.Struct, frozen=True, gc=False, array_like=True):
+class Coverage(msgspec.Struct, frozen=True, gc=False, array_like=True, forbid_unknown_fields=True):
     """One covered service: how many times and up to what total amount (minor units)."""
 
     service: str

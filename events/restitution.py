@@ -7,7 +7,9 @@ import msgspec
 from consortium.events.body import EventBody
 
 
-class Entitlement(msgspec.Struct, frozen=True, gc=False, array_like=True):
+class Entitlement(
+    msgspec.Struct, frozen=True, gc=False, array_like=True, forbid_unknown_fields=True
+):
     victim: bytes
     amount: int
 

@@ -30,7 +30,9 @@ class Code(enum.StrEnum):
     WRONG_STATE = "wrong_state"
 
 
-class EventResult(msgspec.Struct, frozen=True, gc=False, array_like=True):
+class EventResult(
+    msgspec.Struct, frozen=True, gc=False, array_like=True, forbid_unknown_fields=True
+):
     code: Code
     detail: str = ""
 

@@ -22,14 +22,14 @@ class VoteKind(enum.IntEnum):
     PRECOMMIT = 2
 
 
-class Proposal(msgspec.Struct, frozen=True, gc=False, array_like=True):
+class Proposal(msgspec.Struct, frozen=True, gc=False, array_like=True, forbid_unknown_fields=True):
     height: int
     round: int
     pol_round: int
     block: Block
 
 
-class Vote(msgspec.Struct, frozen=True, gc=False, array_like=True):
+class Vote(msgspec.Struct, frozen=True, gc=False, array_like=True, forbid_unknown_fields=True):
     kind: VoteKind
     height: int
     round: int
@@ -37,17 +37,26 @@ class Vote(msgspec.Struct, frozen=True, gc=False, array_like=True):
     validator: int
 
 
-class SignedProposal(msgspec.Struct, frozen=True, gc=False, tag="proposal", array_like=True):
+class SignedProposal(
+    msgspec.Struct,
+    frozen=True,
+    gc=False,
+    tag="proposal",
+    array_like=True,
+    forbid_unknown_fields=True,
+):
     body: bytes
     signature: bytes
 
 
-class SignedVote(msgspec.Struct, frozen=True, gc=False, tag="vote", array_like=True):
+class SignedVote(
+    msgspec.Struct, frozen=True, gc=False, tag="vote", array_like=True, forbid_unknown_fields=True
+):
     body: bytes
     signature: bytes
 
 
-class LockProof(msgspec.Struct, frozen=True, gc=False, array_like=True):
+class LockProof(msgspec.Struct, frozen=True, gc=False, array_like=True, forbid_unknown_fields=True):
     """Why a validator locked on a block: the block and the 2f+1 prevotes for it in ``round``.
 
     Kept with the validator's precommit so that after a restart it can still re-propose the
@@ -58,25 +67,43 @@ class LockProof(msgspec.Struct, frozen=True, gc=False, array_like=True):
     prevotes: tuple[VoteSignature, ...]
 
 
-class EventGossip(msgspec.Struct, frozen=True, gc=False, tag="gossip", array_like=True):
+class EventGossip(
+    msgspec.Struct, frozen=True, gc=False, tag="gossip", array_like=True, forbid_unknown_fields=True
+):
     """Envelopes a validator accepted at intake, forwarded so every mempool holds them."""
 
     envelopes: tuple[bytes, ...]
 
 
-class Status(msgspec.Struct, frozen=True, gc=False, tag="status", array_like=True):
+class Status(
+    msgspec.Struct, frozen=True, gc=False, tag="status", array_like=True, forbid_unknown_fields=True
+):
     """The next height the sender will decide; a peer behind it asks for blocks."""
 
     sender: int
     height: int
 
 
-class SyncRequest(msgspec.Struct, frozen=True, gc=False, tag="sync_request", array_like=True):
+class SyncRequest(
+    msgspec.Struct,
+    frozen=True,
+    gc=False,
+    tag="sync_request",
+    array_like=True,
+    forbid_unknown_fields=True,
+):
     sender: int
     from_height: int
 
 
-class SyncResponse(msgspec.Struct, frozen=True, gc=False, tag="sync_response", array_like=True):
+class SyncResponse(
+    msgspec.Struct,
+    frozen=True,
+    gc=False,
+    tag="sync_response",
+    array_like=True,
+    forbid_unknown_fields=True,
+):
     blocks: tuple[CommittedBlock, ...]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import msgspec
 
 
-class TransitionSpec(msgspec.Struct, frozen=True, gc=False):
+class TransitionSpec(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
     name: str
     sources: tuple[str, ...]  # states it may fire from; "" is "the instance does not exist yet"
     target: str
@@ -15,7 +15,7 @@ class TransitionSpec(msgspec.Struct, frozen=True, gc=False):
     guards: tuple[str, ...] = ()
 
 
-class WorkflowSpec(msgspec.Struct, frozen=True, gc=False):
+class WorkflowSpec(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
     name: str
     transitions: tuple[TransitionSpec, ...]
     final: tuple[str, ...] = ()

@@ -21,29 +21,54 @@ REQUEST = b"Q"
 REPLY = b"R"
 
 
-class Submit(msgspec.Struct, frozen=True, gc=False, tag="submit", array_like=True):
+class Submit(
+    msgspec.Struct, frozen=True, gc=False, tag="submit", array_like=True, forbid_unknown_fields=True
+):
     request: int
     envelope: bytes
 
 
-class Query(msgspec.Struct, frozen=True, gc=False, tag="query", array_like=True):
+class Query(
+    msgspec.Struct, frozen=True, gc=False, tag="query", array_like=True, forbid_unknown_fields=True
+):
     request: int
     name: str
     arguments: msgspec.Raw  # msgpack of the query's argument tuple
 
 
-class Subscribe(msgspec.Struct, frozen=True, gc=False, tag="subscribe", array_like=True):
+class Subscribe(
+    msgspec.Struct,
+    frozen=True,
+    gc=False,
+    tag="subscribe",
+    array_like=True,
+    forbid_unknown_fields=True,
+):
     """Send block notices to this connection from now on (sent again after each reconnect)."""
 
 
-class Unsubscribe(msgspec.Struct, frozen=True, gc=False, tag="unsubscribe", array_like=True):
+class Unsubscribe(
+    msgspec.Struct,
+    frozen=True,
+    gc=False,
+    tag="unsubscribe",
+    array_like=True,
+    forbid_unknown_fields=True,
+):
     pass
 
 
 ClientRequest = Submit | Query | Subscribe | Unsubscribe
 
 
-class ReceiptReply(msgspec.Struct, frozen=True, gc=False, tag="receipt", array_like=True):
+class ReceiptReply(
+    msgspec.Struct,
+    frozen=True,
+    gc=False,
+    tag="receipt",
+    array_like=True,
+    forbid_unknown_fields=True,
+):
     request: int
     event_id: bytes
     result: EventResult
@@ -51,7 +76,9 @@ class ReceiptReply(msgspec.Struct, frozen=True, gc=False, tag="receipt", array_l
     validator: int
 
 
-class Answer(msgspec.Struct, frozen=True, gc=False, tag="answer", array_like=True):
+class Answer(
+    msgspec.Struct, frozen=True, gc=False, tag="answer", array_like=True, forbid_unknown_fields=True
+):
     """``value`` is the msgpack of the query's answer; ``error`` is set instead on failure."""
 
     request: int
@@ -59,13 +86,15 @@ class Answer(msgspec.Struct, frozen=True, gc=False, tag="answer", array_like=Tru
     error: str = ""
 
 
-class RowChange(msgspec.Struct, frozen=True, gc=False, array_like=True):
+class RowChange(msgspec.Struct, frozen=True, gc=False, array_like=True, forbid_unknown_fields=True):
     table: str
     key: bytes
     row: msgspec.Raw  # msgpack of the row; nil for a deleted row
 
 
-class Notice(msgspec.Struct, frozen=True, gc=False, tag="notice", array_like=True):
+class Notice(
+    msgspec.Struct, frozen=True, gc=False, tag="notice", array_like=True, forbid_unknown_fields=True
+):
     """A committed block with its QC, results and changed rows: the host checks the QC."""
 
     committed: CommittedBlock
