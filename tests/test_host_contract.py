@@ -31,13 +31,8 @@ from consortium.network_node import NetworkedConsortium
 from consortium.node_config import NodeConfig, load_config
 from consortium.remote import RemoteConsortium
 from consortium.subscriptions import BlockNotice
+from tests.network_fixtures import FAST_LEDGER, answers
 
-FAST_LEDGER = {
-    "durable": False,
-    "timeout_propose_ms": 300,
-    "timeout_vote_ms": 150,
-    "timeout_delta_ms": 100,
-}
 TOKEN = "EUR"
 FACADES = ["embedded", "remote"]
 
@@ -124,17 +119,9 @@ def nodes(cluster: ClusterFiles) -> Iterator[list[NetworkedConsortium]]:
 @pytest.fixture(scope="module")
 def remote(cluster: ClusterFiles, nodes: list[NetworkedConsortium]) -> Iterator[RemoteConsortium]:
     host = _remote(cluster)
-    assert wait_for(lambda: _answers(host), 30), "the remote validator never answered"
+    assert wait_for(lambda: answers(host), 30), "the remote validator never answered"
     yield host
     host.stop()
-
-
-def _answers(host: RemoteConsortium) -> bool:
-    try:
-        host.height()
-    except TimeoutError:
-        return False
-    return True
 
 
 @pytest.fixture(params=FACADES)
@@ -256,7 +243,7 @@ def test_after_stop_every_call_raises_consortium_stopped(
     else:
         request.getfixturevalue("remote")  # the nodes are up
         facade = _remote(cluster, validator=1)
-        assert wait_for(lambda: _answers(facade), 30)  # type: ignore[arg-type]
+        assert wait_for(lambda: answers(facade), 30)  # type: ignore[arg-type]
     person = Identity.generate("after-stop")
     handle = facade.participant(person)
     facade.stop()

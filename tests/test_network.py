@@ -23,13 +23,8 @@ from consortium.local_cluster import ClusterFiles, NodeProcess, wait_for, write_
 from consortium.remote import RemoteConsortium, RemoteParticipantHandle, open_consortium
 from consortium.storage.log import EventLog
 from consortium.subscriptions import BlockNotice
+from tests.network_fixtures import FAST_LEDGER
 
-FAST_LEDGER = {
-    "durable": False,
-    "timeout_propose_ms": 300,
-    "timeout_vote_ms": 150,
-    "timeout_delta_ms": 100,
-}
 N = 4
 USERS = 4
 

@@ -19,13 +19,7 @@ from consortium.local_cluster import ClusterFiles, wait_for, write_cluster
 from consortium.network_node import NetworkedConsortium
 from consortium.node_config import NodeConfig, load_config
 from consortium.remote import RemoteConsortium, RemoteParticipantHandle, SubmissionExpired
-
-FAST_LEDGER = {
-    "durable": False,
-    "timeout_propose_ms": 300,
-    "timeout_vote_ms": 150,
-    "timeout_delta_ms": 100,
-}
+from tests.network_fixtures import FAST_LEDGER, answers
 
 
 @pytest.fixture
@@ -77,20 +71,12 @@ def _payer_and_payee(
     return host.participant(payer), payee
 
 
-def _answers(host: RemoteConsortium) -> bool:
-    try:
-        host.height()
-    except TimeoutError:
-        return False
-    return True
-
-
 def test_submissions_stranded_by_a_dying_validator_resolve_after_its_restart(
     cluster: ClusterFiles, nodes: list[NetworkedConsortium]
 ) -> None:
     host = _host(cluster)
     try:
-        assert wait_for(lambda: _answers(host), 30)
+        assert wait_for(lambda: answers(host), 30)
         payer, payee = _payer_and_payee(host, cluster)
         futures = [
             payer.submit(Transfer(token="EUR", to=payee.public_key, amount=1)) for _ in range(200)
@@ -111,7 +97,7 @@ def test_a_submission_past_its_deadline_fails_and_frees_its_place(
     host = _host(cluster)
     impatient = _host(cluster, deadline_s=1.0)
     try:
-        assert wait_for(lambda: _answers(host) and _answers(impatient), 30)
+        assert wait_for(lambda: answers(host) and answers(impatient), 30)
         payer, payee = _payer_and_payee(host, cluster)
         hurried = impatient.participant(payer.identity)
         nodes[0].stop()
