@@ -54,9 +54,11 @@ def test_a_host_that_asks_to_wait_gets_in_when_room_appears(tmp_path: Path) -> N
         pay = Transfer(token="NORTH", to=bob.public_key, amount=1)
         held = [alice.submit(pay) for _ in range(CAPACITY)]
         threading.Timer(0.5, c.start_validator, args=(2,)).start()
-        late = alice.submit(pay)  # blocks until the held ones commit
+        late = alice.submit(pay)  # blocks until one of the held ones has its receipt
         assert late.result(30).accepted
-        assert all(f.result(30).accepted for f in held)
+        # Every held one reached a block. (One that a proposer met only after the later event
+        # may be refused as a replay: an author's numbers must rise within the chain.)
+        assert all(f.result(30).height is not None for f in held)
     finally:
         c.stop()
 
