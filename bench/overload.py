@@ -50,11 +50,15 @@ class OverloadResult:
         return {**asdict(self), "peak_rss_mb": self.peak_rss_mb}
 
 
-def overload(seconds: float, progress: Progress = lambda _: None) -> OverloadResult:
+def overload(
+    seconds: float, progress: Progress = lambda _: None, budget: int = 20_000
+) -> OverloadResult:
+    """``budget``: the host's ``max_pending_submissions``."""
     genesis, keys = bench_genesis(4)
+    config = ConsortiumConfig(durable=False, max_pending_submissions=budget)
     with (
         tempfile.TemporaryDirectory(prefix="consortium-overload-") as tmp,
-        Consortium(genesis, Path(tmp), keys, ConsortiumConfig(durable=False)) as c,
+        Consortium(genesis, Path(tmp), keys, config) as c,
     ):
         admin = c.participant(identity("admin"))
         payers = [identity(f"payer-{i}") for i in range(SUBMITTERS)]

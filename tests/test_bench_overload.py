@@ -6,7 +6,7 @@ from consortium.bench.overload import overload
 
 
 def test_a_flat_out_flood_is_answered_in_full_and_the_chain_stays_live() -> None:
-    result = overload(2.0)
+    result = overload(2.0, budget=500)  # small, so a slow machine still overflows it
     assert result.unanswered == 0
     assert result.live_after
     assert result.codes.get("ok", 0) > 0
