@@ -21,6 +21,9 @@ class Step(enum.IntEnum):
     FILL = 6
     """Not a step either: the end of the wait of a round-0 proposer whose block is filling
     (``ConsensusConfig.block_time_ms``)."""
+    DUE = 7
+    """Not a step either: wakes an idle round-0 proposer when the state's next due time comes
+    (``Application.next_due_ms``), so a deadline fires on a ledger with no traffic."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,3 +44,8 @@ class Application(Protocol):
 
     def has_full_block(self) -> bool:
         """Whether the pending events already fill the largest block ``build_block`` makes."""
+
+    def next_due_ms(self) -> int | None:
+        """The earliest ledger time at which the committed state has something falling due (a
+        rebate, an automatic void), or None: once it has passed, a round-0 proposer proposes a
+        block even with no events, so deadlines do not wait for traffic."""

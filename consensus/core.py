@@ -159,7 +159,9 @@ class ConsensusCore:
         h = self._h
         if timeout.height != self.height or timeout.round != h.round:
             return out
-        if timeout.step is Step.FILL:
+        if timeout.step is Step.DUE:
+            h.fired.discard(("due", 0))  # woken: a later wait may arm the timer again
+        if timeout.step in (Step.FILL, Step.DUE):
             if h.waiting_to_propose:
                 self._propose(now_ms, out)
                 self._progress(now_ms, out)
@@ -396,9 +398,12 @@ class ConsensusCore:
                 return
             head = self.app.head()
             time_ms = max(now_ms, head.time_ms + 1)
-            built = self.app.build_block(self.height, h.round, self.index, time_ms, h.round > 0)
+            due_ms = self.app.next_due_ms()
+            allow_empty = h.round > 0 or (due_ms is not None and due_ms <= time_ms)
+            built = self.app.build_block(self.height, h.round, self.index, time_ms, allow_empty)
             if built is None:
                 h.waiting_to_propose = True
+                self._wake_when_due(due_ms, now_ms, out)
                 return
             block = built
             h.validity[block.hash] = True
@@ -434,6 +439,16 @@ class ConsensusCore:
             h.fired.add(("fill", 0))
             out.append(ScheduleTimeout(Timeout(Step.FILL, self.height, 0), remaining_ms))
         return False
+
+    def _wake_when_due(self, due_ms: int | None, now_ms: int, out: list[Action]) -> None:
+        """Arm the timer that wakes this idle round-0 proposer at the state's next due time,
+        one at a time: with no events nothing else would make it propose, and a deadline on an
+        idle ledger would wait for unrelated traffic (rule 7 of docs/consensus.md)."""
+        h = self._h
+        if h.round != 0 or due_ms is None or ("due", 0) in h.fired:
+            return
+        h.fired.add(("due", 0))
+        out.append(ScheduleTimeout(Timeout(Step.DUE, self.height, 0), max(due_ms - now_ms, 1)))
 
     def _vote(
         self, kind: VoteKind, block_hash: bytes, out: list[Action], proof: bytes = b""

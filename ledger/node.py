@@ -34,6 +34,7 @@ from consortium.ledger.node_state import open_state
 from consortium.rules.engine import Ruleset
 from consortium.rules.faults import ExecutionFault
 from consortium.rules.replay import BlockRun, header_mismatch, run_block
+from consortium.rules.schedule import earliest_due
 from consortium.storage.log import EventLog
 from consortium.storage.records import IntakeRejection
 
@@ -230,6 +231,10 @@ class LedgerNode:
 
     def has_full_block(self) -> bool:
         return len(self.mempool) >= self.settings.max_block_events
+
+    def next_due_ms(self) -> int | None:
+        """The earliest due time in the committed state's schedules: a few row reads."""
+        return earliest_due(self.state, self.ruleset.schema)
 
     def build_block(
         self, height: int, round_: int, proposer: int, time_ms: int, allow_empty: bool

@@ -33,6 +33,8 @@ class MemoryApp:
         self.pending: list[bytes] = []
         self.bad_blocks: set[bytes] = set()
         self.max_block_events = 100
+        self.deadlines: list[int] = []
+        """Ledger times something falls due at; a block at or after one handles it."""
 
     def head(self) -> Head:
         if not self.chain:
@@ -88,6 +90,10 @@ class MemoryApp:
 
     def has_full_block(self) -> bool:
         return len(self.pending) >= self.max_block_events
+
+    def next_due_ms(self) -> int | None:
+        head_ms = self.head().time_ms
+        return min((t for t in self.deadlines if t > head_ms), default=None)
 
 
 @dataclass(order=True)
