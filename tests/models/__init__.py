@@ -1,0 +1,1 @@
+"""Reference models of the workflows: plain Python, obviously correct, no optimisation."""
