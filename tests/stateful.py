@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, settings
 
 from tests.ledger_fixtures import Ledger
 
-EXAMPLES = int(os.environ.get("CONSORTIUM_STATEFUL_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("CONSORTIUM_STATEFUL_EXAMPLES", "200"))
 SETTINGS = settings(
     max_examples=EXAMPLES,
     stateful_step_count=30,
