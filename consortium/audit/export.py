@@ -3,25 +3,38 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from consortium.audit.rows import plain
 from consortium.audit.source import LogSource
 from consortium.events.envelope import decode_event, event_id
-from consortium.events.errors import MalformedError
+from consortium.events.errors import ConsortiumError, MalformedError
+
+Progress = Callable[[int, int], None]
 
 
-def export_lines(path: Path | str) -> Iterator[str]:
+class ExportError(ConsortiumError):
+    """A block cannot be exported: its record is unreadable."""
+
+
+def export_lines(path: Path | str, progress: Progress | None = None) -> Iterator[str]:
+    """The lines of every event, block by block; ``progress(blocks done, blocks)`` after each."""
     with LogSource(path) as source:
-        for record in source.records():
+        total = source.block_count()
+        for done, record in enumerate(source.records(), start=1):
             if record.stored is None:
-                raise ValueError(
+                raise ExportError(
                     f"block {record.key_height} is unreadable: {record.problem}; "
-                    "run `consortium audit` on this directory"
+                    f"run `consortium audit {path}` for a full report"
                 )
             block = record.stored.committed.block
             header = block.header
+            if len(block.events) != len(record.stored.results):
+                raise ExportError(
+                    f"block {record.key_height} holds {len(block.events)} events but "
+                    f"{len(record.stored.results)} results; run `consortium audit {path}`"
+                )
             for index, (envelope_bytes, result) in enumerate(
                 zip(block.events, record.stored.results, strict=True)
             ):
@@ -42,3 +55,5 @@ def export_lines(path: Path | str) -> Iterator[str]:
                     line["malformed"] = str(exc)
                     line["envelope"] = envelope_bytes.hex()
                 yield json.dumps(line, sort_keys=True)
+            if progress is not None:
+                progress(done, total)

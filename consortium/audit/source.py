@@ -2,11 +2,14 @@
 
 The validator's own ``EventLog`` refuses a damaged log on open; an auditor needs to walk it
 anyway and say exactly where it breaks, so this reader yields records one by one and leaves the
-judging to the caller.
+judging to the caller. A file too short for what its LMDB header says it holds is refused before
+it is mapped (reading a page past the end of a mapped file is a SIGBUS, not an error), and an
+error LMDB raises while reading is an ``AuditSourceError`` naming the directory.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +21,9 @@ from consortium.events.block import BlockHeader
 from consortium.events.errors import ConsortiumError, MalformedError
 from consortium.events.genesis import Genesis, decode_genesis
 from consortium.storage.records import BLOCK_DECODER, HEADER_DECODER, StoredBlock, unframe
+
+DATABASES = ("meta", "headers", "blocks", "ids", "state", "tables", "intake", "signed")
+"""The named databases of a log (``storage.log``); any other is reported by the audit."""
 
 
 class AuditSourceError(ConsortiumError):
@@ -34,45 +40,177 @@ class BlockRecord:
     header_record: BlockHeader | None
 
 
+# LMDB's two meta pages (lmdb.h, MDB_meta after a 16-byte page header, 64-bit build): the magic,
+# the page size (in the free-page database's md_pad), the last page used, the transaction id.
+_LMDB_MAGIC = 0xBEEFC0DE
+_META = struct.Struct("<II")  # magic, version at offset 16
+_PAGE_SIZE_AT, _LAST_PAGE_AT = 40, 136
+_MIN_PAGE = 512
+
+
+def check_lmdb_file(data: Path) -> None:
+    """Refuse a ``data.mdb`` shorter than the pages its newest meta page says are in use.
+
+    LMDB maps the file and never checks its length, so a truncated file (a full disk, a copy cut
+    short) would kill the reading process with SIGBUS at the first page past the end."""
+    try:
+        size = data.stat().st_size
+        with data.open("rb") as file:
+            head = file.read(2 * 65536)
+    except OSError as exc:
+        raise AuditSourceError(f"cannot read {data}: {exc.strerror or exc}") from exc
+    metas = []
+    for offset in (0, _page_size(head, 0)):
+        if offset is None or len(head) < offset + _LAST_PAGE_AT + 16:
+            continue
+        magic, _version = _META.unpack_from(head, offset + 16)
+        last_page, txn_id = struct.unpack_from("<QQ", head, offset + _LAST_PAGE_AT)
+        if magic == _LMDB_MAGIC:
+            metas.append((txn_id, last_page))
+    page_size = _page_size(head, 0)
+    if not metas or page_size is None:
+        raise AuditSourceError(
+            f"{data} is not an LMDB file (no valid header; truncated or overwritten). Restore "
+            "this validator's directory from a backup, or copy it again from the validator"
+        )
+    _, last_page = max(metas)
+    needed = (last_page + 1) * page_size
+    if size < needed:
+        raise AuditSourceError(
+            f"{data} is truncated: {size} bytes, but its header says {needed} are in use. "
+            "Restore this validator's directory from a backup, or copy it again"
+        )
+
+
+def _page_size(head: bytes, offset: int) -> int | None:
+    if len(head) < offset + _PAGE_SIZE_AT + 4:
+        return None
+    (size,) = struct.unpack_from("<I", head, offset + _PAGE_SIZE_AT)
+    return size if size >= _MIN_PAGE and size & (size - 1) == 0 else None
+
+
+def payload(db: str, key: bytes, record: bytes) -> bytes | None:
+    """The payload of a record framed by ``storage.records``, None if its checksum fails."""
+    del db, key  # the framing covers the value only until the storage format binds them
+    return unframe(record)
+
+
 class LogSource:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         if not self.path.is_dir():
             raise AuditSourceError(f"{self.path} does not exist or is not a directory")
-        if not (self.path / "data.mdb").exists():
+        if not (self.path / "data.mdb").is_file():
             raise AuditSourceError(
                 f"{self.path} is not a consortium data directory (no data.mdb); pass the "
                 "directory of one validator, e.g. DATA/validator-0"
             )
+        check_lmdb_file(self.path / "data.mdb")
         try:
-            self._env = lmdb.open(str(self.path), readonly=True, lock=False, max_dbs=8, subdir=True)
-            self._headers = self._env.open_db(b"headers", create=False)
-            self._blocks = self._env.open_db(b"blocks", create=False)
-            self._ids = self._env.open_db(b"ids", create=False)
-            meta = self._env.open_db(b"meta", create=False)
+            self._env = lmdb.open(
+                str(self.path), readonly=True, lock=False, max_dbs=len(DATABASES), subdir=True
+            )
         except lmdb.Error as exc:
             raise AuditSourceError(f"cannot read {self.path} as a consortium log: {exc}") from exc
-        with self._env.begin(db=meta) as txn:
-            record = txn.get(b"genesis")
-        payload = unframe(record) if record is not None else None
-        if payload is None:
-            raise AuditSourceError(f"{self.path}: the stored genesis is missing or damaged")
-        self.genesis: Genesis = decode_genesis(payload)
+        try:
+            self._dbs = {name: self._open_db(name) for name in DATABASES}
+            for name in ("meta", "headers", "blocks", "ids"):
+                if self._dbs[name] is None:
+                    raise AuditSourceError(
+                        f"{self.path} is not a consortium log: it has no {name!r} database"
+                    )
+            record = self.get("meta", b"genesis")
+        except BaseException:
+            self._env.close()
+            raise
+        found = payload("meta", b"genesis", record) if record is not None else None
+        try:
+            if found is None:
+                raise MalformedError("missing or fails its checksum")
+            self.genesis: Genesis = decode_genesis(found)
+        except MalformedError as exc:
+            self._env.close()
+            raise AuditSourceError(f"{self.path}: the stored genesis is damaged ({exc})") from exc
+
+    def _open_db(self, name: str) -> lmdb._Database | None:
+        try:
+            return self._env.open_db(name.encode(), create=False)
+        except lmdb.NotFoundError:
+            return None
+        except lmdb.Error as exc:
+            raise AuditSourceError(f"cannot read {self.path} as a consortium log: {exc}") from exc
+
+    def has_database(self, name: str) -> bool:
+        return self._dbs[name] is not None
+
+    def database_names(self) -> list[bytes]:
+        """The names of every named database in the file (the keys of LMDB's main database)."""
+        try:
+            with self._env.begin() as txn:
+                return [bytes(key) for key in txn.cursor().iternext(values=False)]
+        except lmdb.Error as exc:
+            raise self._unreadable("main", exc) from exc
+
+    def _db(self, name: str) -> lmdb._Database:
+        db = self._dbs[name]
+        assert db is not None, name
+        return db
+
+    def get(self, db: str, key: bytes) -> bytes | None:
+        """The raw record under ``key`` in ``db`` (None when absent or no such database)."""
+        if self._dbs[db] is None:
+            return None
+        try:
+            with self._env.begin(db=self._db(db)) as txn:
+                value = txn.get(key)
+        except lmdb.Error as exc:
+            raise self._unreadable(db, exc) from exc
+        return None if value is None else bytes(value)
+
+    def entries(self, db: str) -> Iterator[tuple[bytes, bytes]]:
+        """Every raw (key, record) of ``db`` in key order, none for a missing database."""
+        if self._dbs[db] is None:
+            return
+        try:
+            with self._env.begin(db=self._db(db)) as txn:
+                for key, value in txn.cursor():
+                    yield bytes(key), bytes(value)
+        except lmdb.Error as exc:
+            raise self._unreadable(db, exc) from exc
+
+    def count(self, db: str) -> int:
+        if self._dbs[db] is None:
+            return 0
+        try:
+            with self._env.begin(db=self._db(db)) as txn:
+                return int(txn.stat(self._db(db))["entries"])
+        except lmdb.Error as exc:
+            raise self._unreadable(db, exc) from exc
+
+    def _unreadable(self, db: str, exc: lmdb.Error) -> AuditSourceError:
+        return AuditSourceError(
+            f"{self.path}: the {db!r} database cannot be read ({exc}); the file is damaged. "
+            "Restore this validator's directory from a backup or let it resync from its peers"
+        )
 
     def block_count(self) -> int:
-        with self._env.begin(db=self._blocks) as txn:
-            return int(txn.stat(self._blocks)["entries"])
+        return self.count("blocks")
 
     def claimed_events(self) -> int | None:
         """How many events the last header record says the log holds, None if it cannot be read.
 
         A claim, not a fact: good for sizing work before the audit, never for judging the log.
         """
-        with self._env.begin(db=self._headers) as txn:
-            cursor = txn.cursor()
-            if not cursor.last():
-                return 0
-            header = _decode_header(cursor.value())
+        last = None
+        try:
+            with self._env.begin(db=self._db("headers")) as txn:
+                cursor = txn.cursor()
+                if not cursor.last():
+                    return 0
+                last = bytes(cursor.key()), bytes(cursor.value())
+        except lmdb.Error as exc:
+            raise self._unreadable("headers", exc) from exc
+        header = _decode_header(*last)
         return header.log_size if header is not None else None
 
     def claimed_event_counts(self) -> Iterator[tuple[int, int]]:
@@ -80,36 +218,28 @@ class LogSource:
 
         Claims again, for planning: the blocks themselves are read and judged elsewhere.
         """
-        with self._env.begin(db=self._headers) as txn:
-            for key, record in txn.cursor():
-                header = _decode_header(record)
-                yield int.from_bytes(key, "big"), header.event_count if header is not None else 0
+        for key, record in self.entries("headers"):
+            header = _decode_header(key, record)
+            yield int.from_bytes(key, "big"), header.event_count if header is not None else 0
 
     def records(self, from_height: int = 1) -> Iterator[BlockRecord]:
         """Every stored block from ``from_height`` in key order, with its header record."""
-        with self._env.begin() as txn:
-            cursor = txn.cursor(db=self._blocks)
-            if not cursor.set_range(from_height.to_bytes(8, "big")):
-                return
-            for key, record in cursor:
-                height = int.from_bytes(key, "big")
-                header = self._header(txn, key)
-                payload = unframe(record)
-                if payload is None:
-                    yield BlockRecord(height, None, "block record fails its checksum", header)
-                    continue
-                try:
-                    yield BlockRecord(height, BLOCK_DECODER.decode(payload), None, header)
-                except msgspec.DecodeError as exc:
-                    yield BlockRecord(height, None, f"block record does not decode: {exc}", header)
-
-    def _header(self, txn: lmdb.Transaction[bytes], key: bytes) -> BlockHeader | None:
-        return _decode_header(txn.get(key, db=self._headers))
+        try:
+            with self._env.begin() as txn:
+                cursor = txn.cursor(db=self._db("blocks"))
+                if not cursor.set_range(from_height.to_bytes(8, "big")):
+                    return
+                for raw_key, raw in cursor:
+                    key, record = bytes(raw_key), bytes(raw)
+                    header_record = txn.get(key, db=self._db("headers"))
+                    header = None if header_record is None else _decode_header(key, header_record)
+                    yield _block_record(key, record, header)
+        except lmdb.Error as exc:
+            raise self._unreadable("blocks", exc) from exc
 
     def locate(self, eid: bytes) -> tuple[int, int] | None:
-        with self._env.begin(db=self._ids) as txn:
-            value = txn.get(eid)
-        if value is None:
+        value = self.get("ids", eid)
+        if value is None or len(value) != 12:
             return None
         return int.from_bytes(value[:8], "big"), int.from_bytes(value[8:], "big")
 
@@ -123,11 +253,24 @@ class LogSource:
         self.close()
 
 
-def _decode_header(record: bytes | None) -> BlockHeader | None:
-    payload = unframe(record) if record is not None else None
-    if payload is None:
+def _block_record(key: bytes, record: bytes, header: BlockHeader | None) -> BlockRecord:
+    height = int.from_bytes(key, "big")
+    if len(key) != 8:
+        return BlockRecord(height, None, f"a block record under a {len(key)}-byte key", header)
+    found = payload("blocks", key, record)
+    if found is None:
+        return BlockRecord(height, None, "block record fails its checksum", header)
+    try:
+        return BlockRecord(height, BLOCK_DECODER.decode(found), None, header)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        return BlockRecord(height, None, f"block record does not decode: {exc}", header)
+
+
+def _decode_header(key: bytes, record: bytes) -> BlockHeader | None:
+    found = payload("headers", key, record)
+    if found is None:
         return None
     try:
-        return HEADER_DECODER.decode(payload)
-    except (msgspec.DecodeError, MalformedError):
+        return HEADER_DECODER.decode(found)
+    except (msgspec.DecodeError, UnicodeDecodeError, MalformedError):
         return None

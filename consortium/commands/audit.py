@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from consortium.audit.diff import first_difference
@@ -14,12 +15,14 @@ from consortium.audit.proofs import (
     load_genesis,
     prove_consistency,
     prove_inclusion,
+    read_proof,
     write_json,
 )
 from consortium.audit.replay_to import state_as_of
 from consortium.audit.rows import row_dict
+from consortium.audit.source import LogSource
 from consortium.audit.verify import audit
-from consortium.commands import Commands
+from consortium.commands import CommandError, Commands, non_negative_int, positive_int
 from consortium.commands.progress import ProgressLine
 from consortium.events.codec import encode
 from consortium.rules.tables import PROJECTIONS
@@ -57,7 +60,7 @@ def _audit(commands: Commands) -> None:
     p.add_argument(
         "--workers",
         "--threads",
-        type=int,
+        type=positive_int,
         dest="workers",
         help="signature-checking processes (default: one per core; 1: check inline)",
     )
@@ -95,8 +98,8 @@ def _replay(commands: Commands) -> None:
     )
     p.add_argument("dir", type=Path, help="one validator's data directory")
     when = p.add_mutually_exclusive_group()
-    when.add_argument("--height", type=int, help="last block to apply (default: all)")
-    when.add_argument("--time", type=int, help="ledger time in ms since the epoch")
+    when.add_argument("--height", type=non_negative_int, help="last block to apply (default: all)")
+    when.add_argument("--time", type=non_negative_int, help="ledger time in ms since the epoch")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.set_defaults(run=_run_replay)
 
@@ -138,8 +141,12 @@ def _export(commands: Commands) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    for line in export_lines(args.dir):
-        sys.stdout.write(line + "\n")
+    progress = ProgressLine("exported blocks")
+    try:
+        for line in export_lines(args.dir, progress):
+            sys.stdout.write(line + "\n")
+    finally:
+        progress.end()
     return 0
 
 
@@ -177,7 +184,7 @@ def _prove(commands: Commands) -> None:
     p.add_argument(
         "--consistency",
         nargs=2,
-        type=int,
+        type=positive_int,
         metavar=("OLD", "NEW"),
         help="prove that the log at height NEW extends the log at height OLD",
     )
@@ -186,22 +193,46 @@ def _prove(commands: Commands) -> None:
 
 
 def _run_prove(args: argparse.Namespace) -> int:
-    if args.consistency:
-        proof = prove_consistency(args.dir, *args.consistency)
-    elif args.event_id:
-        try:
-            eid = bytes.fromhex(args.event_id)
-        except ValueError:
-            print("consortium: EVENT_ID must be hex (see `consortium export`)", file=sys.stderr)
-            return 2
-        proof = prove_inclusion(args.dir, eid)
-    else:
-        print("consortium: give an EVENT_ID or --consistency OLD NEW", file=sys.stderr)
-        return 2
-    text = write_json(proof, args.output)
+    if args.consistency and args.event_id:
+        raise CommandError("give an EVENT_ID or --consistency OLD NEW, not both")
+    progress = ProgressLine("read blocks")
+    try:
+        if args.consistency:
+            old, new = args.consistency
+            proof = prove_consistency(args.dir, old, new, progress)
+        elif args.event_id:
+            proof = prove_inclusion(args.dir, _event_id(args.event_id), progress)
+        else:
+            raise CommandError("give an EVENT_ID or --consistency OLD NEW")
+    finally:
+        progress.end()
+    text = _write(args.output, lambda path: write_json(proof, path))
     if args.output is None:
         print(text)
     return 0
+
+
+def _event_id(text: str) -> bytes:
+    try:
+        eid = bytes.fromhex(text)
+    except ValueError:
+        eid = b""
+    if len(eid) != 32:
+        raise CommandError(
+            f"EVENT_ID {text!r} is not 64 hex digits; take it from `consortium export DIR`"
+        )
+    return eid
+
+
+def _write(path: Path | None, write: Callable[[Path | None], str]) -> str:
+    """``write(path)``, with a failure to write ``path`` as a message saying what to give."""
+    try:
+        return write(path)
+    except OSError as exc:
+        raise CommandError(
+            f"cannot write {path}: {exc.strerror or exc}; give -o a file in an existing, "
+            "writable directory"
+        ) from exc
 
 
 def _verify_proof(commands: Commands) -> None:
@@ -218,11 +249,7 @@ def _verify_proof(commands: Commands) -> None:
 
 
 def _run_verify_proof(args: argparse.Namespace) -> int:
-    try:
-        proof = json.loads(args.proof.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        print(f"consortium: cannot read the proof {args.proof}: {exc}", file=sys.stderr)
-        return 2
+    proof = read_proof(args.proof)
     problem = check_proof(proof, load_genesis(args.genesis))
     if problem is None:
         print(f"OK: the {proof['kind']} proof holds against a tree head signed by a quorum")
@@ -244,6 +271,13 @@ def _export_genesis(commands: Commands) -> None:
 
 
 def _run_export_genesis(args: argparse.Namespace) -> int:
-    args.output.write_bytes(encode(load_genesis(args.dir)))
-    print(f"wrote {args.output}")
+    with LogSource(args.dir) as source:
+        genesis = encode(source.genesis)
+
+    def write(path: Path | None) -> str:
+        assert path is not None
+        path.write_bytes(genesis)
+        return str(path)
+
+    print(f"wrote {_write(args.output, write)}")
     return 0
