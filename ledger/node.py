@@ -172,17 +172,14 @@ class LedgerNode:
                 outcomes[i] = event
             else:
                 self.mempool.add(ids[i], envelopes[i], event)
-        for eid, envelope_bytes, outcome in zip(ids, envelopes, outcomes, strict=True):
-            if outcome is not None and (record_duplicates or outcome.code is not Code.DUPLICATE):
-                self._record_rejection(eid, envelope_bytes, outcome)
-        return outcomes
-
-    def _record_rejection(self, eid: bytes, envelope_bytes: bytes, problem: EventResult) -> None:
-        self.log.record_intake_rejection(
-            IntakeRejection(
-                eid, problem.code.value, problem.detail, len(envelope_bytes), envelope_bytes[:256]
-            )
+        self.log.record_intake_rejections(
+            [
+                IntakeRejection(eid, outcome.code.value, outcome.detail, len(env), env[:256])
+                for eid, env, outcome in zip(ids, envelopes, outcomes, strict=True)
+                if outcome is not None and (record_duplicates or outcome.code is not Code.DUPLICATE)
+            ]
         )
+        return outcomes
 
     @staticmethod
     def _screen(waiting: bool, committed: bool, full: bool) -> EventResult | None:

@@ -2,12 +2,21 @@
 
 Named databases: ``headers`` and ``blocks`` (height -> record), ``ids`` (event id -> height and
 position), ``state`` and ``tables`` (the committed state's rows and table hashes, see
-``storage.state_rows``), ``intake`` (events refused before consensus), ``meta`` (genesis, the
-state's height), and ``signed`` (what this validator signed per height and round, so a restart
-never signs a conflicting vote). Heights are big-endian so ``append=True`` keeps writes
-at the end of the B-tree; every ``append`` result is checked, because LMDB answers an
-out-of-order key with False, not an exception. A committed block, with the state it leaves, is one
-write transaction, durable by default.
+``storage.state_rows``), ``intake`` (the most recent events refused before consensus), ``meta``
+(the format, genesis, the state's height, record counts), and ``signed`` (what this validator
+signed per height and round, so a restart never signs a conflicting vote). Heights are
+big-endian so ``append=True`` keeps writes at the end of the B-tree; every ``append`` result is
+checked, because LMDB answers an out-of-order key with False, not an exception. A committed
+block, with the state it leaves, is one write transaction, durable by default.
+
+Every value is framed by ``storage.records`` (a checksum over database, key and value), and
+opening checks the whole log's structure before anything is served: the file's size against
+its LMDB meta page (``storage.lmdb_file``), the meta keys, every header (checksum, height, hash
+chain), every block record's checksum and the head block against its header, every event id
+record (checksum, a location inside the log, the count in ``meta``) and every signing record.
+Any damage there is a ``LogCorruptError``. A damaged stored state (a row, a table record, the
+state's height) is not an error: ``stored_state`` reports no usable state and the validator
+rebuilds it from the log. Damaged refusal records are dropped, since they are forensics only.
 """
 
 from __future__ import annotations
@@ -27,8 +36,14 @@ from consortium.events.genesis import Genesis, decode_genesis
 from consortium.events.logs import get_logger
 from consortium.events.merkle import root_from_leaf_hashes
 from consortium.events.results import EventResult
-from consortium.storage.errors import LogCorruptError, StorageError
+from consortium.storage.errors import (
+    LogCorruptError,
+    LogFormatError,
+    StateCorruptError,
+    StorageError,
+)
 from consortium.storage.key_filter import DEFAULT_BITS, KeyFilter
+from consortium.storage.lmdb_file import check_data_file
 from consortium.storage.records import (
     BLOCK_DECODER,
     HEADER_DECODER,
@@ -36,16 +51,36 @@ from consortium.storage.records import (
     IntakeRejection,
     StoredBlock,
     frame,
+    intact,
     unframe,
 )
-from consortium.storage.state_rows import StoredRow, StoredRows, stored_rows
+from consortium.storage.state_rows import (
+    StoredRow,
+    StoredRows,
+    read_table_record,
+    state_problem,
+    stored_rows,
+    table_record,
+)
 
 log = get_logger(__name__)
 
-FORMAT = b"consortium-log/4"
+FORMAT = b"consortium-log/5"
+_FORMAT_NAME = b"consortium-log/"
 _DATABASES = (b"meta", b"headers", b"blocks", b"ids", b"state", b"tables", b"intake", b"signed")
 SIGNED_HEIGHTS_KEPT = 16
+INTAKE_KEPT = 10_000
+"""Refusal records kept by default: the most recent, the oldest pruned as new ones come."""
+INTAKE_PENDING = 1_000
+"""Refusals gathered in memory before they are written in a transaction of their own; fewer are
+written with the next block's transaction (or at close), so refusals never cost a sync each."""
+_FORMAT = b"format"
+_GENESIS = b"genesis"
 _STATE_HEIGHT = b"state_height"
+_ID_COUNT = b"event_ids"
+_SIGNED_COUNT = b"signed_records"
+_META_KEYS = frozenset({_FORMAT, _GENESIS, _STATE_HEIGHT, _ID_COUNT, _SIGNED_COUNT})
+_LOCATION_BYTES = 12  # height (8) and index in the block (4)
 ZERO_HASH = bytes(32)
 
 # LMDB forbids opening one environment twice in a process; this set makes that a clear error.
@@ -76,9 +111,9 @@ def _key(n: int) -> bytes:
 
 
 def _block_record(height: int, record: bytes) -> StoredBlock:
-    """The stored block under ``height``, checked: a record with a valid checksum may still sit
-    under another height's key (found by the simulator's wrong-key fault)."""
-    payload = unframe(record)
+    """The stored block under ``height``, checked: its checksum covers the key, so a record
+    moved under another height's key fails it; the height inside must match too."""
+    payload = unframe(b"blocks", _key(height), record)
     if payload is None:
         raise LogCorruptError(height, "block record fails its checksum")
     stored = BLOCK_DECODER.decode(payload)
@@ -110,9 +145,11 @@ class EventLog:
         durable: bool = True,
         readonly: bool = False,
         map_size: int = 64 << 20,
+        intake_kept: int = INTAKE_KEPT,
     ) -> None:
         self.path = Path(path).resolve()
         self._writer_lock: int | None = None
+        self._readonly = readonly
         if readonly and not (self.path / "data.mdb").exists():
             raise StorageError(
                 f"{self.path} is not a consortium data directory (no data.mdb); "
@@ -127,19 +164,29 @@ class EventLog:
         except Exception:
             self._release()
             raise
-        self._db = {
-            name.decode(): self._env.open_db(name, create=not readonly) for name in _DATABASES
-        }
-        self._state_readers: list[StoredRows] = []
-        self.genesis = self._init_genesis(genesis, readonly)
-        self._head_height, self._head_hash, self._head_time = self._verify_chain()
-        self._committed = self._committed_ids_filter(readonly)
+        try:
+            self._db = self._open_databases(readonly)
+            self._state_readers: list[StoredRows] = []
+            self.genesis = self._init_genesis(genesis, readonly)
+            self._head_height, self._head_hash, self._head_time, counts = self._verify_chain()
+            self._verify_blocks()
+            self._committed = self._verify_ids(counts, readonly)
+            self._verify_signed()
+            self._intake_kept = max(1, intake_kept)
+            self._intake_pending: list[IntakeRejection] = []
+            self._intake_next = self._verify_intake(readonly)
+        except BaseException:
+            self._env.close()
+            self._release()
+            raise
         self._signed_kept_from = -SIGNED_HEIGHTS_KEPT  # the first record prunes what a run left
 
     def _open(self, readonly: bool, durable: bool, map_size: int) -> lmdb.Environment:
         if not readonly:
             self.path.mkdir(parents=True, exist_ok=True)
             self._writer_lock = _lock_writer(self.path)
+        if (self.path / "data.mdb").exists():
+            check_data_file(self.path)
         try:
             return lmdb.open(
                 str(self.path),
@@ -154,24 +201,49 @@ class EventLog:
         except lmdb.Error as exc:
             raise StorageError(f"cannot open the log in {self.path}: {exc}") from exc
 
-    def _init_genesis(self, genesis: Genesis | None, readonly: bool) -> Genesis:
+    def _open_databases(self, readonly: bool) -> dict[str, lmdb._Database]:
+        """The named databases; opening one read-only that is not there is a damaged log."""
+        found = {}
+        for name in _DATABASES:
+            try:
+                found[name.decode()] = self._env.open_db(name, create=not readonly)
+            except lmdb.Error as exc:
+                raise LogCorruptError(None, f"database {name.decode()!r}: {exc}") from exc
+        return found
+
+    def _meta(self, key: bytes) -> bytes | None:
         with self._env.begin(db=self._db["meta"]) as txn:
-            stored = txn.get(b"genesis")
-            fmt = txn.get(b"format")
-        if stored is None:
+            record = txn.get(key)
+        if record is None:
+            return None
+        payload = unframe(b"meta", key, record)
+        if payload is None:
+            raise LogCorruptError(None, f"the meta record {key.decode()!r} fails its checksum")
+        return payload
+
+    def _init_genesis(self, genesis: Genesis | None, readonly: bool) -> Genesis:
+        with self._env.begin() as txn:
+            meta_keys = {bytes(k) for k in txn.cursor(db=self._db["meta"]).iternext(values=False)}
+            empty = not meta_keys and all(
+                txn.stat(self._db[name])["entries"] == 0 for name in self._db
+            )
+            raw_format = txn.get(_FORMAT, db=self._db["meta"])
+        if empty:
             if genesis is None or readonly:
                 raise StorageError(
                     f"{self.path} holds no consortium log; pass a genesis to create one"
                 )
             with self._env.begin(write=True, db=self._db["meta"]) as txn:
-                txn.put(b"format", FORMAT)
-                txn.put(b"genesis", frame(encode(genesis)))
+                txn.put(_FORMAT, frame(b"meta", _FORMAT, FORMAT))
+                txn.put(_GENESIS, frame(b"meta", _GENESIS, encode(genesis)))
             return genesis
-        if fmt != FORMAT:
-            raise StorageError(f"{self.path} has log format {fmt!r}; this version reads {FORMAT!r}")
-        payload = unframe(stored)
+        self._check_format(raw_format)
+        unexpected = sorted(meta_keys - _META_KEYS)
+        if unexpected:
+            raise LogCorruptError(None, f"the meta database holds an unknown key {unexpected[0]!r}")
+        payload = self._meta(_GENESIS)
         if payload is None:
-            raise LogCorruptError(0, "the stored genesis fails its checksum")
+            raise LogCorruptError(None, "the genesis record is missing")
         found = decode_genesis(payload)
         if genesis is not None and found.hash != genesis.hash:
             raise StorageError(
@@ -179,6 +251,19 @@ class EventLog:
                 "use a fresh directory for a new consortium"
             )
         return found
+
+    def _check_format(self, raw: bytes | None) -> None:
+        """A log of another format is a ``LogFormatError`` (format 4 and before stored the name
+        without a checksum); a format record that is neither is damage."""
+        if raw is None:
+            raise LogCorruptError(None, "the format record is missing")
+        payload = unframe(b"meta", _FORMAT, raw)
+        if payload == FORMAT:
+            return
+        for name in (payload, bytes(raw)):
+            if name is not None and name.startswith(_FORMAT_NAME) and name[15:].isdigit():
+                raise LogFormatError(self.path, name, FORMAT)
+        raise LogCorruptError(None, "the format record fails its checksum")
 
     # ---------------------------------------------------------------- reading
 
@@ -194,24 +279,42 @@ class EventLog:
     def head_time_ms(self) -> int:
         return self._head_time
 
-    def _verify_chain(self) -> tuple[int, bytes, int]:
-        """Walk every header: checksums, consecutive heights, each linked to the one before."""
+    def _verify_chain(self) -> tuple[int, bytes, int, list[int]]:
+        """Walk every header: checksums, consecutive heights, each linked to the one before.
+        Also the event count of each height, for the check of the id index."""
         height, prev_hash, time_ms = 0, ZERO_HASH, self.genesis.genesis_time_ms
+        counts: list[int] = []
         with self._env.begin(db=self._db["headers"]) as txn:
             for key, record in txn.cursor():
                 expected = height + 1
-                if int.from_bytes(key, "big") != expected:
-                    raise LogCorruptError(expected, f"found height {int.from_bytes(key, 'big')}")
-                payload = unframe(record)
+                if key != _key(expected):
+                    raise LogCorruptError(expected, f"found a header under the key {key.hex()}")
+                payload = unframe(b"headers", key, record)
                 if payload is None:
                     raise LogCorruptError(expected, "header fails its checksum")
                 header = HEADER_DECODER.decode(payload)
                 if header.height != expected or header.prev_hash != prev_hash:
                     raise LogCorruptError(expected, "header does not link to the previous block")
                 height, prev_hash, time_ms = expected, header_hash(header), header.time_ms
+                counts.append(header.event_count)
         if height:
             self._check_block_record(height, prev_hash)
-        return height, prev_hash, time_ms
+        return height, prev_hash, time_ms, counts
+
+    def _verify_blocks(self) -> None:
+        """One block record per height up to the head, each passing its checksum. The records
+        are checked through LMDB's buffers, without a copy: a pass over the file's blocks."""
+        expected = 0
+        with self._env.begin(db=self._db["blocks"], buffers=True) as txn:
+            for key, record in txn.cursor():
+                expected += 1
+                if bytes(key) != _key(expected):
+                    what = f"found a block record under the key {bytes(key).hex()}"
+                    raise LogCorruptError(expected, what)
+                if not intact(b"blocks", _key(expected), record):
+                    raise LogCorruptError(expected, "block record fails its checksum")
+        if expected != self._head_height:
+            raise LogCorruptError(expected + 1, "block record is missing")
 
     def _check_block_record(self, height: int, expected_hash: bytes) -> None:
         stored = self.stored_block(height)
@@ -220,6 +323,81 @@ class EventLog:
         block = stored.committed.block
         if root_from_leaf_hashes(event_leaves(block.events)) != block.header.events_root:
             raise LogCorruptError(height, "events do not match the header's events root")
+
+    def _verify_ids(self, event_counts: Sequence[int], readonly: bool) -> KeyFilter:
+        """Check every event id record (checksum, a location inside the log) and their number,
+        and return the filter of committed ids. A read-only log cannot see what its writer
+        appends later, so its filter answers "maybe" to everything."""
+        db = self._db["ids"]
+        with self._env.begin(db=db) as txn:
+            entries: int = txn.stat(db)["entries"]
+            for eid, record in txn.cursor():
+                payload = unframe(b"ids", eid, record)
+                if payload is None or len(payload) != _LOCATION_BYTES:
+                    raise LogCorruptError(None, f"the id record of {eid.hex()[:16]}… is damaged")
+                height = int.from_bytes(payload[:8], "big")
+                index = int.from_bytes(payload[8:], "big")
+                if not 1 <= height <= len(event_counts) or index >= event_counts[height - 1]:
+                    raise LogCorruptError(
+                        None, f"the id record of {eid.hex()[:16]}… points outside the log"
+                    )
+        stored = self._meta(_ID_COUNT)
+        expected = 0 if stored is None else int.from_bytes(stored, "big")
+        if entries != expected:
+            raise LogCorruptError(
+                None, f"the id index holds {entries} event ids where the log says {expected}"
+            )
+        if readonly:
+            return KeyFilter.answering_maybe()
+        with self._env.begin(db=db) as txn:
+            return KeyFilter.holding(
+                entries, (bytes(k) for k in txn.cursor().iternext(values=False))
+            )
+
+    def _verify_signed(self) -> None:
+        """Every record of what this validator signed must be whole: one it cannot read could
+        hide a vote, and signing again at that height could conflict with it."""
+        db = self._db["signed"]
+        with self._env.begin(db=db) as txn:
+            entries: int = txn.stat(db)["entries"]
+            for key, record in txn.cursor():
+                if len(key) < 8 or not intact(b"signed", key, record):
+                    raise LogCorruptError(
+                        int.from_bytes(key[:8], "big") if len(key) >= 8 else None,
+                        "a record of what this validator signed is damaged",
+                    )
+        stored = self._meta(_SIGNED_COUNT)
+        expected = 0 if stored is None else int.from_bytes(stored, "big")
+        if entries != expected:
+            raise LogCorruptError(
+                None,
+                f"{entries} records of what this validator signed where the log says {expected}",
+            )
+
+    def _verify_intake(self, readonly: bool) -> int:
+        """Drop damaged refusal records (forensics only: not worth refusing to start over) and
+        return the sequence number of the next one."""
+        db = self._db["intake"]
+        damaged: list[bytes] = []
+        last = 0
+        with self._env.begin(db=db) as txn:
+            for key, record in txn.cursor():
+                if len(key) == 8 and intact(b"intake", key, record):
+                    last = int.from_bytes(key, "big")
+                else:
+                    damaged.append(bytes(key))
+        if damaged:
+            log.warning(
+                "%s: %d damaged records of refused events%s",
+                self.path,
+                len(damaged),
+                "" if readonly else "; dropped",
+            )
+            if not readonly:
+                with self._env.begin(write=True, db=db) as txn:
+                    for key in damaged:
+                        txn.delete(key)
+        return last + 1
 
     def stored_block(self, height: int) -> StoredBlock:
         with self._env.begin(db=self._db["blocks"]) as txn:
@@ -245,9 +423,12 @@ class EventLog:
 
     def locate(self, eid: bytes) -> EventLocation | None:
         with self._env.begin(db=self._db["ids"]) as txn:
-            value = txn.get(eid)
-        if value is None:
+            record = txn.get(eid)
+        if record is None:
             return None
+        value = unframe(b"ids", eid, record)
+        if value is None or len(value) != _LOCATION_BYTES:
+            raise LogCorruptError(None, f"the id record of {eid.hex()[:16]}… is damaged")
         return EventLocation(int.from_bytes(value[:8], "big"), int.from_bytes(value[8:], "big"))
 
     def committed_ids(self, ids: Sequence[bytes]) -> set[bytes]:
@@ -261,26 +442,29 @@ class EventLog:
         with self._env.begin(db=self._db["ids"]) as txn:
             return {eid for eid in maybe if txn.get(eid) is not None}
 
-    def _committed_ids_filter(self, readonly: bool) -> KeyFilter:
-        """The committed event ids, probably. A read-only log cannot see what its writer appends
-        later, so its filter answers "maybe" to everything."""
-        if readonly:
-            return KeyFilter.answering_maybe()
-        db = self._db["ids"]
-        with self._env.begin(db=db) as txn:
-            count: int = txn.stat(db)["entries"]
-            return KeyFilter.holding(count, (bytes(k) for k in txn.cursor().iternext(values=False)))
-
     def stored_state(self) -> StoredState | None:
-        """The stored state's height and table hashes; None if no state was ever stored."""
+        """The stored state's height and table hashes, once every row, table record and the
+        height record pass their checks; None if no state was stored, or the stored one is
+        damaged (said in a warning): either way the validator rebuilds it from the log."""
+        meta, tables = self._db["meta"], self._db["tables"]
+        lanes: dict[str, bytes] = {}
+        counts: dict[str, int] = {}
         with self._env.begin() as txn:
-            height = txn.get(_STATE_HEIGHT, db=self._db["meta"])
-            if height is None:
+            record = txn.get(_STATE_HEIGHT, db=meta)
+            if record is None:
                 return None
-            lanes = {
-                bytes(name).decode(): bytes(value)
-                for name, value in txn.cursor(db=self._db["tables"])
-            }
+            height = unframe(b"meta", _STATE_HEIGHT, record)
+            problem = None if height is not None else "its height record fails its checksum"
+            for name, table in txn.cursor(db=tables):
+                parsed = None if problem else read_table_record(bytes(name), bytes(table))
+                if parsed is None:
+                    problem = problem or f"the record of table {bytes(name)!r} fails its checksum"
+                    break
+                counts[bytes(name).decode()], lanes[bytes(name).decode()] = parsed
+            problem = problem or state_problem(txn, self._db["state"], counts)
+        if problem is not None or height is None:
+            log.warning("%s: the stored state is damaged (%s); rebuilding it", self.path, problem)
+            return None
         return StoredState(int.from_bytes(height, "big"), lanes)
 
     def state_rows(
@@ -294,8 +478,14 @@ class EventLog:
         return reader
 
     def intake_rejections(self) -> list[IntakeRejection]:
+        """The refusals kept, oldest first: those stored and those not written yet."""
         with self._env.begin(db=self._db["intake"]) as txn:
-            return [INTAKE_DECODER.decode(p) for _, r in txn.cursor() if (p := unframe(r))]
+            stored = [
+                INTAKE_DECODER.decode(payload)
+                for key, record in txn.cursor()
+                if (payload := unframe(b"intake", key, record)) is not None
+            ]
+        return (stored + self._intake_pending)[-self._intake_kept :]
 
     # ---------------------------------------------------------------- writing
 
@@ -312,7 +502,7 @@ class EventLog:
 
         ``state_writes`` (the block's changed rows, encoded; None for a removed row) and
         ``table_lanes`` (the new hashes of the tables it changed) go into the same transaction,
-        so the stored state moves with the head.
+        so the stored state moves with the head. So do the refusals noted since the last write.
         """
         header = committed.block.header
         if header.height != self._head_height + 1 or header.prev_hash != self._head_hash:
@@ -320,25 +510,45 @@ class EventLog:
                 f"block {header.height} does not extend the head {self._head_height}"
             )
         key = _key(header.height)
-        block_record = frame(encode(StoredBlock(committed, tuple(results), tuple(log_frontier))))
-        header_record = frame(encode(header))
-        id_rows = [(eid, key + i.to_bytes(4, "big")) for i, eid in enumerate(event_ids)]
+        block = encode(StoredBlock(committed, tuple(results), tuple(log_frontier)))
+        block_record = frame(b"blocks", key, block)
+        header_record = frame(b"headers", key, encode(header))
+        id_rows = [
+            (eid, frame(b"ids", eid, key + i.to_bytes(4, "big"))) for i, eid in enumerate(event_ids)
+        ]
         state_rows = list(stored_rows(state_writes))
+        refusals = list(self._intake_pending)
 
         def write(txn: lmdb.Transaction) -> None:
             self._put_append(txn, "headers", key, header_record)
             self._put_append(txn, "blocks", key, block_record)
             ids = self._db["ids"]
-            for eid, location in id_rows:
-                txn.put(eid, location, db=ids, overwrite=False)
+            added = sum(txn.put(eid, record, db=ids, overwrite=False) for eid, record in id_rows)
+            self._add_to_count(txn, _ID_COUNT, added)
             self._write_state(txn, header.height, state_rows, table_lanes)
+            self._write_intake(txn, refusals)
 
         self._write(write)
+        self._intake_written(len(refusals))
         for eid in event_ids:
             self._committed.add(eid)
         self._head_height = header.height
         self._head_hash = committed.block.hash
         self._head_time = header.time_ms
+
+    def _add_to_count(self, txn: lmdb.Transaction, name: bytes, delta: int) -> None:
+        """Add ``delta`` to the record count ``name`` in ``meta``, which the open checks."""
+        if not delta:
+            return
+        meta = self._db["meta"]
+        record = txn.get(name, db=meta)
+        count = 0
+        if record is not None:
+            payload = unframe(b"meta", name, record)
+            if payload is None:
+                raise LogCorruptError(None, f"the meta record {name.decode()!r} fails its checksum")
+            count = int.from_bytes(payload, "big")
+        txn.put(name, frame(b"meta", name, _key(count + delta)), db=meta)
 
     def _write_state(
         self,
@@ -347,16 +557,30 @@ class EventLog:
         rows: Iterable[StoredRow],
         table_lanes: Mapping[str, bytes],
     ) -> None:
+        """Write rows and table records; each table's record keeps its row count, as rows are
+        added or removed."""
         state = self._db["state"]
-        for stored_key, record in rows:
+        added: dict[str, int] = {}
+        for table, stored_key, record in rows:
             if record is None:
-                txn.delete(stored_key, db=state)
-            else:
-                txn.put(stored_key, record, db=state)
+                if txn.delete(stored_key, db=state):
+                    added[table] = added.get(table, 0) - 1
+            elif txn.replace(stored_key, record, db=state) is None:
+                added[table] = added.get(table, 0) + 1
         tables = self._db["tables"]
-        for name, lanes in table_lanes.items():
-            txn.put(name.encode(), lanes, db=tables)
-        txn.put(_STATE_HEIGHT, _key(height), db=self._db["meta"])
+        for name in sorted(added.keys() | table_lanes.keys()):
+            old = txn.get(name.encode(), db=tables)
+            count, lanes = (0, b"") if old is None else self._table_record(name, bytes(old))
+            new = table_record(name, count + added.get(name, 0), table_lanes.get(name, lanes))
+            txn.put(name.encode(), new, db=tables)
+        txn.put(_STATE_HEIGHT, frame(b"meta", _STATE_HEIGHT, _key(height)), db=self._db["meta"])
+
+    @staticmethod
+    def _table_record(name: str, record: bytes) -> tuple[int, bytes]:
+        parsed = read_table_record(name.encode(), record)
+        if parsed is None:
+            raise StateCorruptError(name, b"", "(the table's record) fails its checksum")
+        return parsed
 
     def replace_state(
         self,
@@ -385,13 +609,36 @@ class EventLog:
 
         self._write(write)
 
-    def record_intake_rejection(self, rejection: IntakeRejection) -> None:
-        def write(txn: lmdb.Transaction) -> None:
-            cursor = txn.cursor(db=self._db["intake"])
-            n = int.from_bytes(cursor.key(), "big") + 1 if cursor.last() else 1
-            self._put_append(txn, "intake", _key(n), frame(encode(rejection)))
+    def record_intake_rejections(self, rejections: Sequence[IntakeRejection]) -> None:
+        """Note events refused before consensus, for forensics: they are written with the next
+        block's transaction, in one of their own once ``INTAKE_PENDING`` have gathered, or at
+        close, so a flood of junk costs neither a sync nor a transaction per event. Only the
+        most recent ``intake_kept`` are kept; a crash may lose the unwritten ones."""
+        self._intake_pending.extend(rejections)
+        if len(self._intake_pending) >= INTAKE_PENDING:
+            self._flush_intake()
 
-        self._write(write)
+    def _flush_intake(self) -> None:
+        refusals = list(self._intake_pending)
+        self._write(lambda txn: self._write_intake(txn, refusals))
+        self._intake_written(len(refusals))
+
+    def _write_intake(self, txn: lmdb.Transaction, refusals: Sequence[IntakeRejection]) -> None:
+        """Write ``refusals`` after the last one stored and prune the oldest past the bound."""
+        if not refusals:
+            return
+        n = self._intake_next
+        for refusal in refusals:
+            self._put_append(txn, "intake", _key(n), frame(b"intake", _key(n), encode(refusal)))
+            n += 1
+        first_kept = _key(max(0, n - self._intake_kept))
+        cursor = txn.cursor(db=self._db["intake"])
+        while cursor.first() and bytes(cursor.key()) < first_kept:
+            cursor.delete()
+
+    def _intake_written(self, count: int) -> None:
+        self._intake_next += count
+        del self._intake_pending[:count]
 
     def signed_records(self, height: int) -> list[tuple[bytes, bytes]]:
         """Every (slot, record) this validator noted at ``height``."""
@@ -404,7 +651,12 @@ class EventLog:
             for key, record in cursor:
                 if not bytes(key).startswith(prefix):
                     break
-                found.append((bytes(key[len(prefix) :]), bytes(record)))
+                payload = unframe(b"signed", key, record)
+                if payload is None:
+                    raise LogCorruptError(
+                        height, "a record of what this validator signed is damaged"
+                    )
+                found.append((bytes(key[len(prefix) :]), payload))
         return found
 
     def record_signed(self, records: Sequence[tuple[int, bytes, bytes]]) -> None:
@@ -421,13 +673,17 @@ class EventLog:
 
         def write(txn: lmdb.Transaction) -> None:
             db = self._db["signed"]
+            added = 0
             for height, slot, record in records:
-                txn.put(_key(height) + slot, record, db=db)
+                key = _key(height) + slot
+                added += txn.replace(key, frame(b"signed", key, record), db=db) is None
             if prune:
                 first_kept = _key(oldest_kept)
                 cursor = txn.cursor(db=db)
                 while cursor.first() and bytes(cursor.key()) < first_kept:
                     cursor.delete()
+                    added -= 1
+            self._add_to_count(txn, _SIGNED_COUNT, added)
 
         self._write(write)
         if prune:
@@ -455,8 +711,18 @@ class EventLog:
                     reader.reopen()
 
     def close(self) -> None:
-        self._env.close()
-        self._release()
+        """Write the refusals not written yet, then close; failing to write them (they are
+        forensics) is a warning, not a reason to leave the environment open."""
+        try:
+            if self._intake_pending and not self._readonly:
+                self._flush_intake()
+        except (StorageError, lmdb.Error) as exc:
+            log.warning(
+                "%s: %d refusal records not written: %s", self.path, len(self._intake_pending), exc
+            )
+        finally:
+            self._env.close()
+            self._release()
 
     def _release(self) -> None:
         if self._writer_lock is not None:

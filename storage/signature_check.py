@@ -157,14 +157,14 @@ def check_heights(start: int, stop: int) -> list[SignatureVerdict]:
             height = int.from_bytes(key, "big")
             if height >= stop:
                 break
-            committed = _stored_block(record)
+            committed = _stored_block(bytes(key), record)
             if committed is not None:
                 verdicts.append(check_block_signatures(height, committed, _log.keys))
     return verdicts
 
 
-def _stored_block(record: bytes) -> CommittedBlock | None:
-    payload = unframe(record)
+def _stored_block(key: bytes, record: bytes) -> CommittedBlock | None:
+    payload = unframe(b"blocks", key, record)
     if payload is None:
         return None
     try:

@@ -6,9 +6,12 @@ them apart, and a restart reads the state instead of replaying the log. Memory n
 with the ledger: rows live in the memory-mapped file (pages the kernel can drop), and only a
 bounded cache of decoded rows lives on the heap.
 
-Layout: the ``state`` database maps ``table NUL key`` to a checksummed msgpack row, so one
-table's rows are adjacent and in key order; the ``tables`` database maps a table's name to its
-LtHash lanes; ``meta`` holds ``state_height``.
+Layout: the ``state`` database maps ``table NUL key`` to a framed msgpack row (its checksum
+covers the row key too, see ``storage.records``), so one table's rows are adjacent and in key
+order; the ``tables`` database maps a table's name to its row count and LtHash lanes; ``meta``
+holds ``state_height``. The counts let a check on open notice a deleted row, which no checksum
+can: ``state_problem`` reads every row once, and a state it finds damaged is rebuilt from the
+log rather than used.
 """
 
 from __future__ import annotations
@@ -22,10 +25,14 @@ import msgspec
 from consortium.rules.state import DELETED, CommittedRows
 from consortium.storage.errors import StateCorruptError
 from consortium.storage.key_filter import DEFAULT_BITS, KeyFilter
-from consortium.storage.records import frame, unframe
+from consortium.storage.records import frame, intact, unframe
 
 _MISSING = object()
-StoredRow = tuple[bytes, bytes | None]
+STATE_DB = b"state"
+TABLES_DB = b"tables"
+_COUNT_BYTES = 8
+StoredRow = tuple[str, bytes, bytes | None]
+"""A row as stored: its table, its key in the ``state`` database, its record (None: removed)."""
 
 
 def row_key(table: str, key: bytes) -> bytes:
@@ -33,16 +40,61 @@ def row_key(table: str, key: bytes) -> bytes:
 
 
 def split_row_key(stored_key: bytes) -> tuple[str, bytes]:
-    """The table and key that ``row_key`` joined."""
-    table, _, key = stored_key.partition(b"\x00")
-    return table.decode(), key
+    """The table and key that ``row_key`` joined; a key that ``row_key`` cannot have made (a
+    damaged one) is a ``StateCorruptError``, never a decoding error from deep inside a read."""
+    table, sep, key = stored_key.partition(b"\x00")
+    try:
+        name = table.decode()
+    except UnicodeDecodeError:
+        name = ""
+    if not sep or not name:
+        raise StateCorruptError(
+            table.decode(errors="replace"), stored_key, "has a key naming no table"
+        )
+    return name, key
 
 
 def stored_rows(writes: Mapping[str, Mapping[bytes, bytes | None]]) -> Iterator[StoredRow]:
-    """Encoded writes as stored: the row key and the framed row, None for a removed row."""
+    """Encoded writes as stored: the table, the row key and the framed row (None: removed)."""
     for table, rows in writes.items():
         for key, encoded in rows.items():
-            yield row_key(table, key), None if encoded is None else frame(encoded)
+            stored_key = row_key(table, key)
+            record = None if encoded is None else frame(STATE_DB, stored_key, encoded)
+            yield table, stored_key, record
+
+
+def table_record(name: str, count: int, lanes: bytes) -> bytes:
+    """The ``tables`` record of a table of ``count`` rows whose LtHash lanes are ``lanes``."""
+    return frame(TABLES_DB, name.encode(), count.to_bytes(_COUNT_BYTES, "big") + lanes)
+
+
+def read_table_record(name: bytes, record: bytes) -> tuple[int, bytes] | None:
+    """The row count and lanes of a ``tables`` record, or None if it fails its checksum."""
+    payload = unframe(TABLES_DB, name, record)
+    if payload is None or len(payload) < _COUNT_BYTES:
+        return None
+    return int.from_bytes(payload[:_COUNT_BYTES], "big"), payload[_COUNT_BYTES:]
+
+
+def state_problem(txn: lmdb.Transaction, db: Any, counts: Mapping[str, int]) -> str | None:
+    """What is wrong with the stored rows, or None: every row's checksum (over its key and
+    value) is checked, and each table must hold as many rows as its ``tables`` record says."""
+    found: dict[str, int] = {}
+    for stored_key, record in txn.cursor(db=db):
+        try:
+            table, _ = split_row_key(bytes(stored_key))
+        except StateCorruptError:
+            return f"the row key {bytes(stored_key).hex()[:24]}… names no table"
+        if not intact(STATE_DB, bytes(stored_key), record):
+            return f"the row {table}/{bytes(stored_key).hex()[:24]}… fails its checksum"
+        found[table] = found.get(table, 0) + 1
+    for table in sorted(set(found) | set(counts)):
+        if found.get(table, 0) != counts.get(table, 0):
+            return (
+                f"table {table!r} holds {found.get(table, 0)} rows where its record says "
+                f"{counts.get(table, 0)}"
+            )
+    return None
 
 
 class StoredRows(CommittedRows):
@@ -75,11 +127,16 @@ class StoredRows(CommittedRows):
         self._old: dict[tuple[str, bytes], Any] = {}
         self._on_corrupt = on_corrupt
         self._txn = env.begin(db=db)
-        self._stored = KeyFilter.holding(
-            self.count(),
-            (split_row_key(bytes(k)) for k in self._txn.cursor().iternext(values=False)),
-            filter_bits,
-        )
+        try:
+            self._stored = KeyFilter.holding(
+                self.count(),
+                (split_row_key(bytes(k)) for k in self._txn.cursor().iternext(values=False)),
+                filter_bits,
+            )
+        except StateCorruptError:
+            self._txn.abort()
+            on_corrupt()
+            raise
 
     def get(self, table: str, key: bytes) -> Any:
         cached = (table, key)
@@ -102,11 +159,12 @@ class StoredRows(CommittedRows):
         return len(self._young) + len(self._old)
 
     def _load(self, table: str, key: bytes) -> Any:
-        record = self._txn.get(row_key(table, key))
-        return None if record is None else self._decode(table, key, record)
+        stored_key = row_key(table, key)
+        record = self._txn.get(stored_key)
+        return None if record is None else self._decode(table, key, stored_key, record)
 
-    def _decode(self, table: str, key: bytes, record: bytes) -> Any:
-        payload = unframe(record)
+    def _decode(self, table: str, key: bytes, stored_key: bytes, record: bytes) -> Any:
+        payload = unframe(STATE_DB, stored_key, record)
         if payload is None:
             self._on_corrupt()
             raise StateCorruptError(table, key)
@@ -121,7 +179,7 @@ class StoredRows(CommittedRows):
             if not stored_key.startswith(prefix):
                 return
             key = bytes(stored_key[len(prefix) :])
-            yield key, self._decode(table, key, record)
+            yield key, self._decode(table, key, bytes(stored_key), record)
 
     def count(self) -> int:
         entries: int = self._txn.stat(self._db)["entries"]

@@ -91,8 +91,7 @@ def _page_size(head: bytes, offset: int) -> int | None:
 
 def payload(db: str, key: bytes, record: bytes) -> bytes | None:
     """The payload of a record framed by ``storage.records``, None if its checksum fails."""
-    del db, key  # the framing covers the value only until the storage format binds them
-    return unframe(record)
+    return unframe(db.encode(), key, record)
 
 
 class LogSource:
@@ -238,7 +237,8 @@ class LogSource:
             raise self._unreadable("blocks", exc) from exc
 
     def locate(self, eid: bytes) -> tuple[int, int] | None:
-        value = self.get("ids", eid)
+        record = self.get("ids", eid)
+        value = None if record is None else payload("ids", eid, record)
         if value is None or len(value) != 12:
             return None
         return int.from_bytes(value[:8], "big"), int.from_bytes(value[8:], "big")
