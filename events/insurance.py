@@ -16,11 +16,15 @@ class Coverage(msgspec.Struct, frozen=True, gc=False, array_like=True, forbid_un
 
 
 class IssuePolicy(EventBody, frozen=True, tag="insurance.issue_policy"):
+    """An insurer (author) covers a car owner. ``accept_within_ms`` is the ledger time each
+    assigned provider has to accept an order before it passes to the next provider."""
+
     owner: bytes
     token: str
     coverage: tuple[Coverage, ...]
     valid_from_ms: int
     valid_until_ms: int
+    accept_within_ms: int = 600_000
 
 
 class CancelPolicy(EventBody, frozen=True, tag="insurance.cancel_policy"):
@@ -40,6 +44,13 @@ class ContractProvider(EventBody, frozen=True, tag="insurance.contract_provider"
     provider: bytes
 
 
+class EndContract(EventBody, frozen=True, tag="insurance.end_contract"):
+    """An insurer (author) ends its contract with a provider: its orders under the insurer's
+    policies that are not yet accepted pass to other providers; accepted ones may complete."""
+
+    provider: bytes
+
+
 class RequestService(EventBody, frozen=True, tag="insurance.request_service"):
     """A car owner asks for a service under a policy; the ledger assigns the provider."""
 
@@ -49,6 +60,18 @@ class RequestService(EventBody, frozen=True, tag="insurance.request_service"):
 
 
 class AcceptOrder(EventBody, frozen=True, tag="insurance.accept_order"):
+    order: bytes
+
+
+class DeclineOrder(EventBody, frozen=True, tag="insurance.decline_order"):
+    """The assigned provider refuses an order it has not accepted; it passes to the next one."""
+
+    order: bytes
+
+
+class CancelOrder(EventBody, frozen=True, tag="insurance.cancel_order"):
+    """The car owner withdraws an order before it is completed; its reservation is released."""
+
     order: bytes
 
 
@@ -72,8 +95,11 @@ BODIES = (
     CancelPolicy,
     RegisterProvider,
     ContractProvider,
+    EndContract,
     RequestService,
     AcceptOrder,
+    DeclineOrder,
+    CancelOrder,
     CompleteOrder,
     SettleOrder,
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from consortium.events.payments import IssueTokens, RegisterParticipant, Transfer
 from consortium.events.results import Code
 from consortium.rules import bounds
@@ -108,7 +110,7 @@ def credit(state: Overlay, owner: bytes, token: str, change: int) -> None:
     account = state.get("accounts", key) or Account(owner, token)
     balance = account.balance + change
     bounds.in_range(balance, f"the {token} balance of {owner.hex()[:16]}…")
-    state.put("accounts", key, Account(owner, token, balance))
+    state.put("accounts", key, msgspec.structs.replace(account, balance=balance))
 
 
 RULES = {

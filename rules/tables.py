@@ -23,12 +23,26 @@ class Token(msgspec.Struct, frozen=True, gc=False, array_like=True):
     supply: int = 0
 
 
+class Entitlement(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """What one insurance policy still covers for one service: ``*_remaining`` is free for new
+    requests, ``*_reserved`` is held by the policy's open orders (count and amount)."""
+
+    policy: bytes
+    service: str
+    count_remaining: int
+    amount_remaining: int
+    count_reserved: int
+    amount_reserved: int
+
+
 class Account(msgspec.Struct, frozen=True, gc=False, array_like=True):
-    """Balance of one token held by one key, in minor units."""
+    """Balance of one token held by one key, in minor units; a car owner's account in a
+    policy's token also carries that owner's insurance entitlements (WORKFLOWS, insurance 4)."""
 
     owner: bytes
     token: str
     balance: int = 0
+    entitlements: tuple[Entitlement, ...] = ()
 
 
 class StatusChange(msgspec.Struct, frozen=True, gc=False, array_like=True):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, settings
 
+from consortium.events.results import Code
 from tests.ledger_fixtures import Ledger
 
 EXAMPLES = int(os.environ.get("CONSORTIUM_STATEFUL_EXAMPLES", "200"))
@@ -21,8 +22,9 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 
-ModelStep = Callable[[int], bool]
-"""Applies one event to the model at a block time; whether the model accepts it."""
+ModelStep = Callable[[int], bool | Code]
+"""Applies one event to the model at a block time; whether the model accepts it, or the exact
+code the ledger must give."""
 
 
 @dataclass
@@ -37,11 +39,15 @@ class Block:
         self.steps.append(step)
 
     def run(self, ledger: Ledger, time_ms: int, start: Callable[[int], None]) -> None:
-        """Run the block on the ledger and the model; their verdicts must agree event by event."""
+        """Run the block on the ledger and the model; their verdicts (or codes) must agree event
+        by event."""
         results = ledger.run(*self.envelopes, time_ms=time_ms)
         start(time_ms)
         expected = [step(time_ms) for step in self.steps]
-        got = [r.accepted for r in results]
+        got = [
+            r.code if isinstance(e, Code) else r.accepted
+            for r, e in zip(results, expected, strict=True)
+        ]
         assert got == expected, [(r.code, r.detail) for r in results]
         self.envelopes.clear()
         self.steps.clear()

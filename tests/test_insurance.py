@@ -5,12 +5,16 @@ from __future__ import annotations
 from hypothesis import given, settings, strategies as st
 
 from consortium.events.envelope import event_id
+from consortium.events.identity import Identity
 from consortium.events.insurance import (
     AcceptOrder,
+    CancelOrder,
     CancelPolicy,
     CompleteOrder,
     ContractProvider,
     Coverage,
+    DeclineOrder,
+    EndContract,
     IssuePolicy,
     RegisterProvider,
     RequestService,
@@ -19,6 +23,7 @@ from consortium.events.insurance import (
 from consortium.events.payments import IssueTokens, RegisterParticipant
 from consortium.events.results import Code
 from consortium.rules.insurance import value_added_spending
+from consortium.rules.tables import account_key
 from tests.ledger_fixtures import (
     ADMIN,
     Ledger,
@@ -107,13 +112,14 @@ def test_happy_path_assigns_least_loaded_contracted_provider_and_pays_once(
         CompleteOrder(order=order, cost=700, record="towed 12 km", attachments=(b"\x11" * 32,)),
     )
     assert ledger.run(done)[0].accepted
-    assert ledger.state.get("insurance_orders", order).covered == 500  # capped by coverage
+    # The second open order holds half of the 500 covered: this one is capped at its own half.
+    assert ledger.state.get("insurance_orders", order).covered == 250
     assert ledger.state.get("settlements", order).status == "open"
     assert ledger.run(ledger.sign(INSURER, SettleOrder(order=order)))[0].accepted
-    assert balance(ledger, provider.public_key) == 500
+    assert balance(ledger, provider.public_key) == 250
     again = ledger.run(ledger.sign(INSURER, SettleOrder(order=order)))[0]
     assert again.code is Code.ALREADY_EXISTS
-    assert value_added_spending(ledger.state) == {INSURER.public_key: 500}
+    assert value_added_spending(ledger.state) == {INSURER.public_key: 250}
 
 
 def test_rejections(make_ledger: LedgerFactory) -> None:
@@ -179,7 +185,8 @@ def test_overlapping_requests_cannot_outnumber_the_cover() -> None:
         ledger.run(ledger.sign(provider, AcceptOrder(order=order)))
         ledger.run(ledger.sign(provider, CompleteOrder(order=order, cost=2000, record="towed")))
         ledger.run(ledger.sign(INSURER, SettleOrder(order=order)))
-    assert value_added_spending(ledger.state) == {INSURER.public_key: 3000}  # 2000 + 1000
+    # Each open order held 1500 of the 3000: both are capped at their share.
+    assert value_added_spending(ledger.state) == {INSURER.public_key: 3000}
 
 
 def test_uncontracted_provider_is_never_assigned(make_ledger: LedgerFactory) -> None:
@@ -227,10 +234,189 @@ def test_property_money_conserved_entitlements_kept_projections_rebuilt(steps) -
         accounts = [a for _, a in ledger.state.rows("accounts") if a.token == "EUR"]
         assert sum(a.balance for a in accounts) == 10_000 and min(a.balance for a in accounts) >= 0
         usage = ledger.state.get("insurance_policies", policy).usage
-        assert all(u.count <= 3 and u.amount <= 500 for u in usage)  # coverage caps
+        assert all(  # coverage caps, reservations included
+            u.used_count + u.reserved_count <= 3 and u.used_amount + u.reserved_amount <= 500
+            for u in usage
+        )
         paid = sum(
             o.covered for _, o in ledger.state.rows("insurance_orders") if o.status == "paid"
         )
         assert paid == value_added_spending(ledger.state).get(INSURER.public_key, 0)
         assert paid == 10_000 - balance(ledger, INSURER.public_key)  # each order paid once
     assert same_projections(ledger.replayed(), ledger.state)
+
+
+# ------------------------------------------- reservations, passing on, contracts (issue 23)
+
+
+def _holder(ledger: Ledger, order: bytes) -> Identity:
+    row = ledger.state.get("insurance_orders", order)
+    return next(p for p in (P1, P2, P3) if p.public_key == row.provider)
+
+
+def _entitlement(ledger: Ledger, policy: bytes) -> tuple[int, int, int, int]:
+    """(count remaining, amount remaining, count reserved, amount reserved) of towing."""
+    account = ledger.state.get("accounts", account_key(OWNER.public_key, "EUR"))
+    row = next(e for e in account.entitlements if e.policy == policy and e.service == "towing")
+    return row.count_remaining, row.amount_remaining, row.count_reserved, row.amount_reserved
+
+
+def _issue(ledger: Ledger, count: int, amount: int, within: int = 600_000) -> bytes:
+    envelope = ledger.sign(
+        INSURER,
+        IssuePolicy(
+            owner=OWNER.public_key,
+            token="EUR",
+            coverage=(Coverage("towing", count, amount),),
+            valid_from_ms=0,
+            valid_until_ms=10**9,
+            accept_within_ms=within,
+        ),
+    )
+    assert ledger.run(envelope)[0].accepted
+    return event_id(envelope)
+
+
+def _serve(ledger: Ledger, order: bytes, cost: int) -> int:
+    """Accept, complete and settle ``order``; the covered cost paid."""
+    provider = _holder(ledger, order)
+    assert ledger.run(ledger.sign(provider, AcceptOrder(order=order)))[0].accepted
+    done = ledger.sign(provider, CompleteOrder(order=order, cost=cost, record="done"))
+    assert ledger.run(done)[0].accepted
+    assert ledger.run(ledger.sign(INSURER, SettleOrder(order=order)))[0].accepted
+    covered: int = ledger.state.get("insurance_orders", order).covered
+    return covered
+
+
+def test_open_orders_reserve_amounts_so_overlapping_orders_cannot_overspend() -> None:
+    """Issue 23: amounts, not only counts, are reserved at assignment. Two open orders under
+    Coverage("towing", 2, 3000) hold 1500 each; one cost of 2000 cannot take the other's share."""
+    ledger = _setup()
+    policy = _issue(ledger, 2, 3000)
+    first, second = _request(ledger, policy)[0], _request(ledger, policy)[0]
+    assert _entitlement(ledger, policy) == (0, 0, 2, 3000)
+    assert _serve(ledger, first, 2000) == 1500  # capped: the second order holds 1500
+    assert _entitlement(ledger, policy) == (0, 0, 1, 1500)
+    assert _serve(ledger, second, 1000) == 1000
+    assert _entitlement(ledger, policy) == (0, 500, 0, 0)  # its unused 500 went back
+
+
+def test_a_lone_order_may_use_what_no_other_order_holds() -> None:
+    ledger = _setup()
+    policy = _issue(ledger, 2, 3000)
+    order = _request(ledger, policy)[0]
+    assert ledger.state.get("insurance_orders", order).reserved == 1500
+    assert _serve(ledger, order, 2000) == 2000  # its 1500 plus 500 nobody reserved
+    assert _entitlement(ledger, policy) == (1, 1000, 0, 0)
+    assert value_added_spending(ledger.state) == {INSURER.public_key: 2000}
+
+
+def test_declined_order_passes_on_and_ends_unassigned_releasing_its_reservation() -> None:
+    ledger = _setup()
+    policy = _issue(ledger, 1, 500)
+    order, _ = _request(ledger, policy)
+    first = _holder(ledger, order)
+    assert ledger.run(ledger.sign(P3, DeclineOrder(order=order)))[0].code is Code.WRONG_ROLE
+    assert ledger.run(ledger.sign(first, DeclineOrder(order=order)))[0].accepted
+    second = _holder(ledger, order)
+    assert second is not first and second is not P3  # P3 is not contracted
+    assert _entitlement(ledger, policy) == (0, 0, 1, 500)  # still reserved while it passes on
+    assert ledger.run(ledger.sign(first, AcceptOrder(order=order)))[0].code is Code.WRONG_ROLE
+    assert ledger.run(ledger.sign(second, DeclineOrder(order=order)))[0].accepted
+    row = ledger.state.get("insurance_orders", order)
+    assert row.status == "unassigned"
+    assert set(row.declined) == {P1.public_key, P2.public_key}
+    assert _entitlement(ledger, policy) == (1, 500, 0, 0)
+    history = [c.status for c in ledger.state.get("orders", order).history]
+    assert history == ["assigned", "assigned", "unassigned"]
+    assert ledger.run(ledger.sign(second, AcceptOrder(order=order)))[0].code is Code.WRONG_ROLE
+
+
+def test_order_not_accepted_in_time_passes_on_and_a_late_accept_is_refused() -> None:
+    ledger = _setup()
+    policy = _issue(ledger, 1, 500, within=1_000)
+    order = ledger.sign(OWNER, RequestService(policy=policy, service="towing", region="north"))
+    assert ledger.run(order, time_ms=10_000)[0].accepted
+    order_id = event_id(order)
+    first = _holder(ledger, order_id)
+    ledger.run(time_ms=10_999)  # one millisecond before the deadline: still its own
+    assert _holder(ledger, order_id) is first
+    ledger.run(time_ms=11_000)
+    second = _holder(ledger, order_id)
+    assert second is not first
+    assert ledger.state.get("insurance_orders", order_id).accept_by_ms == 12_000  # fresh window
+    late = ledger.run(ledger.sign(first, AcceptOrder(order=order_id)), time_ms=11_500)[0]
+    assert late.code is Code.DEADLINE
+    ledger.run(time_ms=50_000)  # a long gap: the second lapses too, nobody is left
+    row = ledger.state.get("insurance_orders", order_id)
+    assert (row.status, set(row.timed_out)) == ("unassigned", {P1.public_key, P2.public_key})
+    assert _entitlement(ledger, policy) == (1, 500, 0, 0)
+
+
+def test_accept_in_the_block_of_the_deadline_is_late() -> None:
+    """The block hook runs before the block's events: an accept at the deadline is refused."""
+    ledger = _setup()
+    policy = _issue(ledger, 1, 500, within=1_000)
+    order = ledger.sign(OWNER, RequestService(policy=policy, service="towing", region="north"))
+    ledger.run(order, time_ms=10_000)
+    first = _holder(ledger, event_id(order))
+    accept = ledger.sign(first, AcceptOrder(order=event_id(order)))
+    assert ledger.run(accept, time_ms=11_000)[0].code is Code.DEADLINE
+
+
+def test_owner_cancels_an_open_order_and_gets_the_reservation_back() -> None:
+    ledger = _setup()
+    policy = _issue(ledger, 2, 500)
+    assigned, accepted = _request(ledger, policy)[0], _request(ledger, policy)[0]
+    ledger.run(ledger.sign(_holder(ledger, accepted), AcceptOrder(order=accepted)))
+    assert ledger.run(ledger.sign(P1, CancelOrder(order=assigned)))[0].code is Code.WRONG_ROLE
+    assert ledger.run(ledger.sign(OWNER, CancelOrder(order=assigned)))[0].accepted
+    assert ledger.run(ledger.sign(OWNER, CancelOrder(order=accepted)))[0].accepted
+    assert _entitlement(ledger, policy) == (2, 500, 0, 0)
+    again = ledger.run(ledger.sign(OWNER, CancelOrder(order=assigned)))[0]
+    assert again.code is Code.WRONG_STATE
+    provider = _holder(ledger, accepted)
+    done = ledger.sign(provider, CompleteOrder(order=accepted, cost=10, record="late"))
+    assert ledger.run(done)[0].code is Code.WRONG_STATE
+    assert all(not p.open_orders for _, p in ledger.state.rows("insurance_providers"))
+    missing = ledger.run(ledger.sign(OWNER, CancelOrder(order=b"\x00" * 32)))[0]
+    assert missing.code is Code.NOT_FOUND
+
+
+def test_decline_after_accept_is_wrong_state() -> None:
+    ledger = _setup()
+    order = _request(ledger, _issue(ledger, 1, 500))[0]
+    provider = _holder(ledger, order)
+    ledger.run(ledger.sign(provider, AcceptOrder(order=order)))
+    declined = ledger.run(ledger.sign(provider, DeclineOrder(order=order)))[0]
+    assert declined.code is Code.WRONG_STATE
+
+
+def test_ending_a_contract_reassigns_orders_not_accepted_and_lets_accepted_ones_complete() -> None:
+    ledger = _setup()
+    policy = _issue(ledger, 4, 4000)
+    orders = [_request(ledger, policy)[0] for _ in range(4)]
+    ended = _holder(ledger, orders[0])
+    mine = [o for o in orders if _holder(ledger, o) is ended]
+    assert len(mine) == 2
+    ledger.run(ledger.sign(ended, AcceptOrder(order=mine[0])))
+    assert ledger.run(ledger.sign(OWNER, EndContract(provider=ended.public_key)))[0].code is (
+        Code.WRONG_ROLE
+    )
+    assert ledger.run(ledger.sign(INSURER, EndContract(provider=ended.public_key)))[0].accepted
+    assert _holder(ledger, mine[1]) is not ended  # not yet accepted: passed on
+    assert ledger.state.get("insurance_orders", mine[1]).declined == ()
+    again = ledger.run(ledger.sign(INSURER, EndContract(provider=ended.public_key)))[0]
+    assert again.code is Code.NOT_FOUND
+    done = ledger.sign(ended, CompleteOrder(order=mine[0], cost=700, record="towed"))
+    assert ledger.run(done)[0].accepted  # accepted before the end: it still completes
+    assert ledger.run(ledger.sign(INSURER, SettleOrder(order=mine[0])))[0].accepted
+    assert balance(ledger, ended.public_key) == 700
+
+
+def test_ended_provider_is_no_longer_assigned() -> None:
+    ledger = _setup()
+    policy = _issue(ledger, 3, 3000)
+    ledger.run(ledger.sign(INSURER, EndContract(provider=P1.public_key)))
+    for _ in range(3):
+        assert _holder(ledger, _request(ledger, policy)[0]) is P2
