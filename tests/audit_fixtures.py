@@ -41,15 +41,15 @@ def open_raw(path: Path) -> lmdb.Environment:
 
 def reframe(db: str, key: bytes, payload: bytes) -> bytes:
     """``payload`` framed as the log frames a record stored under ``key`` in ``db``."""
-    del db, key  # until the storage format binds the key and database into the checksum
-    return frame(payload)
+    return frame(db.encode(), key, payload)
 
 
 def read_stored_block(env: lmdb.Environment, height: int) -> StoredBlock:
+    key = height.to_bytes(8, "big")
     with env.begin() as txn:
-        record = txn.get(height.to_bytes(8, "big"), db=env.open_db(b"blocks", txn=txn))
+        record = txn.get(key, db=env.open_db(b"blocks", txn=txn))
     assert record is not None
-    found = unframe(record)
+    found = unframe(b"blocks", key, record)
     assert found is not None
     return BLOCK_DECODER.decode(found)
 

@@ -3,14 +3,14 @@
 The validator's own ``EventLog`` refuses a damaged log on open; an auditor needs to walk it
 anyway and say exactly where it breaks, so this reader yields records one by one and leaves the
 judging to the caller. A file too short for what its LMDB header says it holds is refused before
-it is mapped (reading a page past the end of a mapped file is a SIGBUS, not an error), and an
-error LMDB raises while reading is an ``AuditSourceError`` naming the directory.
+it is mapped (``storage.lmdb_file``: reading a page past the end of a mapped file is a SIGBUS,
+not an error), and an error LMDB raises while reading is an ``AuditSourceError`` naming the
+directory.
 """
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +20,9 @@ import msgspec
 from consortium.events.block import BlockHeader
 from consortium.events.errors import ConsortiumError, MalformedError
 from consortium.events.genesis import Genesis, decode_genesis
+from consortium.storage.errors import LogFileError
+from consortium.storage.lmdb_file import check_data_file
+from consortium.storage.log import FORMAT
 from consortium.storage.records import BLOCK_DECODER, HEADER_DECODER, StoredBlock, unframe
 
 DATABASES = ("meta", "headers", "blocks", "ids", "state", "tables", "intake", "signed")
@@ -40,55 +43,6 @@ class BlockRecord:
     header_record: BlockHeader | None
 
 
-# LMDB's two meta pages (lmdb.h, MDB_meta after a 16-byte page header, 64-bit build): the magic,
-# the page size (in the free-page database's md_pad), the last page used, the transaction id.
-_LMDB_MAGIC = 0xBEEFC0DE
-_META = struct.Struct("<II")  # magic, version at offset 16
-_PAGE_SIZE_AT, _LAST_PAGE_AT = 40, 136
-_MIN_PAGE = 512
-
-
-def check_lmdb_file(data: Path) -> None:
-    """Refuse a ``data.mdb`` shorter than the pages its newest meta page says are in use.
-
-    LMDB maps the file and never checks its length, so a truncated file (a full disk, a copy cut
-    short) would kill the reading process with SIGBUS at the first page past the end."""
-    try:
-        size = data.stat().st_size
-        with data.open("rb") as file:
-            head = file.read(2 * 65536)
-    except OSError as exc:
-        raise AuditSourceError(f"cannot read {data}: {exc.strerror or exc}") from exc
-    metas = []
-    for offset in (0, _page_size(head, 0)):
-        if offset is None or len(head) < offset + _LAST_PAGE_AT + 16:
-            continue
-        magic, _version = _META.unpack_from(head, offset + 16)
-        last_page, txn_id = struct.unpack_from("<QQ", head, offset + _LAST_PAGE_AT)
-        if magic == _LMDB_MAGIC:
-            metas.append((txn_id, last_page))
-    page_size = _page_size(head, 0)
-    if not metas or page_size is None:
-        raise AuditSourceError(
-            f"{data} is not an LMDB file (no valid header; truncated or overwritten). Restore "
-            "this validator's directory from a backup, or copy it again from the validator"
-        )
-    _, last_page = max(metas)
-    needed = (last_page + 1) * page_size
-    if size < needed:
-        raise AuditSourceError(
-            f"{data} is truncated: {size} bytes, but its header says {needed} are in use. "
-            "Restore this validator's directory from a backup, or copy it again"
-        )
-
-
-def _page_size(head: bytes, offset: int) -> int | None:
-    if len(head) < offset + _PAGE_SIZE_AT + 4:
-        return None
-    (size,) = struct.unpack_from("<I", head, offset + _PAGE_SIZE_AT)
-    return size if size >= _MIN_PAGE and size & (size - 1) == 0 else None
-
-
 def payload(db: str, key: bytes, record: bytes) -> bytes | None:
     """The payload of a record framed by ``storage.records``, None if its checksum fails."""
     return unframe(db.encode(), key, record)
@@ -104,7 +58,13 @@ class LogSource:
                 f"{self.path} is not a consortium data directory (no data.mdb); pass the "
                 "directory of one validator, e.g. DATA/validator-0"
             )
-        check_lmdb_file(self.path / "data.mdb")
+        try:
+            check_data_file(self.path)
+        except LogFileError as exc:
+            raise AuditSourceError(
+                f"{exc.what}, so it cannot be audited: copy the directory again from the "
+                "validator, or restore it from a backup"
+            ) from exc
         try:
             self._env = lmdb.open(
                 str(self.path), readonly=True, lock=False, max_dbs=len(DATABASES), subdir=True
@@ -118,18 +78,35 @@ class LogSource:
                     raise AuditSourceError(
                         f"{self.path} is not a consortium log: it has no {name!r} database"
                     )
-            record = self.get("meta", b"genesis")
+            self.genesis: Genesis = self._stored_genesis()
         except BaseException:
             self._env.close()
             raise
+
+    def _stored_genesis(self) -> Genesis:
+        record = self.get("meta", b"genesis")
         found = payload("meta", b"genesis", record) if record is not None else None
+        if found is None:
+            self._refuse_other_format()
         try:
             if found is None:
                 raise MalformedError("missing or fails its checksum")
-            self.genesis: Genesis = decode_genesis(found)
+            return decode_genesis(found)
         except MalformedError as exc:
-            self._env.close()
             raise AuditSourceError(f"{self.path}: the stored genesis is damaged ({exc})") from exc
+
+    def _refuse_other_format(self) -> None:
+        """An ``AuditSourceError`` naming the format of a log written by another version (whose
+        records this version cannot check), if that is why the genesis does not read."""
+        raw = self.get("meta", b"format")
+        if raw is None:
+            return
+        name = payload("meta", b"format", raw) or raw
+        if name != FORMAT and name.startswith(b"consortium-log/") and name[15:].isdigit():
+            raise AuditSourceError(
+                f"{self.path} holds a log of format {name.decode()!r}; this version audits "
+                f"{FORMAT.decode()!r}. Audit it with the version of consortium that wrote it"
+            )
 
     def _open_db(self, name: str) -> lmdb._Database | None:
         try:
@@ -165,6 +142,16 @@ class LogSource:
         except lmdb.Error as exc:
             raise self._unreadable(db, exc) from exc
         return None if value is None else bytes(value)
+
+    def get_many(self, db: str, keys: Iterable[bytes]) -> list[bytes | None]:
+        """The raw records under ``keys`` in ``db``, in one read transaction."""
+        if self._dbs[db] is None:
+            return [None for _ in keys]
+        try:
+            with self._env.begin(db=self._db(db)) as txn:
+                return [None if (v := txn.get(key)) is None else bytes(v) for key in keys]
+        except lmdb.Error as exc:
+            raise self._unreadable(db, exc) from exc
 
     def entries(self, db: str) -> Iterator[tuple[bytes, bytes]]:
         """Every raw (key, record) of ``db`` in key order, none for a missing database."""

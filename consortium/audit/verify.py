@@ -3,7 +3,11 @@
 Order of checks per block: the record reads (checksum), heights are consecutive, the block links
 to the one before and matches its header record, its quorum certificate holds 2f+1 distinct valid
 precommit signatures for it, every event decodes and every signature verifies, and re-executing
-the block reproduces its events root, results, log tree head and every table digest.
+the block reproduces its events root, results, log tree head and every table digest. After the
+walk, every other database is accounted for (``audit.stored``): the id index entry of every
+event, the stored state's rows and table records against the replayed state at the head, the
+meta records and counts, and no record under a key no log writes; those findings are all
+listed, not only the first.
 
 Signatures, most of the cost, are verified (certificates and events) on all cores by worker
 processes while this process checks structure and re-executes. Processes, not threads: PyNaCl
@@ -39,6 +43,16 @@ from pathlib import Path
 from types import TracebackType
 
 from consortium.audit.source import BlockRecord, LogSource
+from consortium.audit.stored import (
+    Findings,
+    IdIndexCheck,
+    database_findings,
+    header_findings,
+    intake_findings,
+    meta_findings,
+    signed_findings,
+    state_findings,
+)
 from consortium.consensus.config import ConsensusConfig
 from consortium.events.block import Block, CommittedBlock, event_leaves, state_digest
 from consortium.events.log_tree import LogTree
@@ -107,10 +121,12 @@ class AuditReport:
     divergence: Divergence | None = None
     head_state_digest: bytes = b""
     notes: list[str] = field(default_factory=list)
+    findings: Findings = field(default_factory=Findings)
+    """What does not hold in the databases beside the blocks (ids, state, meta, ...)."""
 
     @property
     def ok(self) -> bool:
-        return self.divergence is None
+        return self.divergence is None and not self.findings
 
     @property
     def events_per_s(self) -> float:
@@ -237,6 +253,7 @@ def _audit(source: LogSource, verdicts: _Verdicts, progress: Progress | None) ->
     total = source.block_count()
     chain = _Chain(genesis_state(genesis, RULESET), LogTree(), ZERO_HASH, genesis.genesis_time_ms)
     report = AuditReport(workers=verdicts.workers)
+    ids = IdIndexCheck(source, report.findings)
     for record in source.records():
         problem = _block_problem(
             record, report.blocks + 1, chain, genesis.chain_id, verdicts, report
@@ -245,12 +262,31 @@ def _audit(source: LogSource, verdicts: _Verdicts, progress: Progress | None) ->
             report.divergence = problem
             break
         report.blocks += 1
+        assert record.stored is not None
+        ids.block(report.blocks, record.stored.committed.block)
         if progress is not None:
             progress(report.blocks, total)
     if report.divergence is None and report.blocks < total:
         report.divergence = Divergence(report.blocks + 1, "block records end early")
+    _check_databases(source, report, ids, chain.state)
     report.head_state_digest = state_digest(chain.state.table_digests())
     return report
+
+
+def _check_databases(
+    source: LogSource, report: AuditReport, ids: IdIndexCheck, state: State
+) -> None:
+    """Everything beside the blocks. The id index and the stored state are judged only when
+    the walk reached the head: before it, the replayed state is not the one stored."""
+    findings, head = report.findings, source.block_count()
+    database_findings(source, findings)
+    header_findings(source, findings)
+    meta_findings(source, head, findings)
+    intake_findings(source, findings)
+    signed_findings(source, head, findings)
+    if report.divergence is None:
+        ids.finish()
+        state_findings(source, state, findings)
 
 
 def _block_problem(

@@ -83,8 +83,16 @@ def _run_audit(args: argparse.Namespace) -> int:
     if report.ok:
         print(f"OK: every check holds; state digest at the head {report.head_state_digest.hex()}")
         return 0
-    assert report.divergence is not None
-    print(f"FAILED at {report.divergence.describe()}")
+    if report.divergence is not None:
+        print(f"FAILED at {report.divergence.describe()}")
+    if report.findings:
+        print("FAILED: the stored databases do not hold what the blocks say:")
+        for line in report.findings.lines():
+            print(f"  {line}")
+    print(
+        "A validator with this directory refuses to start or rebuilds its state; restore it "
+        "from a backup or let it resync from its peers"
+    )
     return 1
 
 
