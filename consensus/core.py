@@ -122,9 +122,10 @@ class ConsensusCore:
     def watch_before_signing(self, now_ms: int) -> None:
         """The signing record is missing (a lost log): sign nothing until
         ``double_sign_check_heights`` blocks proposed from now on are committed without this
-        validator's signature, for it may have signed at the heights it resumes at."""
-        if self.config.double_sign_check_heights > 0:
-            self._watch = SigningWatch(self.config, self.index, now_ms)
+        validator's signature, for it may have signed at the heights it resumes at. Not when
+        the others are fewer than a quorum (n < 4): no block would ever commit without it."""
+        if self.config.double_sign_check_heights > 0 and self.config.quorum < self.config.n:
+            self._watch = SigningWatch(self.config, self.index, now_ms, self.height)
 
     @property
     def watching(self) -> bool:
@@ -466,7 +467,7 @@ class ConsensusCore:
             out.append(ScheduleTimeout(resend, self._resend_delay_ms()))
 
     def _may_sign(self) -> bool:
-        return self._watch is None or self._watch.may_sign(self.height)
+        return self._watch is None or self._watch.may_sign
 
     def _resend_delay_ms(self) -> int:
         """Longer than a round takes when messages arrive, so a healthy round never resends."""
@@ -508,7 +509,7 @@ class ConsensusCore:
                 if not self._valid(block_hash, now_ms):
                     continue
                 qc = make_qc(self.height, round_, block_hash, signatures)
-                self._commit(CommittedBlock(h.blocks[block_hash], qc), now_ms, out, live=True)
+                self._commit(CommittedBlock(h.blocks[block_hash], qc), now_ms, out)
                 return True
         return False
 
@@ -622,14 +623,11 @@ class ConsensusCore:
             known = h.validity[block_hash] = problem is None
         return known
 
-    def _commit(
-        self, committed: CommittedBlock, now_ms: int, out: list[Action], live: bool = False
-    ) -> None:
-        """``live``: committed from precommits this validator received, not from catch-up."""
+    def _commit(self, committed: CommittedBlock, now_ms: int, out: list[Action]) -> None:
         self.app.commit(committed)
         self._proposers.committed(committed.block.header.proposer)
         if self._watch is not None:
-            self._watch.committed(committed, live)
+            self._watch.committed(committed)
             if self._watch.over:
                 self._watch = None
         self.height = committed.block.header.height + 1

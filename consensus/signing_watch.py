@@ -16,32 +16,34 @@ log = get_logger(__name__)
 
 
 class SigningWatch:
-    def __init__(self, config: ConsensusConfig, index: int, since_ms: int) -> None:
+    def __init__(self, config: ConsensusConfig, index: int, since_ms: int, height: int) -> None:
+        """``height``: the one the validator resumes at. At height 1 (an empty log) the watch
+        waits to see how old block 1 is before it holds anything back: every validator of a
+        new chain starts with an empty log, and all of them waiting none would ever sign."""
         self._config = config
         self._index = index
         self._since_ms = since_ms
+        self._armed = height > 1
         self._remaining = config.double_sign_check_heights
 
     @property
     def over(self) -> bool:
         return self._remaining <= 0
 
-    def may_sign(self, height: int) -> bool:
-        """Only once the watch is over, or at height 1: a new chain, where every validator
-        starts with an empty log, looks just like a log lost there, and with every validator
-        waiting none would ever sign. (Far behind, a vote at height 1 reaches no peer that
-        still decides it.)"""
-        return self.over or height == 1
+    @property
+    def may_sign(self) -> bool:
+        return self.over or not self._armed
 
-    def committed(self, committed: CommittedBlock, live: bool) -> None:
-        """Count a block proposed after the start (even by a clock up to the precision ahead)
-        and certified without this validator. Height 1 committed from precommits heard
-        ``live``, in a block no older than a timely one, ends the watch: the chain was new
-        when the validator started."""
+    def committed(self, committed: CommittedBlock) -> None:
+        """Before it is armed: block 1 older than any timely block means an old chain, whose
+        heights the validator may have signed in (watch from here); a newer one, a new chain
+        (the watch is over). Armed: count a block proposed after the start (even by a clock up
+        to the precision ahead) and certified without this validator."""
         header, config = committed.block.header, self._config
-        if header.height == 1 and live:
+        if not self._armed:
             earliest = self._since_ms - config.max_clock_drift_ms - config.message_delay_ms
-            if header.time_ms >= earliest:
+            self._armed = header.time_ms < earliest
+            if not self._armed:
                 log.info("validator %d: a new chain; signing without a record", self._index)
                 self._remaining = 0
             return

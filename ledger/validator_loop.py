@@ -113,6 +113,8 @@ class ValidatorLoop:
         lock = self.sign_guard.lock_at(self.core.height)
         if lock is not None:
             self.core.restore_lock(lock)
+        if not self.sign_guard.has_signing_record(self.core.height - 1):
+            self.core.watch_before_signing(clock())
         self._outbox = outbox
         self._timers = timers
         self._clock = clock
