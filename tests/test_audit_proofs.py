@@ -175,3 +175,15 @@ def test_prove_and_export_show_progress(ledger: Path, capsys) -> None:
     assert "exported blocks" in capsys.readouterr().err
     assert main(["prove", path, "--consistency", "1", "2"]) == 0
     assert "read blocks" in capsys.readouterr().err
+
+
+def test_prove_finds_an_event_whose_id_entry_is_lost(ledger: Path, tmp_path: Path) -> None:
+    """The proof is made from the log itself: a damaged id index does not hide an event."""
+    genesis, _ = demo_genesis()
+    path = copy_validator(ledger, tmp_path / "copy")
+    eid = bytes.fromhex(_event(ledger)["event_id"])
+    env = open_raw(path)
+    with env.begin(write=True) as txn:
+        assert txn.delete(eid, db=env.open_db(b"ids", txn=txn))
+    env.close()
+    assert check_proof(prove_inclusion(path, eid), genesis) is None

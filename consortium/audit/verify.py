@@ -404,6 +404,10 @@ def _structure_problem(
             expected=f"> {prev_time}",
             found=str(header.time_ms),
         )
+    if record.header_record is None:
+        return Divergence(
+            height, "the header record is missing, fails its checksum or is no header"
+        )
     if record.header_record != header:
         return Divergence(height, "the header record differs from the block's header")
     if qc.height != height or qc.block_hash != block.hash:
