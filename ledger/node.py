@@ -35,7 +35,7 @@ from consortium.rules.engine import Ruleset
 from consortium.rules.faults import ExecutionFault
 from consortium.rules.replay import BlockRun, header_mismatch, run_block
 from consortium.rules.schedule import earliest_due
-from consortium.storage.log import EventLog
+from consortium.storage.log import INTAKE_KEPT, EventLog
 from consortium.storage.records import IntakeRejection
 
 log = get_logger(__name__)
@@ -82,6 +82,8 @@ class NodeSettings:
     mempool_capacity: int = 20_000
     state_cache_rows: int = 50_000
     """Decoded state rows kept on the heap; the rest are read from the log's file when used."""
+    intake_records_kept: int = INTAKE_KEPT
+    """Records of events refused at intake kept in the log, for forensics: the most recent."""
 
 
 def _decoded(envelope_bytes: bytes) -> tuple[Envelope, DecodedEvent] | EventResult:
@@ -115,6 +117,7 @@ class LedgerNode:
         self.settings = settings
         self._verify = verify
         self._shared = shared_executions
+        event_log.intake_kept = settings.intake_records_kept
         self.state, self.log_tree = open_state(
             genesis, ruleset, event_log, settings.state_cache_rows
         )

@@ -172,7 +172,7 @@ class EventLog:
             self._verify_blocks()
             self._committed = self._verify_ids(counts, readonly)
             self._verify_signed()
-            self._intake_kept = max(1, intake_kept)
+            self.intake_kept = intake_kept
             self._intake_pending: list[IntakeRejection] = []
             self._intake_next = self._verify_intake(readonly)
         except BaseException:
@@ -266,6 +266,17 @@ class EventLog:
         raise LogCorruptError(None, "the format record fails its checksum")
 
     # ---------------------------------------------------------------- reading
+
+    @property
+    def intake_kept(self) -> int:
+        """Refusal records kept, the most recent; a ``LedgerNode`` sets it from its settings."""
+        return self._intake_kept
+
+    @intake_kept.setter
+    def intake_kept(self, kept: int) -> None:
+        if kept < 1:
+            raise ValueError(f"at least one refusal record must be kept, not {kept}")
+        self._intake_kept = kept
 
     @property
     def head_height(self) -> int:
@@ -485,7 +496,7 @@ class EventLog:
                 for key, record in txn.cursor()
                 if (payload := unframe(b"intake", key, record)) is not None
             ]
-        return (stored + self._intake_pending)[-self._intake_kept :]
+        return (stored + self._intake_pending)[-self.intake_kept :]
 
     # ---------------------------------------------------------------- writing
 
@@ -619,22 +630,33 @@ class EventLog:
             self._flush_intake()
 
     def _flush_intake(self) -> None:
-        refusals = list(self._intake_pending)
-        self._write(lambda txn: self._write_intake(txn, refusals))
-        self._intake_written(len(refusals))
+        """Write the pending refusals in a transaction of their own, with the state readers'
+        snapshots closed meanwhile (the state does not change): LMDB reuses a page freed by
+        earlier pruning only when no reader's snapshot is as old, and an idle validator, which
+        commits nothing, would never renew them; the file would grow with every flush."""
+        for reader in self._state_readers:
+            reader.close()
+        try:
+            refusals = list(self._intake_pending)
+            self._write(lambda txn: self._write_intake(txn, refusals))
+            self._intake_written(len(refusals))
+        finally:
+            for reader in self._state_readers:
+                reader.reopen()
 
     def _write_intake(self, txn: lmdb.Transaction, refusals: Sequence[IntakeRejection]) -> None:
-        """Write ``refusals`` after the last one stored and prune the oldest past the bound."""
+        """Prune the oldest refusals past the bound, then write ``refusals`` after the last one
+        stored (those of them that are kept)."""
         if not refusals:
             return
-        n = self._intake_next
-        for refusal in refusals:
-            self._put_append(txn, "intake", _key(n), frame(b"intake", _key(n), encode(refusal)))
-            n += 1
-        first_kept = _key(max(0, n - self._intake_kept))
+        first_kept = _key(max(0, self._intake_next + len(refusals) - self.intake_kept))
         cursor = txn.cursor(db=self._db["intake"])
         while cursor.first() and bytes(cursor.key()) < first_kept:
             cursor.delete()
+        for n, refusal in enumerate(refusals, self._intake_next):
+            if _key(n) >= first_kept:
+                record = frame(b"intake", _key(n), encode(refusal))
+                self._put_append(txn, "intake", _key(n), record)
 
     def _intake_written(self, count: int) -> None:
         self._intake_next += count
