@@ -263,7 +263,7 @@ def drive(stream: Stream, events: int, offered_per_s: float | None, progress: Pr
                 time.sleep(delay)
         in_flight.acquire()
         sent = time.perf_counter()
-        stream(i).add_done_callback(partial(on_receipt, sent))
+        stream(i).add_receipt_callback(partial(on_receipt, sent))
         if i % 5000 == 0 and i:
             progress(f"  submitted {i}/{events}")
     if not all_done.wait(600):

@@ -21,11 +21,11 @@ def _receipt(tag: bytes, result: EventResult = ACCEPTED) -> Receipt:
 def test_first_receipt_wins_and_callbacks_run_once() -> None:
     future = ReceiptFuture()
     seen: list[Receipt] = []
-    future.add_done_callback(seen.append)
+    future.add_receipt_callback(seen.append)
     assert not future.done()
     future.set(_receipt(b"a"))
     future.set(_receipt(b"b", EventResult(Code.INVALID, "late")))
-    future.add_done_callback(seen.append)  # added after resolution: runs at once
+    future.add_receipt_callback(seen.append)  # added after resolution: runs at once
     assert future.done()
     assert future.result(0).event_id == b"a" * 32
     assert [r.event_id for r in seen] == [b"a" * 32, b"a" * 32]
@@ -34,7 +34,7 @@ def test_first_receipt_wins_and_callbacks_run_once() -> None:
 def test_failure_raises_from_result_and_skips_callbacks() -> None:
     future = ReceiptFuture()
     seen: list[Receipt] = []
-    future.add_done_callback(seen.append)
+    future.add_receipt_callback(seen.append)
     future.fail(ConnectionError("validator gone"))
     future.set(_receipt(b"a"))  # too late: the failure stands
     with pytest.raises(ConnectionError, match="validator gone"):
@@ -81,3 +81,26 @@ def test_wait_and_as_completed_see_futures_resolved_on_other_threads() -> None:
     assert first is late[1] and first.exception() is None
     assert isinstance(futures[2].exception(0), ConnectionError)
     assert not futures[0].cancel() and not futures[0].cancelled()
+
+
+def test_done_callbacks_get_the_future_whatever_the_outcome() -> None:
+    """``add_done_callback`` follows ``Future``: ``fn(future)``, for a failure too."""
+    succeeded, failed = ReceiptFuture(), ReceiptFuture()
+    seen: list[concurrent.futures.Future[Receipt]] = []
+    succeeded.add_done_callback(seen.append)
+    failed.add_done_callback(seen.append)
+    succeeded.set(_receipt(b"s"))
+    failed.fail(ConnectionError("gone"))
+    failed.add_done_callback(seen.append)  # added after resolution: runs at once
+    assert seen == [succeeded, failed, failed]
+
+
+@pytest.mark.asyncio
+async def test_asyncio_wrap_future_carries_receipts_and_failures() -> None:
+    future, failing = ReceiptFuture(), ReceiptFuture()
+    threading.Timer(0.02, future.set, args=(_receipt(b"w"),)).start()
+    threading.Timer(0.02, failing.fail, args=(ConnectionError("closed"),)).start()
+    receipt = await asyncio.wait_for(asyncio.wrap_future(future), 5)
+    assert receipt.event_id == b"w" * 32
+    with pytest.raises(ConnectionError, match="closed"):
+        await asyncio.wait_for(asyncio.wrap_future(failing), 5)
