@@ -15,6 +15,9 @@ from typing import Any
 
 import msgspec
 
+from consortium.events.codec import BoundedDecoder
+from consortium.events.envelope import MAX_EVENT_BYTES
+from consortium.events.errors import MalformedError
 from consortium.events.rebate import ConflictEvidence, NewPurchase, Promotion, Purchase, RebateClaim
 from consortium.events.results import Code
 from consortium.events.signing import Domain, verify_signature
@@ -239,6 +242,10 @@ def _apply_claim(ctx: EventContext, body: RebateClaim) -> None:
 
 # ----------------------------------------------------------------- evidence
 
+_STATEMENT: BoundedDecoder[Promotion] = BoundedDecoder(Promotion, MAX_EVENT_BYTES, "statement")
+"""Statements are opaque bytes inside an evidence event: decoded with the bounds every
+signed body gets, so what the rule reads is exactly what was signed."""
+
 
 def _check_evidence(ctx: EventContext, body: ConflictEvidence) -> None:
     ctx.require(body.first_body != body.second_body, Code.INVALID, "the statements are equal")
@@ -253,9 +260,9 @@ def _check_evidence(ctx: EventContext, body: ConflictEvidence) -> None:
             "a statement is not signed by the accused party",
         )
     try:
-        first = msgspec.msgpack.decode(body.first_body, type=Promotion)
-        second = msgspec.msgpack.decode(body.second_body, type=Promotion)
-    except msgspec.DecodeError:
+        first = _STATEMENT.decode(body.first_body)
+        second = _STATEMENT.decode(body.second_body)
+    except MalformedError:
         ctx.require(False, Code.INVALID, "the statements are not promotions")
         return
     ctx.require(
@@ -276,7 +283,7 @@ def _evidence_key(body: ConflictEvidence) -> bytes:
 
 
 def _apply_evidence(ctx: EventContext, body: ConflictEvidence) -> None:
-    purchase = msgspec.msgpack.decode(body.first_body, type=Promotion).purchase
+    purchase = _STATEMENT.decode(body.first_body).purchase
     ctx.state.put(
         "rebate_evidence",
         _evidence_key(body),

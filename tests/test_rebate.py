@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from consortium.api import Consortium
 from consortium.demo.common import admin, identity
@@ -12,6 +13,7 @@ from consortium.events.envelope import add_signatures, decode_envelope, event_id
 from consortium.events.payments import IssueTokens, RegisterParticipant
 from consortium.events.rebate import ConflictEvidence, NewPurchase, Promotion, Purchase, RebateClaim
 from consortium.events.results import Code
+from consortium.events.signing import Domain
 from tests.consortium_fixtures import start
 from tests.ledger_fixtures import (
     ADMIN,
@@ -143,6 +145,40 @@ def test_conflicting_statements_are_recorded_as_evidence(make_ledger: LedgerFact
     assert len(rows) == 1 and rows[0][1].party == MERCHANT.public_key
     forged = msgspec.structs.replace(evidence, second_signature=bytes(64))
     assert ledger.run(ledger.sign(CUSTOMER, forged), time_ms=3_000)[0].code is Code.BAD_SIGNATURE
+
+
+def _statement_evidence(first: bytes, second: bytes) -> ConflictEvidence:
+    sign = MERCHANT.sign
+    return ConflictEvidence(
+        party=MERCHANT.public_key,
+        first_body=first,
+        first_signature=sign(Domain.EVENT, CHAIN, first),
+        second_body=second,
+        second_signature=sign(Domain.EVENT, CHAIN, second),
+    )
+
+
+HOSTILE_STATEMENTS = {
+    # A bytes field is opaque to the envelope's nesting bound: the rule decodes it itself.
+    "nested 1000 deep": b"\x91" * 1000 + b"\xc0",
+    "not UTF-8": b"\x91\xa2\xff\xfe",
+    "an unknown field": msgspec.msgpack.encode({"purchase": b"x", "surprise": 1}),
+    "trailing junk": b"\xc0\xc0",
+}
+
+
+@pytest.mark.parametrize("statement", HOSTILE_STATEMENTS.values(), ids=HOSTILE_STATEMENTS.keys())
+def test_evidence_whose_statements_are_no_promotions_is_invalid(
+    make_ledger: LedgerFactory, statement: bytes
+) -> None:
+    """Signed by the accused party, so only decoding can refuse them: with ``invalid``, never
+    a RecursionError or UnicodeDecodeError that would halt the chain as an execution fault."""
+    ledger, purchase = _setup(make=make_ledger)
+    genuine = decode_envelope(_promotion(ledger, purchase, new_price=80)).body
+    for first, second in ((statement, genuine), (genuine, statement)):
+        evidence = _statement_evidence(first, second)
+        [result] = ledger.run(ledger.sign(CUSTOMER, evidence), time_ms=3_000)
+        assert result.code is Code.INVALID, result
 
 
 def test_submit_with_passes_an_artefact_round_its_signers_actors(tmp_path: Path) -> None:
