@@ -54,6 +54,7 @@ from consortium.events.insurance import (
 )
 from consortium.events.results import Code
 from consortium.rules import bounds
+from consortium.rules.certificates import require_debit_allowed
 from consortium.rules.context import EventContext
 from consortium.rules.engine import BlockContext, BlockHook, FunctionRule
 from consortium.rules.payments import balance_of, credit
@@ -388,7 +389,7 @@ def _apply_request(ctx: EventContext, body: RequestService) -> None:
     _save_policy(ctx.state, body.policy, _spend(policy, body.service, (0, 0), (1, share)))
     provider_key = select_provider(ctx.state, policy.insurer, body.service, body.region)
     assert provider_key is not None
-    order = ServiceOrder(body.policy, body.service, body.region, provider_key, "new", share, 0)
+    order = ServiceOrder(body.policy, body.service, body.region, provider_key, "assigned", share, 0)
     _assign(ctx, ctx.event_id, order, provider_key)
 
 
@@ -601,6 +602,8 @@ def _check_settle(ctx: EventContext, body: SettleOrder) -> None:
     ctx.require(body.author == policy.insurer, Code.WRONG_ROLE, "only the insurer pays")
     ctx.require(order.status != "paid", Code.ALREADY_EXISTS, "this order is paid already")
     ctx.require(order.status == "completed", Code.WRONG_STATE, f"the order is {order.status}")
+    # Settling debits the insurer: the one guard every debit a key authors goes through.
+    require_debit_allowed(ctx, body.author, needs_certificate=False)
     balance = balance_of(ctx.state, policy.insurer, policy.token)
     ctx.require(
         balance >= order.covered,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
+from consortium.events.credit import IssueCertificate, RevokeCertificate
 from consortium.events.envelope import event_id
 from consortium.events.identity import Identity
 from consortium.events.insurance import (
@@ -22,6 +23,7 @@ from consortium.events.insurance import (
 )
 from consortium.events.payments import IssueTokens, RegisterParticipant
 from consortium.events.results import Code
+from consortium.rules.bounds import MAX_VALUE
 from consortium.rules.insurance import value_added_spending
 from consortium.rules.tables import account_key
 from tests.ledger_fixtures import (
@@ -249,19 +251,19 @@ def test_property_money_conserved_entitlements_kept_projections_rebuilt(steps) -
 # ------------------------------------------- reservations, passing on, contracts (issue 23)
 
 
-def _holder(ledger: Ledger, order: bytes) -> Identity:
+def _holder(ledger: LedgerLike, order: bytes) -> Identity:
     row = ledger.state.get("insurance_orders", order)
     return next(p for p in (P1, P2, P3) if p.public_key == row.provider)
 
 
-def _entitlement(ledger: Ledger, policy: bytes) -> tuple[int, int, int, int]:
+def _entitlement(ledger: LedgerLike, policy: bytes) -> tuple[int, int, int, int]:
     """(count remaining, amount remaining, count reserved, amount reserved) of towing."""
     account = ledger.state.get("accounts", account_key(OWNER.public_key, "EUR"))
     row = next(e for e in account.entitlements if e.policy == policy and e.service == "towing")
     return row.count_remaining, row.amount_remaining, row.count_reserved, row.amount_reserved
 
 
-def _issue(ledger: Ledger, count: int, amount: int, within: int = 600_000) -> bytes:
+def _issue(ledger: LedgerLike, count: int, amount: int, within: int = 600_000) -> bytes:
     envelope = ledger.sign(
         INSURER,
         IssuePolicy(
@@ -277,7 +279,7 @@ def _issue(ledger: Ledger, count: int, amount: int, within: int = 600_000) -> by
     return event_id(envelope)
 
 
-def _serve(ledger: Ledger, order: bytes, cost: int) -> int:
+def _serve(ledger: LedgerLike, order: bytes, cost: int) -> int:
     """Accept, complete and settle ``order``; the covered cost paid."""
     provider = _holder(ledger, order)
     assert ledger.run(ledger.sign(provider, AcceptOrder(order=order)))[0].accepted
@@ -288,10 +290,12 @@ def _serve(ledger: Ledger, order: bytes, cost: int) -> int:
     return covered
 
 
-def test_open_orders_reserve_amounts_so_overlapping_orders_cannot_overspend() -> None:
+def test_open_orders_reserve_amounts_so_overlapping_orders_cannot_overspend(
+    make_ledger: LedgerFactory,
+) -> None:
     """Issue 23: amounts, not only counts, are reserved at assignment. Two open orders under
     Coverage("towing", 2, 3000) hold 1500 each; one cost of 2000 cannot take the other's share."""
-    ledger = _setup()
+    ledger = _setup(make=make_ledger)
     policy = _issue(ledger, 2, 3000)
     first, second = _request(ledger, policy)[0], _request(ledger, policy)[0]
     assert _entitlement(ledger, policy) == (0, 0, 2, 3000)
@@ -311,8 +315,10 @@ def test_a_lone_order_may_use_what_no_other_order_holds() -> None:
     assert value_added_spending(ledger.state) == {INSURER.public_key: 2000}
 
 
-def test_declined_order_passes_on_and_ends_unassigned_releasing_its_reservation() -> None:
-    ledger = _setup()
+def test_declined_order_passes_on_and_ends_unassigned_releasing_its_reservation(
+    make_ledger: LedgerFactory,
+) -> None:
+    ledger = _setup(make=make_ledger)
     policy = _issue(ledger, 1, 500)
     order, _ = _request(ledger, policy)
     first = _holder(ledger, order)
@@ -332,8 +338,10 @@ def test_declined_order_passes_on_and_ends_unassigned_releasing_its_reservation(
     assert ledger.run(ledger.sign(second, AcceptOrder(order=order)))[0].code is Code.WRONG_ROLE
 
 
-def test_order_not_accepted_in_time_passes_on_and_a_late_accept_is_refused() -> None:
-    ledger = _setup()
+def test_order_not_accepted_in_time_passes_on_and_a_late_accept_is_refused(
+    make_ledger: LedgerFactory,
+) -> None:
+    ledger = _setup(make=make_ledger)
     policy = _issue(ledger, 1, 500, within=1_000)
     order = ledger.sign(OWNER, RequestService(policy=policy, service="towing", region="north"))
     assert ledger.run(order, time_ms=10_000)[0].accepted
@@ -392,8 +400,10 @@ def test_decline_after_accept_is_wrong_state() -> None:
     assert declined.code is Code.WRONG_STATE
 
 
-def test_ending_a_contract_reassigns_orders_not_accepted_and_lets_accepted_ones_complete() -> None:
-    ledger = _setup()
+def test_ending_a_contract_reassigns_orders_not_accepted_and_lets_accepted_ones_complete(
+    make_ledger: LedgerFactory,
+) -> None:
+    ledger = _setup(make=make_ledger)
     policy = _issue(ledger, 4, 4000)
     orders = [_request(ledger, policy)[0] for _ in range(4)]
     ended = _holder(ledger, orders[0])
@@ -420,3 +430,36 @@ def test_ended_provider_is_no_longer_assigned() -> None:
     ledger.run(ledger.sign(INSURER, EndContract(provider=P1.public_key)))
     for _ in range(3):
         assert _holder(ledger, _request(ledger, policy)[0]) is P2
+
+
+def test_an_insurer_whose_certificate_is_revoked_cannot_settle() -> None:
+    """Issue 23: a revoked key stops on every debit it authors; SettleOrder debits the insurer."""
+    ledger = _setup()
+    order = _request(ledger, _issue(ledger, 1, 500))[0]
+    provider = _holder(ledger, order)
+    ledger.run(ledger.sign(provider, AcceptOrder(order=order)))
+    ledger.run(ledger.sign(provider, CompleteOrder(order=order, cost=100, record="done")))
+    certify = IssueCertificate(subject=INSURER.public_key, valid_until_ms=10**9)
+    assert ledger.run(ledger.sign(ADMIN, certify))[0].accepted
+    revoke = RevokeCertificate(subject=INSURER.public_key)
+    assert ledger.run(ledger.sign(ADMIN, revoke))[0].accepted
+    settle = ledger.run(ledger.sign(INSURER, SettleOrder(order=order)))[0]
+    assert settle.code is Code.WRONG_ROLE
+    assert balance(ledger, provider.public_key) == 0
+
+
+def test_acceptance_window_is_bounded_and_a_huge_one_stays_in_range() -> None:
+    ledger = _setup()
+    for within in (0, MAX_VALUE + 1):
+        body = IssuePolicy(
+            owner=OWNER.public_key,
+            token="EUR",
+            coverage=(Coverage("towing", 1, 1),),
+            valid_from_ms=0,
+            valid_until_ms=10**9,
+            accept_within_ms=within,
+        )
+        result = ledger.run(ledger.sign(INSURER, body))[0]
+        assert (result.code, "accept_within_ms" in result.detail) == (Code.INVALID, True)
+    order = _request(ledger, _issue(ledger, 1, 1, within=MAX_VALUE))[0]
+    assert ledger.state.get("insurance_orders", order).accept_by_ms == MAX_VALUE
