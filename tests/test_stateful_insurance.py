@@ -30,7 +30,7 @@ from consortium.events.insurance import (
 from consortium.events.payments import IssueTokens, RegisterParticipant
 from consortium.rules.insurance import value_added_spending
 from consortium.rules.tables import account_key
-from tests.ledger_fixtures import ADMIN, Ledger, ident, rules_ledger
+from tests.ledger_fixtures import ADMIN, Ledger, ident, rules_ledger, same_projections
 from tests.models.insurance import OPEN, InsuranceModel, ModelPolicy
 from tests.stateful import SETTINGS, Block, ModelStep
 from tests.test_rules_payments import balance
@@ -258,8 +258,10 @@ class InsuranceMachine(RuleBasedStateMachine):
         self.projections_agree()  # the state moves only here
 
     def teardown(self) -> None:
-        """What is still queued runs too, so a run's last events are judged as well."""
+        """What is still queued runs too, so a run's last events are judged as well; replaying
+        every block from the genesis gives the same projections."""
         self.close_block(1)
+        assert same_projections(self.ledger.replayed(), self.ledger.state)
 
     def projections_agree(self) -> None:
         state, model = self.ledger.state, self.model
