@@ -129,3 +129,5 @@ def test_a_message_claiming_another_sender_is_refused() -> None:
     assert claim_matches(1, signed)
     assert not claim_matches(0, signed)
     assert not claim_matches(0, b"\xc1junk")
+    deep = b"\x92\xa1x" + b"\x91" * 100_000 + b"\xc0"  # was a RecursionError from msgspec
+    assert not claim_matches(0, deep)

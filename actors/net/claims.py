@@ -5,17 +5,27 @@ answers the named validator), and a vote names its voter; a message from validat
 to be validator 1 is refused here, before the validator sees it. Proposals need no check: the
 core accepts one only with the signature of that round's proposer. Only the message's first
 fields are decoded (as raw msgpack), so a large proposal is not decoded twice, and message kinds
-added later pass unchecked rather than being dropped.
+added later pass unchecked rather than being dropped. The nesting bound still walks the whole
+message first: msgspec recurses even through the raw fields it skips.
 """
 
 from __future__ import annotations
 
 import msgspec
 
+from consortium.events.codec import BoundedDecoder
 from consortium.events.errors import MalformedError
-from consortium.events.wire import SignedVote, Status, SyncRequest, decode_vote
+from consortium.events.wire import (
+    MAX_PEER_MESSAGE_BYTES,
+    SignedVote,
+    Status,
+    SyncRequest,
+    decode_vote,
+)
 
-_FIELDS = msgspec.msgpack.Decoder(list[msgspec.Raw])
+_FIELDS: BoundedDecoder[list[msgspec.Raw]] = BoundedDecoder(
+    list[msgspec.Raw], MAX_PEER_MESSAGE_BYTES, "peer message"
+)
 _TAG = msgspec.msgpack.Decoder(str)
 _INT = msgspec.msgpack.Decoder(int)
 _BYTES = msgspec.msgpack.Decoder(bytes)
