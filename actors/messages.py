@@ -10,6 +10,7 @@ from consortium.advice import INTAKE_CODES, advice_for
 from consortium.consensus.actions import Timeout
 from consortium.events.errors import RejectedAtIntake, RejectedByRule
 from consortium.events.results import EventResult
+from consortium.ledger.scrubber import Damage
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +77,17 @@ class Inspect:
     """
 
     fn: Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StateDamaged:
+    """The scrubber found the validator's stored state damaged: stop serving it, rebuild it
+    from the log. Sent by the validator's own scrubbing thread."""
+
+    damage: Damage
+
+
+@dataclass(frozen=True, slots=True)
+class ReadScrubberProgress:
+    """Answered (to ``ask``) with the validator's ``ScrubberProgress``, or None when it does not
+    scrub: for status and metrics."""

@@ -7,10 +7,17 @@ submissions, gossip, wake consensus), so a burst of messages is handled as one b
 lets an exception out: pykka stops an actor whose handler raises, and one bad message must never
 take a validator down. The exceptions to the exception are ``HALTING_ERRORS``: a validator that
 cannot persist, or cannot execute a block a quorum certified, stops rather than diverge.
+
+Each validator also runs a scrubber (``ledger.scrubber``) on a thread of its own, which re-reads
+the log at a bounded rate. The shell holds ``_log_lock`` while it handles a message and the
+scrubber while it reads, so the scrubber never reads during a commit (which may remap the
+file) or after the log is closed. Damage to the stored state comes back as ``StateDamaged``: the
+validator then rebuilds its state from the log before it handles anything else.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +25,15 @@ from typing import Any
 
 import pykka
 
-from consortium.actors.messages import FireTimeout, Inspect, SubmitEvent, Subscribe, Unsubscribe
+from consortium.actors.messages import (
+    FireTimeout,
+    Inspect,
+    ReadScrubberProgress,
+    StateDamaged,
+    SubmitEvent,
+    Subscribe,
+    Unsubscribe,
+)
 from consortium.actors.timers import TimerService
 from consortium.actors.transport import PeerDelivery, Transport
 from consortium.consensus.actions import Timeout
@@ -30,11 +45,22 @@ from consortium.events.logs import get_logger
 from consortium.events.signing import verify_signature
 from consortium.ledger.execution_memo import ExecutionMemo
 from consortium.ledger.node import NodeSettings
+from consortium.ledger.node_state import open_state
+from consortium.ledger.scrubber import (
+    Damage,
+    Pace,
+    Scrubber,
+    ScrubberConfig,
+    ScrubberThread,
+    certified_digests,
+    differing_keys,
+)
 from consortium.ledger.validator_loop import HALTING_ERRORS, Clock, ValidatorLoop
-from consortium.rules.engine import Ruleset
+from consortium.rules.engine import Ruleset, genesis_state
 from consortium.storage.log import EventLog
 
 log = get_logger(__name__)
+SCRUB_BY_DEFAULT = ScrubberConfig()
 
 
 def wall_clock_ms() -> int:
@@ -91,10 +117,14 @@ class ValidatorActor(pykka.ThreadingActor):
         clock: Clock = wall_clock_ms,
         verify: Verifier = verify_signature,
         shared_executions: ExecutionMemo | None = None,
+        scrubbing: ScrubberConfig = SCRUB_BY_DEFAULT,
     ) -> None:
         super().__init__()
         self.index = index
         self._transport = transport
+        self._scrubbing = scrubbing
+        self._scrubber: ScrubberThread | None = None
+        self._log_lock = threading.Lock()
         self.loop = ValidatorLoop(
             index,
             identity,
@@ -113,21 +143,47 @@ class ValidatorActor(pykka.ThreadingActor):
     def on_start(self) -> None:
         self._transport.attach(self.index, self.actor_ref)
         self.loop.start()
+        if self._scrubbing.enabled:
+            self._scrubber = ScrubberThread(
+                f"scrubber-{self.index}", self._make_scrubber, self._scrubbing
+            )
+            self._scrubber.start()
+
+    def _make_scrubber(self, pace: Pace) -> Scrubber:
+        node = self.loop.node
+        at_genesis = genesis_state(node.genesis, node.ruleset).table_digests()
+        return Scrubber(
+            node.log,
+            node.ruleset.schema,
+            certified_digests(node.log, at_genesis),
+            self._scrubbing,
+            self._log_lock,
+            self._report_damage,
+            pace,
+        )
 
     def on_stop(self) -> None:
-        self._transport.detach(self.index)
-        self.loop.close()
+        self._close()
 
     def on_failure(self, *_: object) -> None:
+        self._close()
+
+    def _close(self) -> None:
         self._transport.detach(self.index)
-        self.loop.close()
+        if self._scrubber is not None:
+            self._scrubber.stop()
+        with self._log_lock:
+            if self._scrubber is not None:
+                self._scrubber.scrubber.close()
+            self.loop.close()
 
     def on_receive(self, message: Any) -> Any:
-        answer = self._guarded(lambda: self._dispatch(message), type(message).__name__)
-        self._guarded(
-            lambda: self.loop.flush(inbox_empty=self.actor_inbox.empty()),
-            "admitting and gossiping after a message",
-        )
+        with self._log_lock:
+            answer = self._guarded(lambda: self._dispatch(message), type(message).__name__)
+            self._guarded(
+                lambda: self.loop.flush(inbox_empty=self.actor_inbox.empty()),
+                "admitting and gossiping after a message",
+            )
         return answer
 
     def _guarded(self, handle: Callable[[], Any], what: str) -> Any:
@@ -164,4 +220,58 @@ class ValidatorActor(pykka.ThreadingActor):
                 self.loop.node.listeners.remove(message.listener)
         elif isinstance(message, Inspect):
             return message.fn(self.loop.node)
+        elif isinstance(message, StateDamaged):
+            self._rebuild_state(message.damage)
+        elif isinstance(message, ReadScrubberProgress):
+            return None if self._scrubber is None else self._scrubber.scrubber.progress()
         return None
+
+    def _report_damage(self, damage: Damage) -> None:
+        """On the scrubber's thread: log what it found; have a damaged state rebuilt."""
+        extra = {"validator": self.index, "height": damage.height, "table": damage.table}
+        if not damage.in_state:
+            log.error(
+                "validator %d: the scrubber found a damaged block record: %s. Restore this "
+                "validator's directory from a backup, or resync it from its peers",
+                self.index,
+                damage.describe(),
+                extra=extra,
+            )
+            return
+        log.warning(
+            "validator %d: the scrubber found the stored state damaged (%s); rebuilding it "
+            "from the log",
+            self.index,
+            damage.describe(),
+            extra=extra,
+        )
+        try:
+            self.actor_ref.tell(StateDamaged(damage))
+        except pykka.ActorDeadError:
+            pass
+
+    def _rebuild_state(self, damage: Damage) -> None:
+        """Replace the state by one replayed from the log, each block held against its header.
+        Nothing else is handled meanwhile, so no query is answered from the damaged state.
+        The damaged state's reader still sees the rows as they were (its read transaction is
+        a snapshot), which says which rows the rebuild changed."""
+        node = self.loop.node
+        damaged = node.state
+        node.log.mark_state_stale()
+        node.state, node.log_tree = open_state(
+            node.genesis, node.ruleset, node.log, node.settings.state_cache_rows
+        )
+        changed = "no row"
+        if damage.table is not None:
+            keys, count, unreadable = differing_keys(damaged, node.state, damage.table)
+            listed = ", ".join(key.hex() for key in keys) + (", …" if count > len(keys) else "")
+            changed = f"{count} row(s) of {damage.table} ({listed})"
+            if unreadable is not None:
+                changed += f", and the damaged rows from there on could not be read: {unreadable}"
+        log.warning(
+            "validator %d: state rebuilt from the log at height %d; it changed %s",
+            self.index,
+            node.log.head_height,
+            changed,
+            extra={"validator": self.index, "height": node.log.head_height},
+        )

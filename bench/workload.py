@@ -63,7 +63,8 @@ def sharing_config(sharing: str, durable: bool, bounds: BlockBounds) -> Consorti
         durable=durable,
         share_verifications=sharing != "none",
         share_executions=sharing == "verify+exec",
-        **bounds.as_ledger(),
+        max_block_events=bounds.max_block_events,
+        block_time_ms=bounds.block_time_ms,
     )
 
 

@@ -248,6 +248,7 @@ class Consortium:
             clock=self._clock,
             verify=self._verify,
             shared_executions=self._executions,
+            scrubbing=self.config.scrubbing,
         )
         self._validators[index] = ref
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from consortium.consensus.config import check_block_time
+from consortium.ledger.scrubber import ScrubberConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,9 @@ class ConsortiumConfig:
 
     Off by default, so that every validator is a full replica that re-executes every block;
     benchmarks of one trust domain turn it on."""
+    scrubbing: ScrubberConfig = field(default_factory=ScrubberConfig)
+    """How each validator re-reads its log in the background to find damage (``ledger.scrubber``);
+    in a node file, the ``[ledger.scrubbing]`` table."""
 
     def __post_init__(self) -> None:
         if self.max_block_events < 1:
