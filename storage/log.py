@@ -170,14 +170,18 @@ class EventLog:
             self.genesis = self._init_genesis(genesis, readonly)
             self._head_height, self._head_hash, self._head_time, counts = self._verify_chain()
             self._verify_blocks()
+            if self._head_height:
+                self._check_block_record(self._head_height, self._head_hash)
             self._committed = self._verify_ids(counts, readonly)
             self._verify_signed()
             self.intake_kept = intake_kept
             self._intake_pending: list[IntakeRejection] = []
             self._intake_next = self._verify_intake(readonly)
-        except BaseException:
+        except BaseException as exc:
             self._env.close()
             self._release()
+            if isinstance(exc, lmdb.Error):  # a damaged B-tree page, met walking the databases
+                raise LogCorruptError(None, f"LMDB cannot read the file: {exc}") from exc
             raise
         self._signed_kept_from = -SIGNED_HEIGHTS_KEPT  # the first record prunes what a run left
 
@@ -308,8 +312,6 @@ class EventLog:
                     raise LogCorruptError(expected, "header does not link to the previous block")
                 height, prev_hash, time_ms = expected, header_hash(header), header.time_ms
                 counts.append(header.event_count)
-        if height:
-            self._check_block_record(height, prev_hash)
         return height, prev_hash, time_ms, counts
 
     def _verify_blocks(self) -> None:
@@ -328,6 +330,7 @@ class EventLog:
             raise LogCorruptError(expected + 1, "block record is missing")
 
     def _check_block_record(self, height: int, expected_hash: bytes) -> None:
+        """The head's block record, decoded, against its header: its hash and events root."""
         stored = self.stored_block(height)
         if stored.committed.block.hash != expected_hash:
             raise LogCorruptError(height, "block record does not match its header")
@@ -457,26 +460,33 @@ class EventLog:
         """The stored state's height and table hashes, once every row, table record and the
         height record pass their checks; None if no state was stored, or the stored one is
         damaged (said in a warning): either way the validator rebuilds it from the log."""
-        meta, tables = self._db["meta"], self._db["tables"]
+        try:
+            with self._env.begin() as txn:
+                found = self._read_stored_state(txn)
+        except lmdb.Error as exc:  # a damaged page of the state's databases
+            found = f"LMDB cannot read it: {exc}"
+        if isinstance(found, str):
+            log.warning("%s: the stored state is damaged (%s); rebuilding it", self.path, found)
+            return None
+        return found
+
+    def _read_stored_state(self, txn: lmdb.Transaction) -> StoredState | str | None:
+        """The stored state, what is wrong with it, or None if none was stored."""
+        record = txn.get(_STATE_HEIGHT, db=self._db["meta"])
+        if record is None:
+            return None
+        height = unframe(b"meta", _STATE_HEIGHT, record)
+        if height is None:
+            return "its height record fails its checksum"
         lanes: dict[str, bytes] = {}
         counts: dict[str, int] = {}
-        with self._env.begin() as txn:
-            record = txn.get(_STATE_HEIGHT, db=meta)
-            if record is None:
-                return None
-            height = unframe(b"meta", _STATE_HEIGHT, record)
-            problem = None if height is not None else "its height record fails its checksum"
-            for name, table in txn.cursor(db=tables):
-                parsed = None if problem else read_table_record(bytes(name), bytes(table))
-                if parsed is None:
-                    problem = problem or f"the record of table {bytes(name)!r} fails its checksum"
-                    break
-                counts[bytes(name).decode()], lanes[bytes(name).decode()] = parsed
-            problem = problem or state_problem(txn, self._db["state"], counts)
-        if problem is not None or height is None:
-            log.warning("%s: the stored state is damaged (%s); rebuilding it", self.path, problem)
-            return None
-        return StoredState(int.from_bytes(height, "big"), lanes)
+        for name, table in txn.cursor(db=self._db["tables"]):
+            parsed = read_table_record(bytes(name), bytes(table))
+            if parsed is None:
+                return f"the record of table {bytes(name)!r} fails its checksum"
+            counts[bytes(name).decode()], lanes[bytes(name).decode()] = parsed
+        problem = state_problem(txn, self._db["state"], counts)
+        return problem or StoredState(int.from_bytes(height, "big"), lanes)
 
     def state_rows(
         self, schema: Mapping[str, type], cache_rows: int, filter_bits: int = DEFAULT_BITS
@@ -731,6 +741,13 @@ class EventLog:
                 self._env.set_mapsize(new_size)
                 for reader in self._state_readers:
                     reader.reopen()
+            except lmdb.Error as exc:
+                raise StorageError(
+                    f"{self.path}: LMDB could not write ({exc}). If the disk is full, free space "
+                    "and restart; otherwise the file is damaged: restore this validator's "
+                    "directory from a backup, or start it on an empty directory and let it "
+                    "resync from its peers"
+                ) from exc
 
     def close(self) -> None:
         """Write the refusals not written yet, then close; failing to write them (they are

@@ -297,3 +297,29 @@ def test_refusals_are_bounded_and_kept_across_a_restart(tmp_path: Path) -> None:
         kept = event_log.intake_rejections()
     last = [event_id(junk(39, i)) for i in range(INTAKE_PENDING // 2 - 99, INTAKE_PENDING // 2)]
     assert [r.event_id for r in kept] == [*last, event_id(junk(40, 0))]
+
+
+def test_a_missing_head_block_record_is_refused(copy: Path) -> None:
+    """Once an AttributeError: the head's record was read before the head was known."""
+    env = lmdb.open(str(copy), max_dbs=8)
+    with env.begin(write=True, db=env.open_db(b"blocks")) as txn:
+        assert txn.delete(_height(HEIGHTS))
+    env.close()
+    with pytest.raises(LogCorruptError, match=f"height {HEIGHTS}: block record is missing"):
+        EventLog(copy, GENESIS)
+
+
+def test_a_state_lmdb_cannot_read_is_rebuilt(
+    copy: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A damaged B-tree page (LMDB's own structure, under the records' checksums) makes LMDB
+    raise while the state's rows are scanned: that state is damaged, not the open a crash."""
+
+    def unreadable(*_: object) -> None:
+        raise lmdb.PageNotFoundError("mdb_cursor_get: MDB_PAGE_NOTFOUND")
+
+    with EventLog(copy, GENESIS) as event_log:
+        monkeypatch.setattr("consortium.storage.log.state_problem", unreadable)
+        with caplog.at_level(logging.WARNING):
+            assert event_log.stored_state() is None
+    assert "LMDB cannot read it" in caplog.text
