@@ -49,8 +49,9 @@ class ActorLedger:
         return [f.result(RECEIPT_WAIT_S).result for f in futures]
 
     def _tick(self) -> None:
-        """A block at the current time, so block hooks (deadlines) run: validators make no empty
-        blocks, so an unregistered key submits an event the rules refuse."""
+        """A block at the current time, so block hooks (deadlines) run now: an idle consortium
+        makes an empty block when something falls due, but on its own timer, so an unregistered
+        key submits an event the rules refuse."""
         body = Transfer(token="tick", to=TICK.public_key, amount=1)
         receipt = self._submitter.submit_signed(self.sign(TICK, body)).result(RECEIPT_WAIT_S)
         assert receipt.result.code is Code.UNKNOWN_AUTHOR
