@@ -29,6 +29,7 @@ from consortium.ledger.scrubber import (
     ScrubberProgress,
     certified_digests,
 )
+from consortium.node_config import ConfigError, NodeConfig, load_config
 from consortium.rules.engine import genesis_state
 from consortium.rules.rulebook import RULESET
 from consortium.rules.tables import Account
@@ -183,6 +184,19 @@ def test_a_row_that_does_not_decode_is_found(ledger: Path, tmp_path: Path) -> No
     assert [(d.table, "cannot be read" in d.what) for d in found] == [("accounts", True)]
 
 
+def test_a_row_failing_its_checksum_is_found(ledger: Path, tmp_path: Path) -> None:
+    path = _copy(ledger, tmp_path) / "validator-3"
+    key, _, _ = _user_account(path)
+    env = lmdb.open(str(path), max_dbs=16)
+    with env.begin(write=True, db=env.open_db(b"state")) as txn:
+        record = bytearray(txn.get(row_key("accounts", key)))
+        record[-1] ^= 0x01
+        txn.put(row_key("accounts", key), bytes(record))
+    env.close()
+    found, _, _ = _scrub(path, ScrubberConfig())
+    assert [(d.table, "checksum" in d.what) for d in found] == [("accounts", True)]
+
+
 def test_a_block_whose_events_do_not_match_its_header_is_found(
     ledger: Path, tmp_path: Path
 ) -> None:
@@ -230,3 +244,19 @@ def test_a_running_validator_repairs_a_damaged_row_and_agrees_with_its_peers(
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("table accounts" in m and "height" in m for m in warnings), warnings
     assert any("rebuilt" in m and f"1 row(s) of accounts ({key.hex()})" in m for m in warnings)
+
+
+def test_a_node_file_sets_the_scrubbing_and_refuses_bad_settings(tmp_path: Path) -> None:
+    path = tmp_path / "node.toml"
+    node = (
+        '[node]\ngenesis = "g.toml"\nkey_file = "k.key"\ndata_dir = "d"\n'
+        'listen = "tcp://127.0.0.1:1"\n[ledger.scrubbing]\n'
+    )
+    path.write_text(node + "units_per_second = 500\npass_pause_s = 5\n")
+    config = load_config(path)
+    assert isinstance(config, NodeConfig)
+    assert config.ledger.scrubbing == ScrubberConfig(units_per_second=500, pass_pause_s=5.0)
+    for bad, named in (("units_per_second = 0", "positive"), ("unit_per_second = 5", "unit_")):
+        path.write_text(node + bad + "\n")
+        with pytest.raises(ConfigError, match=named):
+            load_config(path)
