@@ -55,7 +55,7 @@ from consortium.ledger.scrubber import (
     certified_digests,
     differing_keys,
 )
-from consortium.ledger.validator_loop import HALTING_ERRORS, Clock, ValidatorLoop
+from consortium.ledger.validator_loop import HALTING_ERRORS, Clock, LoopMetrics, ValidatorLoop
 from consortium.rules.engine import Ruleset, genesis_state
 from consortium.storage.log import EventLog
 
@@ -118,12 +118,16 @@ class ValidatorActor(pykka.ThreadingActor):
         verify: Verifier = verify_signature,
         shared_executions: ExecutionMemo | None = None,
         scrubbing: ScrubberConfig = SCRUB_BY_DEFAULT,
+        metrics: LoopMetrics | None = None,
     ) -> None:
         super().__init__()
         self.index = index
         self._transport = transport
         self._scrubbing = scrubbing
         self._scrubber: ScrubberThread | None = None
+        self._damaged_blocks: set[tuple[int, str]] = set()
+        """Damaged block records logged already (by the scrubber's thread): they stay damaged,
+        and every pass finds them again."""
         self._log_lock = threading.Lock()
         self.loop = ValidatorLoop(
             index,
@@ -138,6 +142,7 @@ class ValidatorActor(pykka.ThreadingActor):
             clock,
             verify,
             shared_executions,
+            metrics,
         )
 
     def on_start(self) -> None:
@@ -230,6 +235,9 @@ class ValidatorActor(pykka.ThreadingActor):
         """On the scrubber's thread: log what it found; have a damaged state rebuilt."""
         extra = {"validator": self.index, "height": damage.height, "table": damage.table}
         if not damage.in_state:
+            if (damage.height, damage.what) in self._damaged_blocks:
+                return
+            self._damaged_blocks.add((damage.height, damage.what))
             log.error(
                 "validator %d: the scrubber found a damaged block record: %s. Restore this "
                 "validator's directory from a backup, or resync it from its peers",
