@@ -82,7 +82,8 @@ class Inspect:
 @dataclass(frozen=True, slots=True)
 class StateDamaged:
     """The scrubber found the validator's stored state damaged: stop serving it, rebuild it
-    from the log. Sent by the validator's own scrubbing thread."""
+    from the log. Sent by the validator's own scrubbing thread, which has also told the
+    validator directly, so the rebuild comes before whatever message is handled next."""
 
     damage: Damage
 

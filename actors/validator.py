@@ -12,7 +12,8 @@ Each validator also runs a scrubber (``ledger.scrubber``) on a thread of its own
 the log at a bounded rate. The shell holds ``_log_lock`` while it handles a message and the
 scrubber while it reads, so the scrubber never reads during a commit (which may remap the
 file) or after the log is closed. Damage to the stored state comes back as ``StateDamaged``: the
-validator then rebuilds its state from the log before it handles anything else.
+validator then rebuilds its state from the log before it handles the next message, whichever
+it is (``StateDamaged`` itself only wakes an idle validator).
 """
 
 from __future__ import annotations
@@ -125,6 +126,8 @@ class ValidatorActor(pykka.ThreadingActor):
         self._transport = transport
         self._scrubbing = scrubbing
         self._scrubber: ScrubberThread | None = None
+        self._damaged_state: Damage | None = None
+        """Set by the scrubber's thread: the state is rebuilt before the next message."""
         self._damaged_blocks: set[tuple[int, str]] = set()
         """Damaged block records logged already (by the scrubber's thread): they stay damaged,
         and every pass finds them again."""
@@ -184,6 +187,9 @@ class ValidatorActor(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> Any:
         with self._log_lock:
+            damage, self._damaged_state = self._damaged_state, None
+            if damage is not None:
+                self._guarded(lambda: self._rebuild_state(damage), "rebuilding a damaged state")
             answer = self._guarded(lambda: self._dispatch(message), type(message).__name__)
             self._guarded(
                 lambda: self.loop.flush(inbox_empty=self.actor_inbox.empty()),
@@ -226,7 +232,7 @@ class ValidatorActor(pykka.ThreadingActor):
         elif isinstance(message, Inspect):
             return message.fn(self.loop.node)
         elif isinstance(message, StateDamaged):
-            self._rebuild_state(message.damage)
+            pass  # a wake-up: ``on_receive`` rebuilt the state before this message
         elif isinstance(message, ReadScrubberProgress):
             return None if self._scrubber is None else self._scrubber.scrubber.progress()
         return None
@@ -253,6 +259,7 @@ class ValidatorActor(pykka.ThreadingActor):
             damage.describe(),
             extra=extra,
         )
+        self._damaged_state = damage
         try:
             self.actor_ref.tell(StateDamaged(damage))
         except pykka.ActorDeadError:
