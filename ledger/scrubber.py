@@ -135,13 +135,14 @@ class Scrubber:
     ) -> None:
         self._log = event_log
         self._tables = sorted(schema)
-        self._schema = schema
         self._certified = certified
         self._config = config
         self._lock = lock
         self._report = report
         self._pace = pace
-        self._reader: StoredRows | None = None
+        # Made here, on the thread that starts the scrubber: opening a reader reads every key.
+        self._reader = event_log.state_rows(schema, cache_rows=0)
+        self._reader.close()
         self._progress = ScrubberProgress()
 
     def progress(self) -> ScrubberProgress:
@@ -253,16 +254,21 @@ class Scrubber:
 
     def _scrub_table(self, table: str) -> Damage | None:
         """Hash ``table``'s stored rows from scratch, in one snapshot, and compare with the
-        digest certified at the snapshot's height. A map resize renews the snapshot, and the
-        table is then read again from its start."""
-        for _ in range(_RENEWALS_TRIED):
-            try:
-                return self._hash_table(table)
-            except lmdb.CorruptedError as exc:
-                return Damage(self._log.head_height, f"the LMDB file is damaged: {exc}", table)
-            except lmdb.Error:
-                log.debug("scrubbing %s: the snapshot was renewed; reading the table again", table)
-        return None  # renewed that often: the next pass tries again
+        digest certified at the snapshot's height. Growing the map or writing refusals renews
+        the snapshot, and the table is then read again from its start."""
+        try:
+            for _ in range(_RENEWALS_TRIED):
+                try:
+                    return self._hash_table(table)
+                except lmdb.CorruptedError as exc:
+                    what = f"the LMDB file is damaged: {exc}"
+                    return Damage(self._log.head_height, what, table)
+                except lmdb.Error:
+                    log.debug("scrubbing %s: the snapshot was renewed; reading it again", table)
+            return None  # renewed that often: the next pass tries again
+        finally:
+            with self._lock:
+                self._reader.close()  # no snapshot held between tables: LMDB can reuse pages
 
     def _hash_table(self, table: str) -> Damage | None:
         step = self._config.step_units
@@ -294,17 +300,13 @@ class Scrubber:
 
     def _snapshot(self) -> StoredRows:
         """The scrubber's reader of the state, its read transaction renewed (under the lock)."""
-        if self._reader is None:
-            self._reader = self._log.state_rows(self._schema, cache_rows=0)
-        else:
-            self._reader.close()
-            self._reader.reopen()
+        self._reader.close()
+        self._reader.reopen()
         return self._reader
 
     def close(self) -> None:
         """Drop the reader's transaction (under the lock: the caller holds it)."""
-        if self._reader is not None:
-            self._reader.close()
+        self._reader.close()
 
 
 class _TableScan:
