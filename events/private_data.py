@@ -1,7 +1,10 @@
 """Event bodies of consent-gated sharing of personal data (CN113672983A).
 
-No personal data is ever in a body: records are referenced by the SHA-256 of an encrypted blob,
-and the key that decrypts a blob appears only sealed (X25519 sealed box) to a named reader.
+No personal data is ever in a body: records are referenced by the SHA-256 of an encrypted blob.
+No key that can open a record once it is erased is ever in a body either (crypto-shredding): a
+record's data key appears only wrapped under the record's key-encryption key, which lives in the
+custodian's key store, off the log, and is destroyed when ``EraseRecord`` commits. A release is
+delivered to the FI off the log; the log records its hash and fields.
 """
 
 from __future__ import annotations
@@ -22,10 +25,9 @@ class StoreRecord(EventBody, frozen=True, tag="data.store"):
     """An extraction subsystem (author) pulled the record and stored it encrypted."""
 
     request: bytes
-    blob: bytes  # SHA-256 of the ciphertext in the blob store
+    blob: bytes  # SHA-256 of the ciphertext in the custodian's blob store
     fields: tuple[str, ...]
-    sealed_for_owner: bytes
-    sealed_for_custodian: bytes
+    wrapped_key: bytes  # the data key in a SecretBox under the record's KEK (72 bytes)
 
 
 class GrantConsent(EventBody, frozen=True, tag="data.consent"):
@@ -43,12 +45,12 @@ class RevokeConsent(EventBody, frozen=True, tag="data.revoke"):
 
 
 class ReleaseData(EventBody, frozen=True, tag="data.release"):
-    """The custodian (author) releases the consented fields to the FI, re-encrypted for it."""
+    """The custodian (author) released the consented fields to the FI, re-encrypted under a
+    fresh key that only the off-log delivery to the FI carries (sealed to the FI)."""
 
     consent: bytes
-    blob: bytes
+    blob: bytes  # SHA-256 of the delivered ciphertext, so FI and auditor can match it
     fields: tuple[str, ...]
-    sealed_for_fi: bytes
 
 
 class RecordUse(EventBody, frozen=True, tag="data.use"):
@@ -59,7 +61,8 @@ class RecordUse(EventBody, frozen=True, tag="data.use"):
 
 
 class EraseRecord(EventBody, frozen=True, tag="data.erase"):
-    """The owner (author) has the record erased: its blob and keys are destroyed off-ledger."""
+    """The owner (author) has the record erased: once it commits, the custodian deletes the
+    blob and destroys the record's KEK, so the wrapped key in the log opens nothing."""
 
     record: bytes
 

@@ -4,6 +4,11 @@ A release needs a live consent of the record's owner at ledger time (not revoked
 for fields it covers, to the FI it names; an erased record can never be released. Every request,
 storage, consent, release and use is a row of ``data_access``, so the owner's question "who saw
 which of my data, when, for what purpose" is answered from the projections alone.
+
+Keys: a record's data key is on the ledger only wrapped under the record's key-encryption key
+(KEK), which the custodian keeps off the log and destroys when the record is erased; a release
+carries no key at all (the FI's copy of the key travels off the log). So nothing the log keeps
+can open an erased record.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ from consortium.rules.tables import Order, StatusChange
 
 INDIVIDUAL, FI, PLATFORM, EXTRACTOR = "individual", "fi", "platform", "extractor"
 FORMATS = ("json", "csv")
+WRAPPED_KEY_SIZE = 24 + 16 + 32
+"""A 32-byte data key in a SecretBox: nonce, MAC, key. Any other length is not a wrapped key
+(a bare or sealed key would be one that erasure cannot destroy)."""
 
 
 class DataRequest(msgspec.Struct, frozen=True, gc=False, array_like=True):
@@ -45,8 +53,7 @@ class DataRecord(msgspec.Struct, frozen=True, gc=False, array_like=True):
     custodian: bytes
     blob: bytes
     fields: tuple[str, ...]
-    sealed_for_owner: bytes
-    sealed_for_custodian: bytes
+    wrapped_key: bytes  # b"" once erased
     status: str = "stored"  # stored -> erased
 
 
@@ -61,13 +68,12 @@ class Consent(msgspec.Struct, frozen=True, gc=False, array_like=True):
 
 
 class Release(msgspec.Struct, frozen=True, gc=False, array_like=True):
-    """What the FI needs to read a release: the blob and the key sealed to it."""
+    """What was released to whom: the FI checks its off-log delivery against ``blob``."""
 
     consent: bytes
     fi: bytes
     blob: bytes
     fields: tuple[str, ...]
-    sealed_for_fi: bytes
 
 
 class Access(msgspec.Struct, frozen=True, gc=False, array_like=True):
@@ -155,9 +161,10 @@ def _check_store(ctx: EventContext, body: StoreRecord) -> None:
     ctx.existing("data_requests", body.request, "no such data request")
     ctx.require(len(body.blob) == 32, Code.INVALID, "blob is a SHA-256")
     ctx.require(
-        bool(body.sealed_for_owner) and bool(body.sealed_for_custodian),
+        len(body.wrapped_key) == WRAPPED_KEY_SIZE,
         Code.INVALID,
-        "the data key must be sealed to the owner and the custodian",
+        f"the data key goes on the ledger only wrapped under the record's key-encryption key "
+        f"({WRAPPED_KEY_SIZE} bytes), never bare or sealed to a long-lived key",
     )
 
 
@@ -172,8 +179,7 @@ def _apply_store(ctx: EventContext, body: StoreRecord) -> None:
             body.author,
             body.blob,
             tuple(sorted(body.fields)),
-            body.sealed_for_owner,
-            body.sealed_for_custodian,
+            body.wrapped_key,
         ),
     )
     _order_status(ctx, body.request, "stored")
@@ -247,11 +253,7 @@ def _check_release(ctx: EventContext, body: ReleaseData) -> None:
         Code.WRONG_ROLE,
         "the release includes fields the owner did not consent to",
     )
-    ctx.require(
-        len(body.blob) == 32 and bool(body.sealed_for_fi),
-        Code.INVALID,
-        "a release names its blob and the key sealed to the FI",
-    )
+    ctx.require(len(body.blob) == 32, Code.INVALID, "a release names its blob's SHA-256")
 
 
 def _apply_release(ctx: EventContext, body: ReleaseData) -> None:
@@ -260,9 +262,7 @@ def _apply_release(ctx: EventContext, body: ReleaseData) -> None:
     ctx.state.put(
         "data_releases",
         ctx.event_id,
-        Release(
-            body.consent, consent.fi, body.blob, tuple(sorted(body.fields)), body.sealed_for_fi
-        ),
+        Release(body.consent, consent.fi, body.blob, tuple(sorted(body.fields))),
     )
     _order_status(ctx, record.request, "released")
     _log(
@@ -294,13 +294,12 @@ def _check_erase(ctx: EventContext, body: EraseRecord) -> None:
 
 def _apply_erase(ctx: EventContext, body: EraseRecord) -> None:
     record = ctx.state.get("data_records", body.record)
-    # The sealed keys go too: only the hash remains as proof that the record existed.
+    # The wrapped key leaves the projection too (the log's copy opens nothing once the
+    # custodian destroys the KEK): only the hash remains as proof that the record existed.
     ctx.state.put(
         "data_records",
         body.record,
-        msgspec.structs.replace(
-            record, status="erased", sealed_for_owner=b"", sealed_for_custodian=b""
-        ),
+        msgspec.structs.replace(record, status="erased", wrapped_key=b""),
     )
     _order_status(ctx, record.request, "erased")
     _log(ctx, record.owner, "erased", body.record, record.fields, "")

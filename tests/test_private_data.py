@@ -1,17 +1,26 @@
-"""Consent-gated personal data: encrypted at rest, released only under a live consent."""
+"""Consent-gated personal data: the platform multicasts, releases need a live consent, and an
+erased record can be opened by nothing that is left, the immutable log included."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
+import nacl.exceptions
 import pytest
 
+from consortium import extraction
+from consortium.api import Consortium, ParticipantHandle
 from consortium.audit.verify import audit
+from consortium.data_platform import DataPlatform, DataRequestTimeout
 from consortium.data_sources import SQLiteSource
 from consortium.demo.common import admin, identity
+from consortium.events.identity import Identity
 from consortium.events.payments import RegisterParticipant
 from consortium.events.private_data import (
     EraseRecord,
@@ -22,140 +31,215 @@ from consortium.events.private_data import (
     RevokeConsent,
 )
 from consortium.events.results import Code
-from consortium.extraction import ExtractionSubsystem, open_release
+from consortium.events.sealing import unseal
+from consortium.extraction import ExtractionSubsystem, RecordErased, open_delivery
 from consortium.rules.private_data import access_report
-from consortium.storage.blobs import BlobStore
+from consortium.storage.blobs import BlobStore, KeyStore
 from tests.consortium_fixtures import start
 
 SECRET_NAME, SECRET_INCOME = "Zhang Wei-Secretname", "987654321"
+WAIT_S = 10
+
+
+@dataclass
+class World:
+    c: Consortium
+    owner: Identity
+    fi: Identity
+    extractor: Identity
+    platform: DataPlatform
+    custody: Path
+    keys_made: list[bytes]
+    bodies: list[object]  # every committed event body, as a subscriber sees the log
+    handles: dict[bytes, ParticipantHandle]
+
+    def as_(self, who: Identity) -> ParticipantHandle:
+        """One handle per identity, so their sequence numbers follow on."""
+        if who.public_key not in self.handles:
+            self.handles[who.public_key] = self.c.participant(who)
+        return self.handles[who.public_key]
+
+
+def _source(path: Path, owner: Identity | None) -> SQLiteSource:
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE people (owner_key TEXT, name TEXT, income TEXT, city TEXT)")
+        if owner is not None:
+            con.execute(
+                "INSERT INTO people VALUES (?, ?, ?, ?)",
+                (owner.public_key.hex(), SECRET_NAME, SECRET_INCOME, "Hangzhou"),
+            )
+    return SQLiteSource(path)
+
+
+def _subsystem(
+    c: Consortium, who: Identity, source: SQLiteSource, custody: Path
+) -> ExtractionSubsystem:
+    return ExtractionSubsystem(
+        who, c.participant(who), [source], BlobStore(custody / "blobs"), KeyStore(custody / "keys")
+    )
 
 
 @pytest.fixture
-def world(tmp_path: Path):
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    made: list[bytes] = []
+    real = extraction.new_data_key
+    monkeypatch.setattr(extraction, "new_data_key", lambda: made.append(real()) or made[-1])
     c = start(tmp_path / "ledger")
     owner, fi, extractor = identity("owner"), identity("lender"), identity("extractor")
+    other, rogue = identity("other-extractor"), identity("rogue-extractor")
     org = c.participant(admin("north-bank"))
-    for who, role in ((owner, "individual"), (fi, "fi"), (extractor, "extractor")):
-        assert (
-            org.submit(RegisterParticipant(participant=who.public_key, name=who.name, role=role))
-            .result(10)
-            .accepted
-        )
-    db = tmp_path / "public-data.sqlite"
-    with sqlite3.connect(db) as con:
-        con.execute("CREATE TABLE people (owner_key TEXT, name TEXT, income TEXT, city TEXT)")
-        con.execute(
-            "INSERT INTO people VALUES (?, ?, ?, ?)",
-            (owner.public_key.hex(), SECRET_NAME, SECRET_INCOME, "Hangzhou"),
-        )
-    blobs = BlobStore(tmp_path / "blobs")
-    subsystem = ExtractionSubsystem(extractor, c.participant(extractor), [SQLiteSource(db)], blobs)
-    yield c, owner, fi, subsystem, blobs, tmp_path
+    roles = ((owner, "individual"), (fi, "fi"), (extractor, "extractor"), (other, "extractor"))
+    for who, role in roles:
+        body = RegisterParticipant(participant=who.public_key, name=who.name, role=role)
+        assert org.submit(body).result(WAIT_S).accepted
+    bodies: list[object] = []
+    subscription = c.subscribe(lambda n: bodies.extend(e.body for e in n.events))
+    subsystems = [
+        _subsystem(c, extractor, _source(tmp_path / "a.sqlite", owner), tmp_path / "custody"),
+        _subsystem(c, other, _source(tmp_path / "b.sqlite", None), tmp_path / "custody-other"),
+        # holds the person but is no registered extractor: the rules refuse what it stores
+        _subsystem(c, rogue, _source(tmp_path / "c.sqlite", owner), tmp_path / "custody-rogue"),
+    ]
+    platform = DataPlatform(c, subsystems, timeout_s=WAIT_S)
+    yield World(c, owner, fi, extractor, platform, tmp_path, made, bodies, {})
+    platform.stop()
+    subscription.close()
     c.stop()
 
 
-def _stored_record(c, fi_handle, owner, subsystem):
-    request = fi_handle.submit(
-        RequestData(
-            owner=owner.public_key, fields=("income", "name"), purpose="loan", format="json"
-        )
-    ).result(10)
-    assert request.accepted
-    stored = subsystem.serve_request(request.event_id, owner.public_key, ("income", "name"))
-    assert stored is not None and stored.accepted
-    return stored.event_id
+def _files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.rglob("*") if p.is_file())
 
 
-def _consent(c, owner, fi_handle, record, expires_ms):
-    """The owner signs; the FI forwards the signed consent to the ledger."""
-    signed = c.participant(owner).sign(
-        GrantConsent(
-            fi=fi_handle.public_key,
-            record=record,
-            fields=("income",),
-            purpose="loan",
-            expires_ms=expires_ms,
-        )
+def _stored_record(w: World) -> bytes:
+    body = RequestData(
+        owner=w.owner.public_key, fields=("income", "name"), purpose="loan", format="json"
     )
-    receipt = fi_handle.submit_signed(signed).result(10)
+    request = w.as_(w.fi).submit(body).result(WAIT_S)
+    assert request.accepted
+    found = w.platform.lookup(request.event_id).result(WAIT_S)
+    assert found.record is not None
+    return found.record
+
+
+def _consent(w: World, record: bytes, expires_ms: int) -> bytes:
+    """The owner signs; the FI forwards the signed consent to the ledger."""
+    body = GrantConsent(
+        fi=w.fi.public_key, record=record, fields=("income",), purpose="loan", expires_ms=expires_ms
+    )
+    receipt = w.as_(w.fi).submit_signed(w.as_(w.owner).sign(body)).result(WAIT_S)
     assert receipt.accepted
     return receipt.event_id
 
 
-def _release(c, subsystem, consent, record, fi):
-    row = c.inspect(lambda n: n.state.get("data_records", record))
-    return subsystem.release(
-        consent, fi.public_key, row.blob, row.sealed_for_custodian, ("income",), "json"
-    )
+def _release(w: World, consent: bytes, record: bytes) -> extraction.Released:
+    return w.platform.release(record, consent, w.fi.public_key, ("income",), "json").result(WAIT_S)
 
 
-def test_release_under_consent_then_refused_after_revocation(world) -> None:
-    c, owner, fi, subsystem, blobs, _ = world
-    fi_handle = c.participant(fi)
-    record = _stored_record(c, fi_handle, owner, subsystem)
-    missing = subsystem.release(
-        b"\x00" * 32,
-        fi.public_key,
-        c.inspect(lambda n: n.state.get("data_records", record)).blob,
-        c.inspect(lambda n: n.state.get("data_records", record)).sealed_for_custodian,
-        ("income",),
-        "json",
+def test_the_platform_multicasts_to_every_subsystem_and_every_lookup_resolves(world: World) -> None:
+    w = world
+    body = RequestData(owner=w.owner.public_key, fields=("income",), purpose="loan", format="json")
+    request = w.as_(w.fi).submit(body).result(WAIT_S)
+    found = w.platform.lookup(request.event_id).result(WAIT_S)
+    assert found.no_source == ("other-extractor",)  # asked, holds nothing about the person
+    by_author = {r.accepted for r in found.stored}
+    assert by_author == {True, False}  # the extractor's store accepted, the rogue's refused
+    assert found.record is not None
+    assert w.c.inspect(lambda n: n.state.get("data_records", found.record)).custodian == (
+        w.extractor.public_key
     )
-    assert missing.result.code is Code.NOT_FOUND  # no release without a consent
-    consent = _consent(c, owner, fi_handle, record, expires_ms=int(time.time() * 1000) + 60_000)
-    released = _release(c, subsystem, consent, record, fi)
-    assert released.accepted
-    row = c.inspect(lambda n: n.state.get("data_releases", released.event_id))
-    data = json.loads(open_release(fi, blobs, row.blob, row.sealed_for_fi))
+    assert _files(w.custody / "custody-rogue") == []  # a refused store leaves nothing behind
+    quick = DataPlatform(w.c, [], timeout_s=0.2)
+    try:
+        with pytest.raises(DataRequestTimeout, match="has not committed"):
+            quick.lookup(b"\x01" * 32).result(WAIT_S)
+    finally:
+        quick.stop()
+
+
+def test_release_under_consent_then_refused_after_revocation(world: World) -> None:
+    w = world
+    fi_handle = w.as_(w.fi)
+    record = _stored_record(w)
+    custody = w.custody / "custody"
+    before = _files(custody)
+    missing = _release(w, b"\x00" * 32, record)
+    assert missing.receipt.result.code is Code.NOT_FOUND and missing.delivery is None
+    assert _files(custody) == before  # a refused release leaves no blob behind
+    consent = _consent(w, record, expires_ms=int(time.time() * 1000) + 60_000)
+    released = _release(w, consent, record)
+    assert released.receipt.accepted and released.delivery is not None
+    row = w.c.inspect(lambda n: n.state.get("data_releases", released.receipt.event_id))
+    data = json.loads(open_delivery(w.fi, released.delivery, row.blob))
     assert data == {"income": SECRET_INCOME}  # only the consented field
-    assert fi_handle.submit(RecordUse(consent=consent, purpose="loan")).result(10).accepted
-    assert (
-        fi_handle.submit(RecordUse(consent=consent, purpose="marketing")).result(10).result.code
-        is Code.WRONG_ROLE
-    )
-    assert c.participant(owner).submit(RevokeConsent(consent=consent)).result(10).accepted
-    assert _release(c, subsystem, consent, record, fi).result.code is Code.WRONG_STATE
-    report = c.inspect(lambda n: access_report(n.state, owner.public_key))
-    actions = [a.action for a in report]
+    assert _files(custody) == before  # the delivery went to the FI, nothing more is kept
+    assert fi_handle.submit(RecordUse(consent=consent, purpose="loan")).result(WAIT_S).accepted
+    misuse = fi_handle.submit(RecordUse(consent=consent, purpose="marketing")).result(WAIT_S)
+    assert misuse.result.code is Code.WRONG_ROLE
+    assert w.as_(w.owner).submit(RevokeConsent(consent=consent)).result(WAIT_S).accepted
+    assert _release(w, consent, record).receipt.result.code is Code.WRONG_STATE
+    actions = [a.action for a in w.c.inspect(lambda n: access_report(n.state, w.owner.public_key))]
     assert actions[:3] == ["requested", "stored", "consented"]
     assert "released" in actions and "used" in actions and actions[-1] == "revoked"
 
 
-def test_expired_consent_counts_as_revoked(world) -> None:
-    c, owner, fi, subsystem, _, _ = world
-    fi_handle = c.participant(fi)
-    record = _stored_record(c, fi_handle, owner, subsystem)
-    head = c.head()
-    consent = _consent(c, owner, fi_handle, record, expires_ms=head.time_ms + 1_500)
-    while c.head().time_ms < head.time_ms + 1_500:
+def test_expired_consent_counts_as_revoked(world: World) -> None:
+    w = world
+    record = _stored_record(w)
+    head = w.c.head()
+    assert head is not None
+    consent = _consent(w, record, expires_ms=head.time_ms + 1_500)
+    tick = RequestData(owner=w.owner.public_key, fields=("city",), purpose="tick", format="csv")
+    while (now := w.c.head()) is not None and now.time_ms < head.time_ms + 1_500:
         time.sleep(0.2)
-        fi_handle.submit(
-            RequestData(owner=owner.public_key, fields=("city",), purpose="tick", format="csv")
-        ).result(10)
-    assert _release(c, subsystem, consent, record, fi).result.code is Code.DEADLINE
+        w.as_(w.fi).submit(tick).result(WAIT_S)
+    assert _release(w, consent, record).receipt.result.code is Code.DEADLINE
 
 
-def test_no_plaintext_in_validator_storage_and_erasure_keeps_the_log_verifiable(world) -> None:
-    c, owner, fi, subsystem, blobs, tmp_path = world
-    fi_handle = c.participant(fi)
-    record = _stored_record(c, fi_handle, owner, subsystem)
-    consent = _consent(c, owner, fi_handle, record, expires_ms=int(time.time() * 1000) + 60_000)
-    assert _release(c, subsystem, consent, record, fi).accepted
-    blob = c.inspect(lambda n: n.state.get("data_records", record)).blob
-    assert c.participant(owner).submit(EraseRecord(record=record)).result(10).accepted
-    assert blobs.delete(blob)
-    with pytest.raises(LookupError):
-        _release(c, subsystem, consent, record, fi)  # the custodian no longer has the data
-    direct = (
-        c.participant(subsystem.identity)
-        .submit(ReleaseData(consent=consent, blob=blob, fields=("income",), sealed_for_fi=b"x"))
-        .result(10)
-    )
-    assert direct.result.code is Code.WRONG_STATE  # and the rules refuse an erased record
-    c.stop()
+def _wait_for(condition: object, what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def _opens_with_a_party_key(value: bytes, parties: list[Identity]) -> bool:
+    for party in parties:
+        try:
+            unseal(party, value)
+        except (nacl.exceptions.CryptoError, ValueError, TypeError):
+            continue
+        return True
+    return False
+
+
+def test_erasure_shreds_everything_and_the_log_still_audits(world: World) -> None:
+    w = world
+    record = _stored_record(w)
+    consent = _consent(w, record, expires_ms=int(time.time() * 1000) + 60_000)
+    assert _release(w, consent, record).receipt.accepted
+    blob = w.c.inspect(lambda n: n.state.get("data_records", record)).blob
+    assert w.as_(w.owner).submit(EraseRecord(record=record)).result(WAIT_S).accepted
+    custody = w.custody / "custody"
+    _wait_for(lambda: _files(custody) == [], "the custodian erases on commit, unasked")
+    with pytest.raises(RecordErased):  # the custodian no longer has the data
+        _release(w, consent, record)
+    direct = ReleaseData(consent=consent, blob=blob, fields=("income",))
+    refused = w.c.participant(w.extractor).submit(direct).result(WAIT_S)
+    assert refused.result.code is Code.WRONG_STATE  # and the rules refuse an erased record
+    parties = [w.owner, w.fi, w.extractor]
+    for body in w.bodies:  # no key that survives erasure can open anything the log holds
+        for value in msgspec.structs.asdict(body).values():  # type: ignore[arg-type]
+            if isinstance(value, bytes) and len(value) > 32:
+                assert not _opens_with_a_party_key(value, parties), type(body).__name__
+    w.platform.stop()
+    w.c.stop()
+    secrets = [SECRET_NAME.encode(), SECRET_INCOME.encode(), *w.keys_made]
+    stored = _files(w.custody / "ledger") + _files(w.custody / "custody")
+    assert any(p.name == "data.mdb" for p in stored)
+    for path in stored:
+        content = path.read_bytes()
+        assert not any(s in content for s in secrets), path
     for validator in range(4):
-        for f in (tmp_path / "ledger" / f"validator-{validator}").iterdir():
-            content = f.read_bytes()
-            assert SECRET_NAME.encode() not in content and SECRET_INCOME.encode() not in content
-    report = audit(tmp_path / "ledger" / "validator-0")
-    assert report.ok, report.divergence
+        report = audit(w.custody / "ledger" / f"validator-{validator}", workers=1)
+        assert report.ok, report.divergence

@@ -202,8 +202,7 @@ def _consent(expires_ms: int) -> tuple[Ledger, bytes]:
         request=event_id(request),
         blob=bytes(32),
         fields=("income",),
-        sealed_for_owner=b"k",
-        sealed_for_custodian=b"k",
+        wrapped_key=bytes(72),
     )
     stored = ledger.sign(extractor, store)
     assert [r.code for r in ledger.run(request, stored)] == [Code.OK, Code.OK]

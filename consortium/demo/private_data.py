@@ -10,8 +10,10 @@ import sqlite3
 from pathlib import Path
 
 from consortium.api import Consortium
+from consortium.data_platform import DataPlatform
 from consortium.data_sources import SQLiteSource
 from consortium.demo.common import WAIT_S, Say, admin, identity, ledger_time_ms, state_row
+from consortium.events.identity import Identity
 from consortium.events.payments import RegisterParticipant
 from consortium.events.private_data import (
     EraseRecord,
@@ -21,9 +23,9 @@ from consortium.events.private_data import (
     RevokeConsent,
 )
 from consortium.events.workflow import WorkflowSpec
-from consortium.extraction import ExtractionSubsystem, open_release
+from consortium.extraction import ExtractionSubsystem, open_delivery
 from consortium.rules.private_data import access_report
-from consortium.storage.blobs import BlobStore
+from consortium.storage.blobs import BlobStore, KeyStore
 
 TITLE = "Consent-gated sharing of personal data"
 ORGANISATIONS = ("data-platform",)
@@ -55,13 +57,27 @@ def run(consortium: Consortium, say: Say, events: int) -> None:
         ).result(WAIT_S)
     base = consortium.data_dir
     _sample_database(base / "public-data.sqlite", owner_id.public_key)
-    blobs = BlobStore(base / "blobs")
+    custody = base / f"custody-{run_id}"
+    blobs, keys = BlobStore(custody / "blobs"), KeyStore(custody / "keys")
     extractor = ExtractionSubsystem(
         extractor_id,
         consortium.participant(extractor_id),
         [SQLiteSource(base / "public-data.sqlite")],
         blobs,
+        keys,
     )
+    with DataPlatform(consortium, [extractor]) as data_platform:
+        _flow(consortium, say, data_platform, owner_id, fi_id, blobs)
+
+
+def _flow(
+    consortium: Consortium,
+    say: Say,
+    data_platform: DataPlatform,
+    owner_id: Identity,
+    fi_id: Identity,
+    blobs: BlobStore,
+) -> None:
     owner, fi = consortium.participant(owner_id), consortium.participant(fi_id)
     request = fi.submit(
         RequestData(
@@ -71,27 +87,24 @@ def run(consortium: Consortium, say: Say, events: int) -> None:
             format="csv",
         )
     ).result(WAIT_S)
-    stored = extractor.serve_request(
-        request.event_id, owner.public_key, ("employer", "income", "name")
-    )
-    assert stored is not None
-    record = stored.event_id
+    lookup = data_platform.lookup(request.event_id).result(WAIT_S)
+    record = lookup.record
+    assert record is not None
     row = state_row(consortium, "data_records", record)
     say(
-        f"  FI requests Li Na's data; the extractor stores it encrypted as blob "
-        f"{row.blob.hex()[:16]}… ({stored.result.code})"
+        f"  FI requests Li Na's data; the platform multicasts it; the extractor holding her "
+        f"stores it encrypted as blob {row.blob.hex()[:16]}… (key wrapped, KEK off the log)"
     )
-    refused = extractor.release(
-        b"\x00" * 32, fi.public_key, row.blob, row.sealed_for_custodian, ("income",), "csv"
-    )
-    say(f"  release without consent: {refused.result.code}")
+    fields = ("employer", "income")
+    refused = data_platform.release(record, b"\x00" * 32, fi.public_key, fields, "csv")
+    say(f"  release without consent: {refused.result(WAIT_S).receipt.result.code}, nothing kept")
     now = ledger_time_ms(consortium)
     consent = fi.submit_signed(
         owner.sign(
             GrantConsent(
                 fi=fi.public_key,
                 record=record,
-                fields=("employer", "income"),
+                fields=fields,
                 purpose="loan assessment",
                 expires_ms=now + CONSENT_MS,
             )
@@ -101,34 +114,29 @@ def run(consortium: Consortium, say: Say, events: int) -> None:
         f"  Li Na consents (employer, income; loan assessment; 24 h), forwarded by the FI: "
         f"{consent.result.code}"
     )
-    released = extractor.release(
-        consent.event_id,
-        fi.public_key,
-        row.blob,
-        row.sealed_for_custodian,
-        ("employer", "income"),
-        "csv",
-    )
-    release_row = state_row(consortium, "data_releases", released.event_id)
-    plaintext = open_release(fi_id, blobs, release_row.blob, release_row.sealed_for_fi)
+    released = data_platform.release(record, consent.event_id, fi.public_key, fields, "csv")
+    outcome = released.result(WAIT_S)
+    assert outcome.delivery is not None
+    release_row = state_row(consortium, "data_releases", outcome.receipt.event_id)
+    plaintext = open_delivery(fi_id, outcome.delivery, release_row.blob)
     say(
-        f"  release: {released.result.code}; the FI decrypts: "
+        f"  release: {outcome.receipt.result.code}; the FI decrypts its delivery: "
         f"{plaintext.decode().strip().replace(chr(13), '').replace(chr(10), ' | ')}"
     )
     fi.submit(RecordUse(consent=consent.event_id, purpose="loan assessment")).result(WAIT_S)
     owner.submit(RevokeConsent(consent=consent.event_id)).result(WAIT_S)
-    again = extractor.release(
-        consent.event_id, fi.public_key, row.blob, row.sealed_for_custodian, ("income",), "csv"
-    )
-    say(f"  after revocation, another release: {again.result.code}")
+    again = data_platform.release(record, consent.event_id, fi.public_key, ("income",), "csv")
+    say(f"  after revocation, another release: {again.result(WAIT_S).receipt.result.code}")
     owner.submit(EraseRecord(record=record)).result(WAIT_S)
-    blobs.delete(row.blob)
-    say("  Li Na erases the record: blob and keys destroyed, the hash stays as proof")
+    say(
+        "  Li Na erases the record: on commit the custodian deletes the blob and destroys its "
+        "key; the hash stays as proof"
+    )
     say("  Li Na's access report (from the projections):")
     for entry in consortium.inspect(lambda n: access_report(n.state, owner.public_key)):
         party = state_row(consortium, "participants", entry.party)
-        fields = ",".join(entry.fields) or "-"
+        fields_text = ",".join(entry.fields) or "-"
         say(
-            f"    {entry.action:<10} by {party.name.split('-')[0]:<10} fields {fields:<22} "
+            f"    {entry.action:<10} by {party.name.split('-')[0]:<10} fields {fields_text:<22} "
             f"purpose {entry.purpose or '-'}"
         )
