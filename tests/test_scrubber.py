@@ -260,3 +260,18 @@ def test_a_node_file_sets_the_scrubbing_and_refuses_bad_settings(tmp_path: Path)
         path.write_text(node + bad + "\n")
         with pytest.raises(ConfigError, match=named):
             load_config(path)
+
+
+def test_passes_during_commits_find_no_damage(tmp_path: Path) -> None:
+    """Scrubbing without rest while blocks commit: each table is read from one snapshot and
+    held against the digest at that snapshot's height, so commits never look like damage."""
+    busy = ScrubberConfig(units_per_second=10_000_000, step_units=16, pass_pause_s=0)
+    with start(tmp_path, replace(FAST, scrubbing=busy)) as c:
+        users = funded_users(c, 4)
+        receipts = [
+            users[i % 4].submit(Transfer(token="NORTH", to=users[(i + 1) % 4].public_key, amount=1))
+            for i in range(300)
+        ]
+        assert all(r.result(20).accepted for r in receipts)
+        assert wait_until(lambda: min(_progress_of(c, v).passes_completed for v in range(4)) > 2)
+        assert [_progress_of(c, v).damage_found for v in range(4)] == [0, 0, 0, 0]
