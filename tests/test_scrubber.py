@@ -51,7 +51,8 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
         users = funded_users(c, USERS, FUNDS)
         for i in range(8):
             to = users[(i + 1) % USERS].public_key
-            assert users[i % USERS].submit(Transfer(token="NORTH", to=to, amount=i + 1)).result(10)
+            transfer = Transfer(token="NORTH", to=to, amount=i + 1)
+            assert users[i % USERS].submit(transfer).result(10).accepted
         assert wait_until(lambda: len({c.height(v) for v in range(4)}) == 1)
     finally:
         c.stop()
@@ -77,7 +78,7 @@ def _user_account(validator_dir: Path) -> tuple[bytes, Account, Identity]:
 def _rewrite_row(validator_dir: Path, table: str, key: bytes, row: object) -> None:
     """Store ``row`` under ``key`` in place of what is there, framed as the log frames it: a
     record that passes its checksum and says something the certified digest does not."""
-    ((*_, stored_key, record),) = stored_rows({table: {key: encode(row)}})
+    ((_, stored_key, record),) = stored_rows({table: {key: encode(row)}})
     assert stored_key == row_key(table, key) and record is not None
     env = lmdb.open(str(validator_dir), max_dbs=16)
     try:
@@ -96,7 +97,8 @@ def _rewrite_block(validator_dir: Path, height: int, change: Callable[[Block], B
     try:
         db = env.open_db(b"blocks")
         with env.begin(write=True, db=db) as txn:
-            payload = unframe(b"blocks", key, txn.get(key))
+            record = txn.get(key)
+            payload = None if record is None else unframe(b"blocks", key, record)
             assert payload is not None
             stored = BLOCK_DECODER.decode(payload)
             block = change(stored.committed.block)
@@ -189,7 +191,9 @@ def test_a_row_failing_its_checksum_is_found(ledger: Path, tmp_path: Path) -> No
     key, _, _ = _user_account(path)
     env = lmdb.open(str(path), max_dbs=16)
     with env.begin(write=True, db=env.open_db(b"state")) as txn:
-        record = bytearray(txn.get(row_key("accounts", key)))
+        stored = txn.get(row_key("accounts", key))
+        assert stored is not None
+        record = bytearray(stored)
         record[-1] ^= 0x01
         txn.put(row_key("accounts", key), bytes(record))
     env.close()
