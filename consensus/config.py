@@ -41,12 +41,25 @@ class ConsensusConfig:
     every height is round robin)."""
 
     def __post_init__(self) -> None:
+        # Each bound names its own field; the block time is checked against the propose
+        # timeout only once that timeout is known to be sensible.
+        for name, least in (
+            ("timeout_propose_ms", 1),
+            ("timeout_vote_ms", 1),
+            ("sync_retry_ms", 1),
+            ("status_interval_ms", 1),
+            ("sync_batch_blocks", 1),
+            ("timeout_delta_ms", 0),
+            ("max_clock_drift_ms", 0),
+            ("message_delay_ms", 0),
+            ("reputation_turns", 0),
+            ("reputation_probation_heights", 0),
+            ("double_sign_check_heights", 0),
+        ):
+            value = getattr(self, name)
+            if value < least:
+                raise ValueError(f"{name} is {value}; it must be at least {least}")
         check_block_time(self.block_time_ms, self.timeout_propose_ms)
-        if self.max_clock_drift_ms < 0 or self.message_delay_ms < 0:
-            raise ValueError("max_clock_drift_ms and message_delay_ms must be >= 0")
-        for name in ("reputation_turns", "double_sign_check_heights"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} is {getattr(self, name)}; it must be >= 0")
 
     @property
     def n(self) -> int:

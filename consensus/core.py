@@ -132,6 +132,11 @@ class ConsensusCore:
         """Whether the validator still holds back its signatures after losing its record."""
         return self._watch is not None
 
+    @property
+    def round(self) -> int:
+        """The round of the height being decided (for status and metrics)."""
+        return self._h.round
+
     def proposer(self, round_: int) -> int:
         """The proposer of ``round_`` at the height being decided."""
         return self._proposers.proposer(self.height, round_)
@@ -400,7 +405,9 @@ class ConsensusCore:
             head = self.app.head()
             time_ms = max(now_ms, head.time_ms + 1)
             due_ms = self.app.next_due_ms()
-            allow_empty = h.round > 0 or (due_ms is not None and due_ms <= time_ms)
+            # Due by this proposer's clock, not by the block time: that is the head's time + 1
+            # when the head is ahead of the clock, and an item due then is not due yet.
+            allow_empty = h.round > 0 or (due_ms is not None and due_ms <= now_ms)
             built = self.app.build_block(self.height, h.round, self.index, time_ms, allow_empty)
             if built is None:
                 h.waiting_to_propose = True

@@ -12,7 +12,7 @@ import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pykka
 
@@ -42,10 +42,13 @@ from consortium.events.signing import verify_signature
 from consortium.events.verify_memo import VerificationMemo
 from consortium.ledger.execution_memo import ExecutionMemo
 from consortium.ledger.node import LedgerNode, NodeSettings
-from consortium.ledger.queries import QUERIES
+from consortium.ledger.queries import QUERIES, NodeStatus
 from consortium.rules.rulebook import RULESET
 from consortium.rules.tables import Account, Order, Settlement
 from consortium.subscriptions import BlockNotice, Subscription
+
+if TYPE_CHECKING:
+    from consortium.metrics import ConsortiumMetrics
 
 T = TypeVar("T")
 ASK_TIMEOUT_S = 30.0
@@ -207,10 +210,20 @@ class Consortium:
             max_clock_drift_ms=self.config.max_clock_drift_ms,
             block_time_ms=self.config.block_time_ms,
         )
+        self.metrics: ConsortiumMetrics | None = None
+        """The Prometheus registry of this process's validators, if ``config.metrics``."""
+        self.metrics_address: str | None = None
+        """Where ``/metrics`` and ``/health`` are served (a port 0 resolved)."""
         _RUNNING.add(self)
         try:
+            if self.config.metrics is not None:
+                from consortium.metrics import ConsortiumMetrics
+
+                self.metrics = ConsortiumMetrics()
             for index in sorted(local):
                 self.start_validator(index)
+            if self.metrics is not None and self.config.metrics is not None:
+                self.metrics_address = self.metrics.serve(self.config.metrics)
         except Exception:
             self.stop()
             raise
@@ -248,6 +261,7 @@ class Consortium:
             clock=self._clock,
             verify=self._verify,
             shared_executions=self._executions,
+            metrics=None if self.metrics is None else self.metrics.validator(index),
             scrubbing=self.config.scrubbing,
         )
         self._validators[index] = ref
@@ -361,6 +375,10 @@ class Consortium:
     def settlements(self, validator: int | None = None) -> list[tuple[bytes, Settlement]]:
         return cast(list[tuple[bytes, Settlement]], self._query("settlements", validator))
 
+    def status(self, validator: int | None = None) -> NodeStatus:
+        """Height, round, mempool, last commit and peers heard from of a validator."""
+        return cast(NodeStatus, self._query("status", validator))
+
     def _any_running(self) -> int:
         self._check_running()
         if not self._validators:
@@ -387,6 +405,8 @@ class Consortium:
         for index in list(self._validators):
             self.stop_validator(index)
         self._timers.stop()
+        if self.metrics is not None:
+            self.metrics.close()
 
     def __enter__(self) -> Consortium:
         return self

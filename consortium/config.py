@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from consortium.consensus.config import check_block_time
+from consortium.consensus.config import ConsensusConfig
 from consortium.ledger.scrubber import ScrubberConfig
+from consortium.metrics import parse_address
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +43,32 @@ class ConsortiumConfig:
     """How each validator re-reads its log in the background to find damage (``ledger.scrubber``);
     in a node file, the ``[ledger.scrubbing]`` table."""
 
+    metrics: str | None = None
+    """``HOST:PORT`` where this process serves Prometheus metrics of its validators at
+    ``/metrics`` and their health at ``/health`` (``consortium.metrics``; needs the ``metrics``
+    extra); None serves nothing. In a node file, ``metrics`` under ``[node]``."""
+
     def __post_init__(self) -> None:
         if self.max_block_events < 1:
             raise ValueError(
                 f"max_block_events is {self.max_block_events}; a block must hold at least 1 event"
             )
-        check_block_time(self.block_time_ms, self.timeout_propose_ms)
+        for name in ("mempool_capacity", "max_pending_submissions"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} is {getattr(self, name)}; it must be at least 1")
+        if self.state_cache_rows < 0:
+            raise ValueError(f"state_cache_rows is {self.state_cache_rows}; it must be >= 0")
+        if not self.submit_wait_s >= 0:  # NaN too
+            raise ValueError(f"submit_wait_s is {self.submit_wait_s}; it must be >= 0")
+        # The consensus settings are checked, each by its name, where they are defined.
+        ConsensusConfig(
+            "",
+            (),
+            timeout_propose_ms=self.timeout_propose_ms,
+            timeout_vote_ms=self.timeout_vote_ms,
+            timeout_delta_ms=self.timeout_delta_ms,
+            max_clock_drift_ms=self.max_clock_drift_ms,
+            block_time_ms=self.block_time_ms,
+        )
+        if self.metrics is not None:
+            parse_address(self.metrics)

@@ -1,10 +1,10 @@
 """The config files of a networked deployment: one per validator node, one per remote host.
 
 A node file (``[node]``, ``[peers]``, optional ``[ledger]``) says where the node keeps its log,
-where it listens, how to reach the other validators (by their index in the genesis) and which
-host keys may connect as clients; a client file (``[client]``) says which validator a host talks
-to. Relative paths are taken from the config file's directory. Unknown keys are refused, so a
-typo never silently falls back to a default.
+where it listens (and optionally where it serves metrics), how to reach the other validators (by
+their index in the genesis) and which host keys may connect as clients; a client file
+(``[client]``) says which validator a host talks to. Relative paths are taken from the config
+file's directory. Unknown keys are refused, so a typo never silently falls back to a default.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class _NodeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     data_dir: str
     listen: str
     client_keys: tuple[str, ...] = ()
+    metrics: str | None = None
 
 
 class _NodeFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -75,7 +76,9 @@ class ClientConfig:
     address: str
 
 
-_LEDGER_FIELDS = frozenset(f.name for f in dataclasses.fields(ConsortiumConfig))
+_NODE_LEVEL = frozenset({"metrics"})
+"""ConsortiumConfig fields a node file sets under ``[node]``: they are about the process."""
+_LEDGER_FIELDS = frozenset(f.name for f in dataclasses.fields(ConsortiumConfig)) - _NODE_LEVEL
 
 
 def load_config(path: Path | str) -> NodeConfig | ClientConfig:
@@ -112,11 +115,10 @@ def load_node_config(path: Path | str) -> NodeConfig:
 
 def _node_config(file: _NodeFile, base: Path) -> NodeConfig:
     unknown = sorted(set(file.ledger) - _LEDGER_FIELDS)
+    if unknown and set(unknown) <= _NODE_LEVEL:
+        raise ValueError(f"ledger.{unknown[0]}: {unknown[0]} belongs under [node]")
     if unknown:
         raise ValueError(f"unknown [ledger] settings {unknown}; known: {sorted(_LEDGER_FIELDS)}")
-    for name, value in file.ledger.items():
-        if name.endswith("_ms") and isinstance(value, int) and value < 0:
-            raise ValueError(f"ledger.{name} is {value}; a duration cannot be negative")
     node = file.node
     return NodeConfig(
         genesis_file=base / node.genesis,
@@ -125,8 +127,24 @@ def _node_config(file: _NodeFile, base: Path) -> NodeConfig:
         listen=node.listen,
         peers={_peer_index(index): address for index, address in file.peers.items()},
         client_keys=tuple(_client_key(i, k) for i, k in enumerate(node.client_keys)),
-        ledger=msgspec.convert(file.ledger, ConsortiumConfig),
+        ledger=_ledger(file.ledger, node.metrics),
     )
+
+
+def _ledger(table: dict[str, Any], metrics: str | None) -> ConsortiumConfig:
+    """The ``[ledger]`` table as a ConsortiumConfig; its own checks name the bad field, here
+    with the table's name in front."""
+    try:
+        config = msgspec.convert(table, ConsortiumConfig)
+    except msgspec.ValidationError as exc:
+        message = str(exc)  # a type error names its path ($.x); a check names its field first
+        raise ValueError(
+            message.replace("`$.", "`ledger.") if "`$." in message else f"ledger.{message}"
+        ) from None
+    try:
+        return dataclasses.replace(config, metrics=metrics)
+    except ValueError as exc:
+        raise ValueError(f"node.{exc}") from None
 
 
 def _peer_index(text: str) -> int:

@@ -57,7 +57,7 @@ from consortium.events.results import Code, EventResult
 from consortium.genesis_file import read_genesis
 from consortium.key_file import read_secret_key
 from consortium.ledger.node import CommitRecord
-from consortium.ledger.queries import QUERIES
+from consortium.ledger.queries import QUERIES, NodeStatus
 from consortium.network_node import NetworkedConsortium
 from consortium.node_config import ClientConfig, load_config
 from consortium.rules.rulebook import RULESET
@@ -329,6 +329,11 @@ class RemoteConsortium:
     def settlements(self, validator: int | None = None) -> list[tuple[bytes, Settlement]]:
         self._only_mine(validator)
         return cast(list[tuple[bytes, Settlement]], self._query("settlements"))
+
+    def status(self, validator: int | None = None) -> NodeStatus:
+        """Height, round, mempool, last commit and peers heard from of the validator."""
+        self._only_mine(validator)
+        return cast(NodeStatus, self._query("status"))
 
     def _only_mine(self, validator: int | None) -> None:
         if validator is not None and validator != self.validator:

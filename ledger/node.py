@@ -8,6 +8,7 @@ the proposal is checked.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,7 @@ from consortium.events.merkle import root_from_leaf_hashes
 from consortium.events.results import Code, EventResult
 from consortium.events.signing import Domain, verify_signature
 from consortium.ledger.execution_memo import ExecutionMemo
+from consortium.ledger.liveness import Liveness
 from consortium.ledger.mempool import Mempool
 from consortium.ledger.node_state import open_state
 from consortium.rules.engine import Ruleset
@@ -126,6 +128,10 @@ class LedgerNode:
         """Blocks whose execution faulted at the height being decided (see ``check_block``)."""
         self.listeners: list[CommitListener] = []
         self.mempool = Mempool(settings.mempool_capacity)
+        self.liveness: Liveness | None = None
+        """Set by the validator loop around this node: what the "status" query adds."""
+        self.last_append_s = 0.0
+        """How long the last commit's log write took (monotonic; for metrics only)."""
 
     # ------------------------------------------------------------------ intake
 
@@ -392,6 +398,7 @@ class LedgerNode:
         height = block.header.height
         execution = run.execution
         writes = execution.encoded_writes
+        started = time.perf_counter()
         self.log.append(
             committed,
             execution.results,
@@ -400,6 +407,7 @@ class LedgerNode:
             writes,
             {name: execution.hashes[name].to_bytes() for name in writes},
         )
+        self.last_append_s = time.perf_counter() - started
         self.state.adopt(execution.overlay, execution.hashes)
         self.log_tree = run.log_tree
         self._runs.clear()

@@ -27,6 +27,38 @@ def _head(node: LedgerNode, _: tuple[()]) -> BlockHeader | None:
     return node.log.stored_block(height).committed.block.header if height else None
 
 
+class NodeStatus(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Where a validator is: the "status" query's answer (``consortium status`` prints it)."""
+
+    validator: int
+    height: int
+    last_commit_ms: int | None
+    """Block time (ledger milliseconds) of the head block; None before the first block."""
+    mempool: int
+    """Events waiting for a block."""
+    round: int | None
+    """Round of the height being decided; None when no consensus loop runs this node."""
+    peers: int | None
+    """Peers heard from in the last few seconds; None when no consensus loop runs this node."""
+    last_commit_age_s: float | None
+    """Seconds since this validator committed a block in its current run (by its monotonic
+    clock); None if it has not, or when no consensus loop runs this node."""
+
+
+def _status(node: LedgerNode, _: tuple[()]) -> NodeStatus:
+    height = node.log.head_height
+    live = node.liveness
+    return NodeStatus(
+        validator=node.index,
+        height=height,
+        last_commit_ms=node.log.head_time_ms if height else None,
+        mempool=len(node.mempool),
+        round=None if live is None else live.round,
+        peers=None if live is None else live.peers_heard(),
+        last_commit_age_s=None if live is None else live.last_commit_age_s(),
+    )
+
+
 def _state_digest(node: LedgerNode, _: tuple[()]) -> bytes:
     return state_digest(node.state.table_digests())
 
@@ -77,4 +109,5 @@ QUERIES: dict[str, QuerySpec] = {
     "accounts": QuerySpec(_accounts, _NONE, list[Account]),
     "orders": QuerySpec(_orders, _NONE, list[tuple[bytes, Order]]),
     "settlements": QuerySpec(_settlements, _NONE, list[tuple[bytes, Settlement]]),
+    "status": QuerySpec(_status, _NONE, NodeStatus),
 }

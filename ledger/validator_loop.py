@@ -14,13 +14,18 @@ original result and height, if it is pending the submitter waits for its commit 
 That makes "keep the envelope and submit it again" a safe retry.
 
 What it needs from its shell comes in as parameters: an ``Outbox`` (broadcast, send), ``Timers``
-(schedule a timeout) and a clock. Exceptions are the shell's to handle: one of
-``HALTING_ERRORS`` (it cannot persist, or cannot execute a block a quorum certified) means the
-validator must stop rather than diverge; anything else is logged and the validator goes on.
+(schedule a timeout) and a clock; optionally ``LoopMetrics`` (``consortium.metrics``), told of
+each commit and intake refusal. The loop is its node's ``Liveness`` (round, peers heard from,
+age of the last commit), which the "status" query and the metrics read from any thread.
+
+Exceptions are the shell's to handle: one of ``HALTING_ERRORS`` (it cannot persist, or cannot
+execute a block a quorum certified) means the validator must stop rather than diverge; anything
+else is logged and the validator goes on.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -40,6 +45,7 @@ from consortium.events.signing import verify_signature
 from consortium.events.wire import EventGossip, decode_peer_message
 from consortium.ledger.evidence import EvidenceReporter
 from consortium.ledger.execution_memo import ExecutionMemo
+from consortium.ledger.liveness import Liveness
 from consortium.ledger.node import CommitRecord, LedgerNode, NodeSettings
 from consortium.ledger.sign_guard import SignGuard
 from consortium.rules.engine import Ruleset
@@ -56,6 +62,10 @@ Clock = Callable[[], int]
 
 GOSSIP_BATCH = 256
 """Waiting submissions and gossip that flush even while the inbox still holds messages."""
+
+PEER_SILENCE_STATUS_INTERVALS = 3
+"""A peer is counted as heard from while its last message is at most this many status
+intervals old (every validator announces its height once an interval)."""
 
 ADMISSION_FAILED = EventResult(
     Code.OVERLOADED, "the validator failed while admitting this event (see its log); retry later"
@@ -75,6 +85,20 @@ class Outbox(Protocol):
 class Timers(Protocol):
     def schedule(self, delay_ms: int, timeout: Timeout) -> None:
         """Hand ``timeout`` back to this loop's ``on_timeout`` after ``delay_ms``."""
+
+
+class LoopMetrics(Protocol):
+    """Where a loop reports what happens, on the validator's thread: each call must be cheap."""
+
+    def committed(self, events: int, rounds: int, append_s: float, commit_s: float) -> None:
+        """A block is committed: its events, the rounds its height took, how long the log
+        write took and how long since the message that decided it (monotonic seconds)."""
+
+    def refused(self, code: Code) -> None:
+        """A participant's event was refused at intake."""
+
+    def watch(self, live: Liveness) -> None:
+        """Read the loop's levels from ``live`` when asked (called once, at construction)."""
 
 
 class ValidatorLoop:
@@ -97,6 +121,7 @@ class ValidatorLoop:
         clock: Clock,
         verify: Verifier = verify_signature,
         shared_executions: ExecutionMemo | None = None,
+        metrics: LoopMetrics | None = None,
     ) -> None:
         self.index = index
         self.log = event_log
@@ -125,6 +150,15 @@ class ValidatorLoop:
         self._submitted: list[tuple[bytes, ReplyTo | None]] = []
         self._gossip: list[bytes] = []
         self._new_events = False
+        # Monotonic seconds, for liveness and metrics only: never given to consensus.
+        self._heard: dict[int, float] = {}
+        self._last_commit: float | None = None
+        self._input_started = 0.0
+        self._silence_s = PEER_SILENCE_STATUS_INTERVALS * consensus.status_interval_ms / 1000
+        self._metrics = metrics
+        self.node.liveness = self
+        if metrics is not None:
+            metrics.watch(self)
 
     # -------------------------------------------------------------------- inputs
 
@@ -132,6 +166,7 @@ class ValidatorLoop:
         self._carry_out(self.core.start(self._clock()))
 
     def on_peer(self, sender: int, payload: bytes) -> None:
+        self._input_started = self._heard[sender] = time.monotonic()
         try:
             message = decode_peer_message(payload)
         except MalformedError as exc:
@@ -148,6 +183,7 @@ class ValidatorLoop:
         self._submitted.append((envelope, reply_to))
 
     def on_timeout(self, timeout: Timeout) -> None:
+        self._input_started = time.monotonic()
         self._carry_out(self.core.on_timeout(timeout, self._clock()))
 
     def flush(self, *, inbox_empty: bool) -> None:
@@ -170,6 +206,32 @@ class ValidatorLoop:
     def close(self) -> None:
         self.log.close()
 
+    # ------------------------------------------------------------------ liveness
+
+    @property
+    def height(self) -> int:
+        return self.log.head_height
+
+    @property
+    def round(self) -> int:
+        return self.core.round
+
+    @property
+    def mempool_size(self) -> int:
+        return len(self.node.mempool)
+
+    @property
+    def quorum_peers(self) -> int:
+        return self.core.config.quorum - 1
+
+    def peers_heard(self) -> int:
+        since = time.monotonic() - self._silence_s
+        return sum(1 for heard in list(self._heard.values()) if heard >= since)
+
+    def last_commit_age_s(self) -> float | None:
+        last = self._last_commit
+        return None if last is None else time.monotonic() - last
+
     # ----------------------------------------------------------------- admission
 
     def _admit_submitted(self) -> None:
@@ -185,7 +247,7 @@ class ValidatorLoop:
                 if eid in self.node.mempool:
                     self._pooled(envelope, eid, reply_to)
                 else:
-                    self._reply(reply_to, Receipt(eid, ADMISSION_FAILED, None, self.index))
+                    self._refuse(reply_to, eid, ADMISSION_FAILED)
             raise
         first_outcome: dict[bytes, EventResult | None] = {}
         for (envelope, reply_to), eid, outcome in zip(batch, ids, outcomes, strict=True):
@@ -195,7 +257,12 @@ class ValidatorLoop:
             elif outcome.code is Code.DUPLICATE:
                 self._resubmitted(eid, reply_to, earlier if earlier is not outcome else None)
             else:
-                self._reply(reply_to, Receipt(eid, outcome, None, self.index))
+                self._refuse(reply_to, eid, outcome)
+
+    def _refuse(self, reply_to: ReplyTo | None, eid: bytes, refusal: EventResult) -> None:
+        if self._metrics is not None:
+            self._metrics.refused(refusal.code)
+        self._reply(reply_to, Receipt(eid, refusal, None, self.index))
 
     def _pooled(self, envelope: bytes, eid: bytes, reply_to: ReplyTo | None) -> None:
         """A submitted event is in the mempool: its submitter waits for the commit, and the
@@ -236,6 +303,16 @@ class ValidatorLoop:
                 self._timers.schedule(action.delay_ms, action.timeout)
 
     def _answer_submitters(self, record: CommitRecord) -> None:
+        now = time.monotonic()
+        self._last_commit = now
+        if self._metrics is not None:
+            self._metrics.committed(
+                len(record.event_ids),
+                record.committed.qc.round + 1,
+                self.node.last_append_s,
+                now - self._input_started,
+            )
+            self._input_started = now  # the next block of a catch-up batch starts here
         height = record.committed.block.header.height
         for eid, result in zip(record.event_ids, record.results, strict=True):
             for reply_to in self._waiting.pop(eid, ()):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import threading
 from pathlib import Path
@@ -22,7 +23,24 @@ def register(commands: Commands) -> None:
         epilog="example: consortium node --config north-bank.toml",
     )
     node.add_argument("--config", type=Path, required=True, help="the node's TOML config file")
+    node.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="PORT",
+        help="serve Prometheus metrics at http://127.0.0.1:PORT/metrics and health at /health "
+        "(overrides the config's [node] metrics; needs pip install 'consortium[metrics]')",
+    )
     node.set_defaults(run=_run)
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0..65535)")
+    return port
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -37,6 +55,9 @@ def _run(args: argparse.Namespace) -> int:
         stop.set()
 
     config = load_node_config(args.config)
+    if args.metrics_port is not None:
+        ledger = dataclasses.replace(config.ledger, metrics=f"127.0.0.1:{args.metrics_port}")
+        config = dataclasses.replace(config, ledger=ledger)
     check_against_genesis(
         config, read_genesis(config.genesis_file), read_secret_key(config.key_file)
     )
@@ -44,9 +65,11 @@ def _run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, request_stop)
     node = NetworkedConsortium(config)
     try:
+        metrics = node.metrics_address
         print(
             f"validator {node.index} of chain {node.genesis.chain_id!r} listening on "
-            f"{node.network.address}, at height {node.height()}",
+            f"{node.network.address}, at height {node.height()}"
+            + (f"; metrics on http://{metrics}/metrics" if metrics else ""),
             flush=True,
         )
         while not stop.wait(0.5):

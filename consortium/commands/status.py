@@ -18,9 +18,10 @@ QUERY_TIMEOUT_S = 5.0
 def register(commands: Commands) -> None:
     status = commands.add_parser(
         "status",
-        help="print height, last commit time and state digest of validators",
+        help="print height, round, mempool, peers, last commit and state digest of validators",
         description="Connects to each validator named by a client config (or by every "
         "client-*.toml of a directory written by consortium init) and prints its height, the "
+        "round it is deciding, the events waiting in its mempool, the peers it hears from, the "
         "time of its last block and its state digest. Validators that agree show the same "
         "digest at the same height. Exits 1 if a validator does not answer.",
         epilog="example: consortium status ./testnet",
@@ -73,9 +74,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _line(remote: RemoteConsortium) -> str:
-    head = remote.head()
+    status = remote.status()
     digest = remote.state_digest().hex()
-    if head is None:
-        return f"height 0 (no block yet), state {digest}"
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(head.time_ms / 1000))
-    return f"height {head.height}, last commit {when} UTC, state {digest}"
+    live = f"round {status.round}, mempool {status.mempool}, peers {status.peers}"
+    if status.last_commit_ms is None:
+        return f"height 0 (no block yet), {live}, state {digest}"
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(status.last_commit_ms / 1000))
+    age = status.last_commit_age_s
+    ago = "" if age is None else f" ({age:.1f} s ago)"
+    return f"height {status.height}, {live}, last commit {when} UTC{ago}, state {digest}"
