@@ -1,10 +1,16 @@
 """Court-ordered restitution (CN112100635A) on the declarative workflow engine.
 
 Two workflows, defined as data (``RESTITUTION_WORKFLOWS``, placed in the genesis): a case
-(registered -> in_custody -> ordered -> closed) and a claim per victim (claimed -> verified ->
-paid -> confirmed, or written_off). Every transition names its role and guards; the guards here
-keep disbursements within the custody funds and each victim's entitlement, and every step feeds
-the accounts (custody and victims), orders (the case, each claim) and settlements (each payment).
+(registered -> in_custody -> ordered -> closed -> returned) and a claim per victim (claimed ->
+verified -> paid -> confirmed, again paid and confirmed for a further order, or written_off).
+Every transition names its role and guards; the guards keep disbursements within the custody
+funds and each victim's entitlement, let a case close only when every entitlement is paid in
+full or written off by amount, and send what custody still holds after closing back to the bank
+by the court's explicit ``ReturnCustody``. Every step feeds the accounts (custody and victims),
+orders (the case) and settlements (each victim's payments).
+
+Entitlements are amounts, or shares of the recovered sum resolved once at registration in
+integers (``resolve_shares``), so every validator stores the same amounts.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from consortium.events.restitution import (
     IssueOrder,
     RegisterCase,
     RegisterClaim,
+    ReturnCustody,
+    Share,
     VerifyClaim,
     WriteOff,
 )
@@ -37,6 +45,8 @@ from consortium.rules.workflow_engine import Guard, advance, check_transition, c
 
 CASE, CLAIM = "restitution.case", "restitution.claim"
 COURT, BANK, VICTIM = "court", "bank", "victim"
+WHOLE = 10_000
+"""Basis points of the whole recovered sum."""
 
 RESTITUTION_WORKFLOWS = (
     WorkflowSpec(
@@ -64,18 +74,27 @@ RESTITUTION_WORKFLOWS = (
                 COURT,
                 ("is_case_court", "all_settled"),
             ),
+            TransitionSpec(
+                "return_custody", ("closed",), "returned", COURT, ("is_case_court", "custody_left")
+            ),
         ),
-        final=("closed",),
+        final=("closed", "returned"),
     ),
     WorkflowSpec(
         CLAIM,
         (
             TransitionSpec("claim", ("",), "claimed", VICTIM, ("listed_victim", "case_open")),
             TransitionSpec("verify", ("claimed",), "verified", COURT, ("is_case_court",)),
-            TransitionSpec("disburse", ("verified",), "paid", BANK, ("is_case_bank", "ordered")),
+            TransitionSpec(
+                "disburse", ("verified", "confirmed"), "paid", BANK, ("is_case_bank", "ordered")
+            ),
             TransitionSpec("confirm", ("paid",), "confirmed", VICTIM, ()),
             TransitionSpec(
-                "write_off", ("", "claimed", "verified"), "written_off", COURT, ("is_case_court",)
+                "write_off",
+                ("", "claimed", "verified", "confirmed"),
+                "written_off",
+                COURT,
+                ("is_case_court", "unpaid_remainder"),
             ),
         ),
         final=("confirmed", "written_off"),
@@ -84,18 +103,26 @@ RESTITUTION_WORKFLOWS = (
 
 
 class Case(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """A registered case; ``entitlements`` are the amounts every victim is owed, shares already
+    resolved (``shares`` keeps what the court gave as shares, for the record)."""
+
     court: bytes
     bank: bytes
     token: str
     custody_amount: int
     entitlements: tuple[Entitlement, ...]
     documents: tuple[bytes, ...]
+    shares: tuple[Share, ...] = ()
 
 
 class Claim(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """One victim's standing in a case: ``ordered - paid`` is what orders reserve in custody;
+    ``ordered + written_off`` never exceeds the entitlement."""
+
     receiving_account: bytes = b""
     ordered: int = 0
     paid: int = 0
+    written_off: int = 0
 
 
 ROLES = frozenset({COURT, BANK, VICTIM})
@@ -110,6 +137,24 @@ def case_id(name: str) -> bytes:
 def custody_account(name: str) -> bytes:
     """The case's custody account: an account owned by no key, only by the case."""
     return hashlib.sha256(b"restitution/custody/" + name.encode()).digest()
+
+
+def resolve_shares(residual: int, shares: tuple[Share, ...]) -> tuple[Entitlement, ...]:
+    """The amounts of ``shares`` of ``residual``: each rounded down; when the shares make the
+    whole (10,000 basis points), the remainder of the rounding goes to the largest share (the
+    first listed among equals), so the whole residual is allocated. Integers only, so every
+    validator resolves the same amounts."""
+    amounts = [residual * s.basis_points // WHOLE for s in shares]
+    if shares and sum(s.basis_points for s in shares) == WHOLE:
+        largest = max(range(len(shares)), key=lambda i: (shares[i].basis_points, -i))
+        amounts[largest] += residual - sum(amounts)
+    return tuple(Entitlement(s.victim, a) for s, a in zip(shares, amounts, strict=True))
+
+
+def _entitlements(body: RegisterCase) -> tuple[Entitlement, ...]:
+    """Fixed amounts first, then the shares of what they leave of the recovered sum."""
+    fixed = sum(e.amount for e in body.entitlements)
+    return (*body.entitlements, *resolve_shares(body.custody_amount - fixed, body.shares))
 
 
 def _claim_id(name: str, victim: bytes) -> bytes:
@@ -134,6 +179,10 @@ def _change(ctx: EventContext, status: str) -> StatusChange:
     return StatusChange(status, ctx.height, ctx.time_ms)
 
 
+def _short(victim: bytes) -> str:
+    return victim.hex()[:16] + "…"
+
+
 # -------------------------------------------------------------------- guards
 
 
@@ -146,18 +195,34 @@ def _valid_case(ctx: EventContext, body: RegisterCase) -> None:
     )
     bank = ctx.participant(body.bank, "bank")
     ctx.require(bank.role == BANK, Code.WRONG_ROLE, "custody must be held by a bank")
-    victims = [e.victim for e in body.entitlements]
+    victims = [e.victim for e in body.entitlements] + [s.victim for s in body.shares]
     ctx.require(
         bool(victims) and len(set(victims)) == len(victims), Code.INVALID, "list each victim once"
     )
     for i, e in enumerate(body.entitlements):
         bounds.amount(e.amount, f"RegisterCase.entitlements[{i}].amount")
-    bounds.total((e.amount for e in body.entitlements), "the case's total entitlement")
+    fixed = bounds.total((e.amount for e in body.entitlements), "the case's total entitlement")
+    if body.shares:
+        _valid_shares(ctx, body, fixed)
     ctx.require(
         all(len(d) == 32 for d in body.documents),
         Code.INVALID,
         "documents are SHA-256 content hashes",
     )
+
+
+def _valid_shares(ctx: EventContext, body: RegisterCase, fixed: int) -> None:
+    for i, s in enumerate(body.shares):
+        bounds.amount(s.basis_points, f"RegisterCase.shares[{i}].basis_points")
+    points = sum(s.basis_points for s in body.shares)
+    ctx.require(points <= WHOLE, Code.INVALID, f"the shares add up to {points} of {WHOLE} points")
+    ctx.require(
+        fixed < body.custody_amount,
+        Code.INVALID,
+        f"the fixed entitlements ({fixed}) leave nothing of {body.custody_amount} to share",
+    )
+    for e in resolve_shares(body.custody_amount - fixed, body.shares):
+        ctx.require(e.amount > 0, Code.INVALID, f"the share of {_short(e.victim)} comes to nothing")
 
 
 def _is_case_court(ctx: EventContext, body: Any) -> None:
@@ -192,10 +257,11 @@ def _claims_verified(ctx: EventContext, body: IssueOrder) -> None:
         bool(victims) and len(set(victims)) == len(victims), Code.INVALID, "order each victim once"
     )
     for p in body.payments:
+        state = current_state(ctx, CLAIM, _claim_id(body.case, p.victim))
         ctx.require(
-            current_state(ctx, CLAIM, _claim_id(body.case, p.victim)) == "verified",
+            state in ("verified", "confirmed"),
             Code.WRONG_STATE,
-            f"the claim of {p.victim.hex()[:16]}… is not verified",
+            f"the claim of {_short(p.victim)} is {state or 'not made'}, not verified or confirmed",
         )
 
 
@@ -208,16 +274,19 @@ def _within_entitlement(ctx: EventContext, body: IssueOrder) -> None:
         ctx.require(
             claim.ordered + p.amount <= entitled,
             Code.EXHAUSTED,
-            f"{p.victim.hex()[:16]}… is entitled to {entitled}, {claim.ordered} already ordered",
+            f"{_short(p.victim)} is entitled to {entitled}, {claim.ordered} already ordered",
         )
+
+
+def _reserved(ctx: EventContext, name: str, case: Case) -> int:
+    """What the case's orders hold in custody: ordered and not yet disbursed."""
+    claims = [_claim(ctx, name, e.victim) for e in case.entitlements]
+    return sum(c.ordered - c.paid for c in claims)
 
 
 def _within_custody(ctx: EventContext, body: IssueOrder) -> None:
     case = _case(ctx, body.case)
-    outstanding = sum(
-        _claim(ctx, body.case, e.victim).ordered - _claim(ctx, body.case, e.victim).paid
-        for e in case.entitlements
-    )
+    outstanding = _reserved(ctx, body.case, case)
     held = balance_of(ctx.state, custody_account(body.case), case.token)
     wanted = sum(p.amount for p in body.payments)
     ctx.require(
@@ -228,14 +297,33 @@ def _within_custody(ctx: EventContext, body: IssueOrder) -> None:
 
 
 def _all_settled(ctx: EventContext, body: CloseCase) -> None:
+    """Every entitlement paid in full and confirmed, or its unpaid remainder written off."""
     case = _case(ctx, body.case)
     for e in case.entitlements:
         state = current_state(ctx, CLAIM, _claim_id(body.case, e.victim))
+        claim = _claim(ctx, body.case, e.victim)
         ctx.require(
             state in ("confirmed", "written_off"),
             Code.WRONG_STATE,
-            f"the claim of {e.victim.hex()[:16]}… is {state or 'not made'}",
+            f"the claim of {_short(e.victim)} is {state or 'not made'}",
         )
+        ctx.require(
+            claim.paid + claim.written_off == e.amount,
+            Code.WRONG_STATE,
+            f"{_short(e.victim)} was paid {claim.paid} of {e.amount}, and the rest is not "
+            "written off",
+        )
+
+
+def _custody_left(ctx: EventContext, body: ReturnCustody) -> None:
+    case = _case(ctx, body.case)
+    held = balance_of(ctx.state, custody_account(body.case), case.token)
+    ctx.require(held > 0, Code.EXHAUSTED, "custody holds nothing to return")
+    ctx.require(
+        body.amount == held,
+        Code.INVALID,
+        f"custody holds {held} {case.token}; the return must be exactly that",
+    )
 
 
 def _listed_victim(ctx: EventContext, body: RegisterClaim) -> None:
@@ -257,6 +345,23 @@ def _case_open(ctx: EventContext, body: RegisterClaim) -> None:
 def _ordered(ctx: EventContext, body: Disburse) -> None:
     claim = _claim(ctx, body.case, body.victim)
     ctx.require(claim.ordered > claim.paid, Code.WRONG_STATE, "nothing ordered for this victim")
+    case = _case(ctx, body.case)
+    held = balance_of(ctx.state, custody_account(body.case), case.token)
+    due = claim.ordered - claim.paid
+    ctx.require(due <= held, Code.INSUFFICIENT_FUNDS, f"custody holds {held}, the order asks {due}")
+
+
+def _unpaid_remainder(ctx: EventContext, body: WriteOff) -> None:
+    entitled = _entitlement(_case(ctx, body.case), body.victim)
+    ctx.require(entitled is not None, Code.NOT_FOUND, "the case lists no entitlement for them")
+    assert entitled is not None
+    remainder = entitled - _claim(ctx, body.case, body.victim).paid
+    ctx.require(remainder > 0, Code.EXHAUSTED, "this victim is paid in full")
+    ctx.require(
+        body.amount == remainder,
+        Code.INVALID,
+        f"the write-off must be the unpaid remainder, {remainder}, not {body.amount}",
+    )
 
 
 GUARDS: dict[str, Guard] = {
@@ -268,9 +373,11 @@ GUARDS: dict[str, Guard] = {
     "within_entitlement": _within_entitlement,
     "within_custody": _within_custody,
     "all_settled": _all_settled,
+    "custody_left": _custody_left,
     "listed_victim": _listed_victim,
     "case_open": _case_open,
     "ordered": _ordered,
+    "unpaid_remainder": _unpaid_remainder,
 }
 
 
@@ -298,6 +405,7 @@ def _step(ctx: EventContext, spec: str, transition: str) -> TransitionSpec:
 
 
 def _register(ctx: EventContext, body: RegisterCase) -> None:
+    entitlements = _entitlements(body)
     ctx.state.put(
         "restitution_cases",
         case_id(body.case),
@@ -306,11 +414,11 @@ def _register(ctx: EventContext, body: RegisterCase) -> None:
             body.bank,
             body.token,
             body.custody_amount,
-            body.entitlements,
+            entitlements,
             body.documents,
+            body.shares,
         ),
     )
-    total = sum(e.amount for e in body.entitlements)
     ctx.state.put(
         "orders",
         case_id(body.case),
@@ -318,7 +426,7 @@ def _register(ctx: EventContext, body: RegisterCase) -> None:
             "restitution.case",
             (body.author, body.bank),
             body.token,
-            total,
+            sum(e.amount for e in entitlements),
             "registered",
             (_change(ctx, "registered"),),
         ),
@@ -336,6 +444,20 @@ def _case_status(ctx: EventContext, name: str, status: str) -> None:
     )
 
 
+def _settlement_status(ctx: EventContext, key: bytes, status: str, amount: int) -> None:
+    settlement: Settlement = ctx.state.get("settlements", key)
+    ctx.state.put(
+        "settlements",
+        key,
+        msgspec.structs.replace(
+            settlement,
+            amount=amount,
+            status=status,
+            history=(*settlement.history, _change(ctx, status)),
+        ),
+    )
+
+
 def _custody(ctx: EventContext, body: ConfirmCustody) -> None:
     case = ctx.state.get("restitution_cases", case_id(body.case))
     credit(ctx.state, case.bank, case.token, -case.custody_amount)
@@ -348,26 +470,24 @@ def _order(ctx: EventContext, body: IssueOrder) -> None:
     for p in body.payments:
         key = _claim_id(body.case, p.victim)
         claim = _claim(ctx, body.case, p.victim)
-        ctx.state.put(
-            "restitution_claims",
-            key,
-            msgspec.structs.replace(claim, ordered=claim.ordered + p.amount),
-        )
-        settlement = ctx.state.get("settlements", key)
-        history = settlement.history if settlement else ()
-        ctx.state.put(
-            "settlements",
-            key,
-            Settlement(
-                custody_account(body.case),
-                claim.receiving_account or p.victim,
-                case.token,
-                claim.ordered + p.amount,
-                (case_id(body.case),),
-                "ordered",
-                (*history, _change(ctx, "ordered")),
-            ),
-        )
+        ordered = claim.ordered + p.amount
+        ctx.state.put("restitution_claims", key, msgspec.structs.replace(claim, ordered=ordered))
+        if ctx.state.get("settlements", key) is None:
+            ctx.state.put(
+                "settlements",
+                key,
+                Settlement(
+                    custody_account(body.case),
+                    claim.receiving_account or p.victim,
+                    case.token,
+                    ordered,
+                    (case_id(body.case),),
+                    "ordered",
+                    (_change(ctx, "ordered"),),
+                ),
+            )
+        else:
+            _settlement_status(ctx, key, "ordered", ordered)
     _case_status(ctx, body.case, "ordered")
 
 
@@ -385,30 +505,37 @@ def _disburse(ctx: EventContext, body: Disburse) -> None:
     credit(ctx.state, custody_account(body.case), case.token, -amount)
     credit(ctx.state, claim.receiving_account, case.token, amount)
     ctx.state.put("restitution_claims", key, msgspec.structs.replace(claim, paid=claim.ordered))
-    settlement = ctx.state.get("settlements", key)
-    ctx.state.put(
-        "settlements",
-        key,
-        msgspec.structs.replace(
-            settlement, status="paid", history=(*settlement.history, _change(ctx, "paid"))
-        ),
-    )
+    _settlement_status(ctx, key, "paid", claim.ordered)
 
 
 def _confirmed(ctx: EventContext, body: ConfirmReceipt) -> None:
     key = _claim_id(body.case, body.author)
-    settlement = ctx.state.get("settlements", key)
+    _settlement_status(ctx, key, "confirmed", _claim(ctx, body.case, body.author).ordered)
+
+
+def _written_off(ctx: EventContext, body: WriteOff) -> None:
+    """The remainder is forgone: an order not yet disbursed is cut to what was paid, which
+    releases what it reserved in custody."""
+    key = _claim_id(body.case, body.victim)
+    claim = _claim(ctx, body.case, body.victim)
     ctx.state.put(
-        "settlements",
+        "restitution_claims",
         key,
-        msgspec.structs.replace(
-            settlement, status="confirmed", history=(*settlement.history, _change(ctx, "confirmed"))
-        ),
+        msgspec.structs.replace(claim, ordered=claim.paid, written_off=body.amount),
     )
+    if ctx.state.get("settlements", key) is not None:
+        _settlement_status(ctx, key, "written_off", claim.paid)
 
 
 def _closed(ctx: EventContext, body: CloseCase) -> None:
     _case_status(ctx, body.case, "closed")
+
+
+def _returned(ctx: EventContext, body: ReturnCustody) -> None:
+    case = ctx.state.get("restitution_cases", case_id(body.case))
+    credit(ctx.state, custody_account(body.case), case.token, -body.amount)
+    credit(ctx.state, case.bank, case.token, body.amount)
+    _case_status(ctx, body.case, "returned")
 
 
 def _nothing(ctx: EventContext, body: Any) -> None:
@@ -420,9 +547,10 @@ RULES = {
     ConfirmCustody: _rule(CASE, "confirm_custody", lambda b: case_id(b.case), _custody),
     IssueOrder: _rule(CASE, "issue_order", lambda b: case_id(b.case), _order),
     CloseCase: _rule(CASE, "close", lambda b: case_id(b.case), _closed),
+    ReturnCustody: _rule(CASE, "return_custody", lambda b: case_id(b.case), _returned),
     RegisterClaim: _rule(CLAIM, "claim", lambda b: _claim_id(b.case, b.author), _claimed),
     VerifyClaim: _rule(CLAIM, "verify", lambda b: _claim_id(b.case, b.victim), _nothing),
     Disburse: _rule(CLAIM, "disburse", lambda b: _claim_id(b.case, b.victim), _disburse),
     ConfirmReceipt: _rule(CLAIM, "confirm", lambda b: _claim_id(b.case, b.author), _confirmed),
-    WriteOff: _rule(CLAIM, "write_off", lambda b: _claim_id(b.case, b.victim), _nothing),
+    WriteOff: _rule(CLAIM, "write_off", lambda b: _claim_id(b.case, b.victim), _written_off),
 }

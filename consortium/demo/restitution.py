@@ -15,6 +15,7 @@ from consortium.events.restitution import (
     IssueOrder,
     RegisterCase,
     RegisterClaim,
+    ReturnCustody,
     VerifyClaim,
     WriteOff,
 )
@@ -85,11 +86,11 @@ def run(consortium: Consortium, say: Say, events: int) -> None:
             case=case,
             payments=(
                 Entitlement(victims[0].public_key, 18_000),
-                Entitlement(victims[1].public_key, 12_000),
+                Entitlement(victims[1].public_key, 10_000),
             ),
         )
     )
-    say(f"  restitution order 18000 + 12000: {_code(order)}")
+    say(f"  restitution order 18000 + 10000: {_code(order)}")
     say(
         f"  a victim trying to disburse: "
         f"{_code(handles[0].submit(Disburse(case=case, victim=victims[0].public_key)))}"
@@ -99,9 +100,10 @@ def run(consortium: Consortium, say: Say, events: int) -> None:
     say(f"  closing before every claim is settled: {_code(court.submit(CloseCase(case=case)))}")
     for h in handles[:2]:
         _code(h.submit(ConfirmReceipt(case=case)))
-    _code(court.submit(WriteOff(case=case, victim=victims[2].public_key)))
+    for v, a in zip(victims, (2_000, 5_000, 10_000), strict=True):
+        _code(court.submit(WriteOff(case=case, victim=v.public_key, amount=a)))
     say(
-        f"  receipts confirmed, third victim written off; case closed: "
+        f"  receipts confirmed, the unpaid 2000, 5000 and 10000 written off; case closed: "
         f"{_code(court.submit(CloseCase(case=case)))}"
     )
     for v, a in zip(victims, entitled, strict=True):
@@ -109,7 +111,10 @@ def run(consortium: Consortium, say: Say, events: int) -> None:
             f"  {v.name.split('-' + str(run_id))[0]} sees "
             f"{consortium.balance(v.public_key, TOKEN)} of {a} {TOKEN}"
         )
+    left = consortium.balance(custody_account(case), TOKEN)
+    returned = _code(court.submit(ReturnCustody(case=case, amount=left)))
     say(
-        f"  custody account holds {consortium.balance(custody_account(case), TOKEN)} {TOKEN}; "
+        f"  the court returns the {left} {TOKEN} left in custody to the bank: {returned}; "
+        f"custody holds {consortium.balance(custody_account(case), TOKEN)}, "
         f"the bank {consortium.balance(bank.public_key, TOKEN)}"
     )
