@@ -7,8 +7,11 @@ import time
 from pathlib import Path
 
 from consortium.events.credit import PendingTransfer
+from consortium.events.payments import IssueTokens
+from tests.actor_ledger import ActorLedger
 from tests.consortium_fixtures import funded_users, start, wait_until
 from tests.core_harness import MemoryNetwork
+from tests.ledger_fixtures import ADMIN, ALICE, BOB, GENESIS
 
 
 def test_an_idle_network_with_nothing_due_makes_no_blocks() -> None:
@@ -49,3 +52,23 @@ def test_an_idle_consortium_voids_a_lapsed_hold_by_itself(tmp_path: Path) -> Non
         settled = consortium.height()
         time.sleep(1.0)  # three propose timeouts: no empty block without a due item
         assert consortium.height() == settled
+
+
+def test_an_item_due_just_after_the_head_waits_for_the_clock(tmp_path: Path) -> None:
+    """A block at the clock's time ``t`` makes the next block's earliest time ``t + 1``; an item
+    due at ``t + 1`` is not due while the clock still reads ``t``, so no empty block may come
+    (one did: the due time was held against the block time instead of the clock)."""
+    ledger = ActorLedger(tmp_path, GENESIS)
+    try:
+        payer, payee = ALICE, BOB
+        ledger.run(ledger.sign(ADMIN, IssueTokens(token="EUR", to=payer.public_key, amount=500)))
+        hold = PendingTransfer(to=payee.public_key, token="EUR", amount=200, timeout_ms=5_001)
+        assert ledger.run(ledger.sign(payer, hold), time_ms=5_000)[0].accepted
+        height = ledger.consortium.height(0)
+        time.sleep(0.5)  # longer than a propose timeout: room for a premature empty block
+        assert ledger.consortium.height(0) == height
+        assert ledger.consortium.balance(payer.public_key, "EUR", 0) == 300
+        ledger.now = 5_001  # now it is due: the idle consortium voids the hold by itself
+        assert wait_until(lambda: ledger.consortium.balance(payer.public_key, "EUR", 0) == 500)
+    finally:
+        ledger.stop()
