@@ -56,6 +56,13 @@ class ConfirmSettlement(EventBody, frozen=True, tag="payments.confirm_settlement
     settlement: bytes
 
 
+class CancelSettlement(EventBody, frozen=True, tag="payments.cancel_settlement"):
+    """Before confirmation, the enterprise that started a settlement withdraws it or its
+    merchant declines it (author, either one): the bills are open again, to settle later."""
+
+    settlement: bytes
+
+
 class PendingTransfer(EventBody, frozen=True, tag="payments.pending"):
     """Phase one: ``amount`` is held from the author's balance until posted, voided, or
     automatically voided at ``timeout_ms`` (ledger time)."""
@@ -94,6 +101,7 @@ BODIES = (
     Pay,
     StartSettlement,
     ConfirmSettlement,
+    CancelSettlement,
     PendingTransfer,
     PostTransfer,
     VoidTransfer,

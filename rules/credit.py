@@ -5,7 +5,13 @@ needs a certificate valid at the block's time and not revoked. S3 credit: a merc
 enterprise's application (both sign) for a limit per token. S4 payment: balance first, the rest
 on the merchant's credit line as a bill; never beyond balance plus remaining credit. S5
 settlement: the enterprise starts a settlement of open bills, the merchant confirms, the
-enterprise pays; each bill settles once. Two-phase transfers hold funds in an account owned by
+enterprise pays; each bill settles once. Every payment's order carries its settlement status step
+by step, appended to its history: ``paid`` (all from the balance) or ``billed``, then
+``settling`` while a settlement names its bill, then ``settled`` -- or ``billed`` again when the
+settlement is cancelled (``CancelSettlement`` by its enterprise or its merchant) or lapses
+unconfirmed ``SETTLEMENT_CONFIRM_WITHIN_MS`` after it started (a block hook). A started settlement
+holds no funds (the enterprise pays when the merchant confirms), so ending it only frees its
+bills for another settlement. Two-phase transfers hold funds in an account owned by
 the transfer until posted or voided (automatically at the timeout, by a block hook). Every
 movement debits one account and credits another, so each token's total is conserved.
 """
@@ -18,6 +24,7 @@ from typing import Any
 import msgspec
 
 from consortium.events.credit import (
+    CancelSettlement,
     ConfirmSettlement,
     GrantCredit,
     IssueCertificate,
@@ -38,6 +45,10 @@ from consortium.rules.engine import BlockContext, BlockHook, FunctionRule
 from consortium.rules.payments import ADMIN, balance_of, credit
 from consortium.rules.schedule import ScheduleRow, file_due, take_due
 from consortium.rules.tables import Order, Settlement, StatusChange, token_key
+
+SETTLEMENT_CONFIRM_WITHIN_MS = 7 * 24 * 3600 * 1000
+"""A settlement the merchant has not confirmed this long (ledger time) after it started lapses:
+an enterprise's bills are never tied up by a merchant that does not answer."""
 
 
 class CreditLine(msgspec.Struct, frozen=True, gc=False, array_like=True):
@@ -74,6 +85,7 @@ TABLES: dict[str, Any] = {
     "credit_bills": Bill,
     "credit_pending": Pending,
     "credit_due": ScheduleRow,
+    "credit_settlement_due": ScheduleRow,
 }
 
 
@@ -88,6 +100,14 @@ def hold_account(pending_id: bytes) -> bytes:
 
 def _change(ctx: EventContext | BlockContext, status: str) -> StatusChange:
     return StatusChange(status, ctx.height, ctx.time_ms)
+
+
+def _advance(ctx: EventContext | BlockContext, table: str, key: bytes, status: str) -> None:
+    """Move an order or a settlement to ``status``, appending the step to its history, so its
+    status is always the last entry of its history."""
+    row: Order | Settlement = ctx.state.get(table, key)
+    history = (*row.history, _change(ctx, status))
+    ctx.state.put(table, key, msgspec.structs.replace(row, status=status, history=history))
 
 
 def _token(ctx: EventContext, token: str) -> None:
@@ -219,13 +239,14 @@ def _apply_pay(ctx: EventContext, body: Pay) -> None:
     on_credit = body.amount - cash
     credit(ctx.state, body.author, body.token, -cash)
     credit(ctx.state, body.merchant, body.token, cash)
+    status = "billed" if on_credit else "paid"
     order = Order(
         "payments.pay",
         (body.author, body.merchant),
         body.token,
         body.amount,
-        "paid" if not on_credit else "billed",
-        (_change(ctx, "paid"),),
+        status,
+        (_change(ctx, status),),
     )
     ctx.state.put("orders", ctx.event_id, order)
     if on_credit:
@@ -279,6 +300,7 @@ def _apply_start(ctx: EventContext, body: StartSettlement) -> None:
             bill_id,
             msgspec.structs.replace(bill, status="settling", settlement=ctx.event_id),
         )
+        _advance(ctx, "orders", bill_id, "settling")
     ctx.state.put(
         "settlements",
         ctx.event_id,
@@ -292,16 +314,40 @@ def _apply_start(ctx: EventContext, body: StartSettlement) -> None:
             (_change(ctx, "started"),),
         ),
     )
+    file_due(
+        ctx.state, "credit_settlement_due", ctx.time_ms + SETTLEMENT_CONFIRM_WITHIN_MS, ctx.event_id
+    )
+
+
+def _bill_settlement(ctx: EventContext, settlement_id: bytes) -> Settlement:
+    """The settlement of bills that ``settlement_id`` names. The ``settlements`` projection is
+    shared with the other workflows; one whose orders are no bills (a rebate's, an insurance
+    order's) is not confirmed or cancelled here."""
+    settlement: Settlement | None = ctx.state.get("settlements", settlement_id)
+    ctx.require(
+        settlement is not None
+        and all(ctx.state.get("credit_bills", b) is not None for b in settlement.orders),
+        Code.NOT_FOUND,
+        "no settlement of bills with this id",
+    )
+    assert settlement is not None
+    return settlement
+
+
+def _require_started(ctx: EventContext, settlement: Settlement) -> None:
+    """Of a confirmation and a cancellation of one settlement (or two of either), the first in
+    block order wins and the other is refused with wrong_state."""
+    ctx.require(
+        settlement.status == "started",
+        Code.WRONG_STATE,
+        f"the settlement is {settlement.status}",
+    )
 
 
 def _check_confirm(ctx: EventContext, body: ConfirmSettlement) -> None:
-    settlement: Settlement = ctx.existing("settlements", body.settlement, "no such settlement")
+    settlement = _bill_settlement(ctx, body.settlement)
     ctx.require(body.author == settlement.creditor, Code.WRONG_ROLE, "the merchant confirms")
-    ctx.require(
-        settlement.status == "started",
-        Code.ALREADY_EXISTS,
-        f"the settlement is {settlement.status}",
-    )
+    _require_started(ctx, settlement)
     held = balance_of(ctx.state, settlement.debtor, settlement.token)
     ctx.require(
         held >= settlement.amount,
@@ -320,11 +366,44 @@ def _apply_confirm(ctx: EventContext, body: ConfirmSettlement) -> None:
     for bill_id in s.orders:
         bill = ctx.state.get("credit_bills", bill_id)
         ctx.state.put("credit_bills", bill_id, msgspec.structs.replace(bill, status="settled"))
-    ctx.state.put(
-        "settlements",
-        body.settlement,
-        msgspec.structs.replace(s, status="settled", history=(*s.history, _change(ctx, "settled"))),
+        _advance(ctx, "orders", bill_id, "settled")
+    _advance(ctx, "settlements", body.settlement, "settled")
+
+
+def _check_cancel(ctx: EventContext, body: CancelSettlement) -> None:
+    settlement = _bill_settlement(ctx, body.settlement)
+    ctx.require(
+        body.author in (settlement.debtor, settlement.creditor),
+        Code.WRONG_ROLE,
+        "only the settlement's enterprise or merchant cancels it",
     )
+    _require_started(ctx, settlement)
+
+
+def _end_unsettled(ctx: EventContext | BlockContext, settlement_id: bytes, status: str) -> None:
+    """A settlement ends without payment (``cancelled`` or ``lapsed``): its bills are open and
+    their orders ``billed`` again. Nothing was held, so no amount moves."""
+    settlement: Settlement = ctx.state.get("settlements", settlement_id)
+    for bill_id in settlement.orders:
+        bill = ctx.state.get("credit_bills", bill_id)
+        ctx.state.put(
+            "credit_bills", bill_id, msgspec.structs.replace(bill, status="open", settlement=b"")
+        )
+        _advance(ctx, "orders", bill_id, "billed")
+    _advance(ctx, "settlements", settlement_id, status)
+
+
+def _apply_cancel(ctx: EventContext, body: CancelSettlement) -> None:
+    _end_unsettled(ctx, body.settlement, "cancelled")
+
+
+def lapse_settlements(ctx: BlockContext) -> None:
+    """A settlement still unconfirmed ``SETTLEMENT_CONFIRM_WITHIN_MS`` after it started lapses
+    at the first block at or past that time, before the block's events (so a confirmation in
+    that block is wrong_state)."""
+    for settlement_id in take_due(ctx.state, "credit_settlement_due", ctx.time_ms):
+        if ctx.state.get("settlements", settlement_id).status == "started":
+            _end_unsettled(ctx, settlement_id, "lapsed")
 
 
 # ------------------------------------------------------ two-phase and linked
@@ -446,9 +525,10 @@ RULES = {
     Pay: FunctionRule(_check_pay, _apply_pay),
     StartSettlement: FunctionRule(_check_start, _apply_start),
     ConfirmSettlement: FunctionRule(_check_confirm, _apply_confirm),
+    CancelSettlement: FunctionRule(_check_cancel, _apply_cancel),
     PendingTransfer: FunctionRule(_check_pending, _apply_pending),
     PostTransfer: FunctionRule(_check_post, _apply_post),
     VoidTransfer: FunctionRule(_check_void, _apply_void),
     LinkedTransfers: FunctionRule(_check_linked, _apply_linked),
 }
-BLOCK_HOOKS: tuple[BlockHook, ...] = (expire_pending,)
+BLOCK_HOOKS: tuple[BlockHook, ...] = (expire_pending, lapse_settlements)

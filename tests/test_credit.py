@@ -7,6 +7,7 @@ import msgspec
 from hypothesis import given, settings, strategies as st
 
 from consortium.events.credit import (
+    CancelSettlement,
     ConfirmSettlement,
     GrantCredit,
     IssueCertificate,
@@ -24,7 +25,7 @@ from consortium.events.genesis import GenesisParticipant
 from consortium.events.identity import Identity
 from consortium.events.payments import IssueTokens, RegisterParticipant, RotateKey, Transfer
 from consortium.events.results import Code
-from consortium.rules.credit import hold_account
+from consortium.rules.credit import SETTLEMENT_CONFIRM_WITHIN_MS, hold_account
 from consortium.rules.engine import genesis_state
 from consortium.rules.rulebook import RULESET
 from tests.ledger_fixtures import (
@@ -39,6 +40,7 @@ from tests.ledger_fixtures import (
     rules_ledger,
     same_projections,
 )
+from tests.test_rebate import CUSTOMER, MERCHANT, _promotion, _setup as rebate_setup
 from tests.test_rules_payments import balance
 
 ENT, MER = ident("enterprise"), ident("merchant")
@@ -97,7 +99,7 @@ def test_credit_bills_and_settlement_happy_path_and_limits(make_ledger: LedgerFa
     assert ledger.run(ledger.sign(MER, confirm), time_ms=7_000)[0].accepted
     assert balance(ledger, MER.public_key) == 300 and balance(ledger, ENT.public_key) == 300
     assert ledger.state.get("settlements", event_id(start)).status == "settled"
-    assert ledger.run(ledger.sign(MER, confirm), time_ms=8_000)[0].code is Code.ALREADY_EXISTS
+    assert ledger.run(ledger.sign(MER, confirm), time_ms=8_000)[0].code is Code.WRONG_STATE
 
 
 def test_payments_need_a_certificate_valid_at_ledger_time(make_ledger: LedgerFactory) -> None:
@@ -334,3 +336,139 @@ def test_keys_never_certified_still_move_their_own_funds_but_never_pay() -> None
     assert ledger.run(move, time_ms=3_000)[0].accepted
     pay = ledger.sign(BOB, Pay(merchant=MER.public_key, token="EUR", amount=1))
     assert ledger.run(pay, time_ms=3_000)[0].code is Code.WRONG_ROLE
+
+
+def _history(ledger: LedgerLike, table: str, key: bytes) -> list[str]:
+    """The statuses a row went through, after checking its status is the last of them."""
+    row = ledger.state.get(table, key)
+    assert row.status == row.history[-1].status
+    return [change.status for change in row.history]
+
+
+def _billed(ledger: LedgerLike, *amounts: int) -> tuple[bytes, ...]:
+    """Bills of ``amounts`` paid on credit by ENT (who has no balance) at MER."""
+    assert _grant(ledger, sum(amounts)) is Code.OK
+    bills = []
+    for amount in amounts:
+        bill, code = _pay(ledger, amount)
+        assert code is Code.OK
+        bills.append(bill)
+    return tuple(bills)
+
+
+def _start(ledger: LedgerLike, bills: tuple[bytes, ...], time_ms: int = 5_000) -> bytes:
+    start = ledger.sign(ENT, StartSettlement(merchant=MER.public_key, bills=bills))
+    assert ledger.run(start, time_ms=time_ms)[0].accepted
+    return event_id(start)
+
+
+def test_a_payments_order_moves_billed_settling_settled(make_ledger: LedgerFactory) -> None:
+    """Issue 23: a payment on credit was recorded ``billed`` with the history ``[paid]``, and
+    starting and confirming its settlement left its order untouched."""
+    ledger = _setup(funds=30, make=make_ledger)
+    assert _grant(ledger, 100) is Code.OK
+    cash, _ = _pay(ledger, 20)
+    bill, _ = _pay(ledger, 40)  # 10 from the balance, 30 on credit
+    assert _history(ledger, "orders", cash) == ["paid"]
+    assert _history(ledger, "orders", bill) == ["billed"]
+    settlement = _start(ledger, (bill,))
+    assert _history(ledger, "orders", bill) == ["billed", "settling"]
+    ledger.run(
+        ledger.sign(ADMIN, IssueTokens(token="EUR", to=ENT.public_key, amount=30)), time_ms=5_500
+    )
+    confirm = ledger.sign(MER, ConfirmSettlement(settlement=settlement))
+    assert ledger.run(confirm, time_ms=6_000)[0].accepted
+    assert _history(ledger, "orders", bill) == ["billed", "settling", "settled"]
+    times = [c.time_ms for c in ledger.state.get("orders", bill).history]
+    assert times == sorted(set(times))  # one step per block, in ledger time
+    assert _history(ledger, "settlements", settlement) == ["started", "settled"]
+    assert _history(ledger, "orders", cash) == ["paid"]
+
+
+def test_the_enterprise_or_the_merchant_cancels_a_started_settlement() -> None:
+    """Before confirmation either party may end a settlement; its bills are open again (their
+    orders ``billed``), the credit used stays used, and a later settlement may take them."""
+    ledger = _setup(funds=0)
+    bills = _billed(ledger, 10, 15)
+    for canceller in (ENT, MER):
+        settlement = _start(ledger, bills)
+        stranger = ledger.sign(BOB, CancelSettlement(settlement=settlement))
+        assert ledger.run(stranger, time_ms=5_100)[0].code is Code.WRONG_ROLE
+        cancel = ledger.sign(canceller, CancelSettlement(settlement=settlement))
+        assert ledger.run(cancel, time_ms=5_200)[0].accepted
+        assert _history(ledger, "settlements", settlement) == ["started", "cancelled"]
+        assert all(ledger.state.get("credit_bills", b).status == "open" for b in bills)
+        again = ledger.sign(canceller, CancelSettlement(settlement=settlement))
+        assert ledger.run(again, time_ms=5_300)[0].code is Code.WRONG_STATE
+        confirm = ledger.sign(MER, ConfirmSettlement(settlement=settlement))
+        assert ledger.run(confirm, time_ms=5_300)[0].code is Code.WRONG_STATE
+    assert _history(ledger, "orders", bills[0]) == ["billed", *["settling", "billed"] * 2]
+    line = next(line for _, line in ledger.state.rows("credit_lines"))
+    assert line.used == 25 and balance(ledger, ENT.public_key) == 0
+    _start(ledger, bills, time_ms=6_000)
+    assert _history(ledger, "orders", bills[1])[-1] == "settling"
+
+
+def test_of_a_confirmation_and_a_cancellation_in_one_block_the_first_wins() -> None:
+    for first in ("confirm", "cancel"):
+        ledger = _setup(funds=0)
+        [bill] = _billed(ledger, 10)
+        ledger.run(
+            ledger.sign(ADMIN, IssueTokens(token="EUR", to=ENT.public_key, amount=10)),
+            time_ms=4_500,
+        )
+        settlement = _start(ledger, (bill,))
+        events = {
+            "confirm": ledger.sign(MER, ConfirmSettlement(settlement=settlement)),
+            "cancel": ledger.sign(ENT, CancelSettlement(settlement=settlement)),
+        }
+        second = "cancel" if first == "confirm" else "confirm"
+        results = ledger.run(events[first], events[second], time_ms=6_000)
+        assert [r.code for r in results] == [Code.OK, Code.WRONG_STATE], first
+        ended = "settled" if first == "confirm" else "cancelled"
+        assert _history(ledger, "settlements", settlement) == ["started", ended]
+        assert balance(ledger, MER.public_key) == (10 if first == "confirm" else 0)
+        assert _history(ledger, "orders", bill)[-1] == (
+            "settled" if ended == "settled" else "billed"
+        )
+
+
+def test_an_unconfirmed_settlement_lapses_at_the_ledger_time_limit() -> None:
+    ledger = _setup(funds=0)
+    [bill] = _billed(ledger, 10)
+    settlement = _start(ledger, (bill,))
+    due = 5_000 + SETTLEMENT_CONFIRM_WITHIN_MS
+    ledger.run(time_ms=due - 1)
+    assert _history(ledger, "settlements", settlement) == ["started"]
+    ledger.run(
+        ledger.sign(ADMIN, IssueTokens(token="EUR", to=ENT.public_key, amount=10)), time_ms=due - 1
+    )
+    late = ledger.sign(MER, ConfirmSettlement(settlement=settlement))
+    # The block at the limit ends the settlement before its events: the confirmation is late.
+    assert ledger.run(late, time_ms=due)[0].code is Code.WRONG_STATE
+    assert _history(ledger, "settlements", settlement) == ["started", "lapsed"]
+    assert ledger.state.get("settlements", settlement).history[-1].time_ms == due
+    assert _history(ledger, "orders", bill) == ["billed", "settling", "billed"]
+    assert ledger.state.get("credit_bills", bill).status == "open"
+    assert balance(ledger, ENT.public_key) == 10
+    renew = IssueCertificate(subject=ENT.public_key, valid_until_ms=2 * due)
+    assert ledger.run(ledger.sign(ADMIN, renew), time_ms=due + 1)[0].accepted
+    _start(ledger, (bill,), time_ms=due + 1)  # the bill may be settled again
+
+
+def test_a_settlement_of_another_workflow_is_neither_confirmed_nor_cancelled() -> None:
+    """The ``settlements`` projection is shared: a rebate's held settlement names no bills, so
+    ConfirmSettlement (on main: already_exists) and CancelSettlement are not_found and leave it
+    as it was."""
+    ledger, purchase = rebate_setup()
+    promotion = _promotion(ledger, purchase)
+    assert ledger.run(promotion, time_ms=3_000)[0].accepted
+    held = event_id(promotion)
+    before = ledger.state.get("settlements", held)
+    results = ledger.run(
+        ledger.sign(CUSTOMER, ConfirmSettlement(settlement=held)),
+        ledger.sign(MERCHANT, CancelSettlement(settlement=held)),
+        time_ms=3_500,
+    )
+    assert [r.code for r in results] == [Code.NOT_FOUND, Code.NOT_FOUND]
+    assert ledger.state.get("settlements", held) == before
