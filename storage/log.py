@@ -79,7 +79,9 @@ _GENESIS = b"genesis"
 _STATE_HEIGHT = b"state_height"
 _ID_COUNT = b"event_ids"
 _SIGNED_COUNT = b"signed_records"
-_META_KEYS = frozenset({_FORMAT, _GENESIS, _STATE_HEIGHT, _ID_COUNT, _SIGNED_COUNT})
+META_KEYS = frozenset({_FORMAT, _GENESIS, _STATE_HEIGHT, _ID_COUNT, _SIGNED_COUNT})
+"""Every key ``meta`` may hold; any other is damage. ``event_ids`` and ``signed_records`` count
+the records of ``ids`` and ``signed``, each a big-endian u64."""
 _LOCATION_BYTES = 12  # height (8) and index in the block (4)
 ZERO_HASH = bytes(32)
 
@@ -242,7 +244,7 @@ class EventLog:
                 txn.put(_GENESIS, frame(b"meta", _GENESIS, encode(genesis)))
             return genesis
         self._check_format(raw_format)
-        unexpected = sorted(meta_keys - _META_KEYS)
+        unexpected = sorted(meta_keys - META_KEYS)
         if unexpected:
             raise LogCorruptError(None, f"the meta database holds an unknown key {unexpected[0]!r}")
         payload = self._meta(_GENESIS)
@@ -265,7 +267,7 @@ class EventLog:
         if payload == FORMAT:
             return
         for name in (payload, bytes(raw)):
-            if name is not None and name.startswith(_FORMAT_NAME) and name[15:].isdigit():
+            if name and name.startswith(_FORMAT_NAME) and name[len(_FORMAT_NAME) :].isdigit():
                 raise LogFormatError(self.path, name, FORMAT)
         raise LogCorruptError(None, "the format record fails its checksum")
 
@@ -340,33 +342,40 @@ class EventLog:
 
     def _verify_ids(self, event_counts: Sequence[int], readonly: bool) -> KeyFilter:
         """Check every event id record (checksum, a location inside the log) and their number,
-        and return the filter of committed ids. A read-only log cannot see what its writer
-        appends later, so its filter answers "maybe" to everything."""
+        and return the filter of committed ids, filled in the same pass. A read-only log cannot
+        see what its writer appends later, so its filter answers "maybe" to everything."""
         db = self._db["ids"]
+        committed = KeyFilter.answering_maybe() if readonly else KeyFilter()
         with self._env.begin(db=db) as txn:
             entries: int = txn.stat(db)["entries"]
+            if entries > committed.capacity:
+                committed.saturate()
+            filling = not committed.saturated
             for eid, record in txn.cursor():
                 payload = unframe(b"ids", eid, record)
                 if payload is None or len(payload) != _LOCATION_BYTES:
                     raise LogCorruptError(None, f"the id record of {eid.hex()[:16]}… is damaged")
                 height = int.from_bytes(payload[:8], "big")
-                index = int.from_bytes(payload[8:], "big")
-                if not 1 <= height <= len(event_counts) or index >= event_counts[height - 1]:
+                if not 1 <= height <= len(event_counts) or (
+                    int.from_bytes(payload[8:], "big") >= event_counts[height - 1]
+                ):
                     raise LogCorruptError(
                         None, f"the id record of {eid.hex()[:16]}… points outside the log"
                     )
-        stored = self._meta(_ID_COUNT)
-        expected = 0 if stored is None else int.from_bytes(stored, "big")
+                if filling:
+                    committed.add(eid)
+        expected = self._stored_count(_ID_COUNT)
         if entries != expected:
             raise LogCorruptError(
                 None, f"the id index holds {entries} event ids where the log says {expected}"
             )
-        if readonly:
-            return KeyFilter.answering_maybe()
-        with self._env.begin(db=db) as txn:
-            return KeyFilter.holding(
-                entries, (bytes(k) for k in txn.cursor().iternext(values=False))
-            )
+        return committed
+
+    def _stored_count(self, name: bytes) -> int:
+        """A record count kept in ``meta`` (0 before the first record), which no checksum of
+        the counted records can replace: it is how a deleted record is noticed."""
+        stored = self._meta(name)
+        return 0 if stored is None else int.from_bytes(stored, "big")
 
     def _verify_signed(self) -> None:
         """Every record of what this validator signed must be whole: one it cannot read could
@@ -380,8 +389,7 @@ class EventLog:
                         int.from_bytes(key[:8], "big") if len(key) >= 8 else None,
                         "a record of what this validator signed is damaged",
                     )
-        stored = self._meta(_SIGNED_COUNT)
-        expected = 0 if stored is None else int.from_bytes(stored, "big")
+        expected = self._stored_count(_SIGNED_COUNT)
         if entries != expected:
             raise LogCorruptError(
                 None,
