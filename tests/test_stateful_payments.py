@@ -40,7 +40,7 @@ ENT, MER = ident("enterprise"), ident("merchant")
 USERS = (ENT, MER, BOB)
 FUNDS = {ENT: 20, MER: 100, BOB: 100}
 """The enterprise starts short, so most of its payments raise bills."""
-LIMIT = 150
+LIMIT = 1_000
 CERTIFIED_UNTIL = 10**12
 who = st.sampled_from(USERS)
 amounts = st.integers(1, 60)
@@ -102,7 +102,7 @@ class PaymentsMachine(RuleBasedStateMachine):
         """One of ``ids``, counting back from the newest (small picks are the likeliest)."""
         return ids[-1 - pick % len(ids)]
 
-    @rule(subject=who, validity=st.integers(1, 5_000))
+    @rule(subject=who, validity=st.integers(1, 5_000) | st.just(CERTIFIED_UNTIL))
     def certify(self, subject: Identity, validity: int) -> None:
         until = self.time + validity
         body = IssueCertificate(subject=subject.public_key, valid_until_ms=until)
@@ -201,7 +201,7 @@ class PaymentsMachine(RuleBasedStateMachine):
         self._queue(author, body, lambda e, t: self.model.cancel(settlement, author.public_key, t))
 
     @precondition(lambda self: self.settlements)
-    @rule(author=who, pick=picks)
+    @rule(author=st.sampled_from((MER, MER, ENT, BOB)), pick=picks)
     def confirm(self, author: Identity, pick: int) -> None:
         self._confirm(author, self._pick(self.settlements, pick))
 
