@@ -23,7 +23,7 @@ import pytest
 
 from consortium.events.block import CommittedBlock, QuorumCertificate, state_digest
 from consortium.events.envelope import event_id
-from consortium.events.payments import IssueTokens
+from consortium.events.payments import IssueTokens, Transfer
 from consortium.ledger import node_state
 from consortium.ledger.node import LedgerNode, NodeSettings
 from consortium.ledger.node_state import open_state
@@ -33,6 +33,7 @@ from consortium.storage.errors import LogCorruptError, LogFormatError, StateCorr
 from consortium.storage.log import INTAKE_PENDING, EventLog
 from consortium.storage.records import frame
 from consortium.storage.state_rows import row_key, split_row_key
+from tests.consortium_fixtures import funded_users, start, wait_until
 from tests.ledger_fixtures import ADMIN, ALICE, BOB, GENESIS, Ledger
 
 HEIGHTS = 3
@@ -357,3 +358,32 @@ def test_refusals_cost_no_transaction_of_their_own(
         assert [r.event_id for r in reader.intake_rejections()] == [
             event_id(b"junk-%d" % i) for i in range(10)
         ]
+
+
+def test_a_validator_with_a_flipped_row_key_restarts_agreeing_with_its_peers(
+    tmp_path: Path,
+) -> None:
+    """The failing disk of issue 22: one bit of a stored ``accounts`` row key flipped made the
+    restarted validator answer balance 0 under the state digest its peers reported."""
+    c = start(tmp_path)
+    try:
+        alice, bob = funded_users(c, 2)
+        alice.submit(Transfer(token="NORTH", to=bob.public_key, amount=3)).result(10)
+        assert wait_until(lambda: len({c.height(i) for i in range(4)}) == 1)
+        balance = c.balance(alice.public_key, "NORTH", validator=0)
+        digest = c.state_digest(0)
+    finally:
+        c.stop()
+    env = lmdb.open(str(tmp_path / "validator-1"), max_dbs=8)
+    with env.begin(write=True, db=env.open_db(b"state")) as txn:
+        stored_key = row_key("accounts", account_key(alice.public_key, "NORTH"))
+        record = txn.pop(stored_key)
+        assert record is not None
+        txn.put(_flip(stored_key), record)
+    env.close()
+    c = start(tmp_path)
+    try:
+        assert c.balance(alice.public_key, "NORTH", validator=1) == balance
+        assert c.state_digest(1) == digest
+    finally:
+        c.stop()
