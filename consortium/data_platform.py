@@ -226,8 +226,14 @@ class _PlatformActor(pykka.ThreadingActor):
         """A new multicast entry, or None at capacity; finished entries beyond it are dropped."""
         if self._in_flight() >= self._capacity:
             return None
-        entry = self._requests[request] = _Multicast()
+        entry = self._keep(request, _Multicast())
         self._after_timeout(request)
+        return entry
+
+    def _keep(self, request: bytes, entry: _Multicast) -> _Multicast:
+        """Remember ``entry``, forgetting the oldest finished ones beyond the capacity (fewer
+        than ``capacity`` are in flight, so there is always one to forget)."""
+        self._requests[request] = entry
         while len(self._requests) > self._capacity:
             oldest = next(k for k, e in self._requests.items() if e.outcome is not None)
             del self._requests[oldest]
@@ -250,6 +256,8 @@ class _PlatformActor(pykka.ThreadingActor):
             entry = self._open(request)
         if entry is None:
             log.warning("data request %s not served: the platform is at capacity", request.hex())
+            busy = PlatformBusy(f"data request {request.hex()[:16]}… came in at capacity")
+            self._keep(request, _Multicast(outcome=busy))
             return
         entry.waiting = set(self._subsystems)
         for ref in self._subsystems.values():
@@ -370,8 +378,12 @@ class DataPlatform:
         self._ref = _PlatformActor.start(registered, self._timers, int(timeout_s * 1000), capacity)
         for ref in self._subsystem_refs:
             ref.tell(self._ref)
-        self._subscription = self._subscribe()
-        self.erase_pending()
+        try:
+            self._subscription = self._subscribe()
+            self.erase_pending()
+        except BaseException:
+            self._stop_actors()
+            raise
 
     def _subscribe(self) -> Subscription:
         return self._consortium.subscribe(
@@ -424,6 +436,9 @@ class DataPlatform:
     def stop(self) -> None:
         """Stop taking blocks, fail what is in flight, stop the actors and the timer."""
         self._subscription.close()
+        self._stop_actors()
+
+    def _stop_actors(self) -> None:
         self._ref.stop()
         for ref in self._subsystem_refs:
             ref.stop()

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,9 +18,12 @@ import pytest
 from consortium import extraction
 from consortium.api import Consortium, ParticipantHandle
 from consortium.audit.verify import audit
-from consortium.data_platform import DataPlatform, DataRequestTimeout
-from consortium.data_sources import SQLiteSource
+from consortium.data_platform import DataPlatform, DataRequestTimeout, PlatformBusy
+from consortium.data_sources import DataSource, SQLiteSource
 from consortium.demo.common import admin, identity
+from consortium.events import sealing
+from consortium.events.body import EventBody
+from consortium.events.errors import ConsortiumStopped
 from consortium.events.identity import Identity
 from consortium.events.payments import RegisterParticipant
 from consortium.events.private_data import (
@@ -50,7 +54,7 @@ class World:
     platform: DataPlatform
     custody: Path
     keys_made: list[bytes]
-    bodies: list[object]  # every committed event body, as a subscriber sees the log
+    bodies: list[EventBody]  # every committed event body, as a subscriber sees the log
     handles: dict[bytes, ParticipantHandle]
 
     def as_(self, who: Identity) -> ParticipantHandle:
@@ -72,7 +76,7 @@ def _source(path: Path, owner: Identity | None) -> SQLiteSource:
 
 
 def _subsystem(
-    c: Consortium, who: Identity, source: SQLiteSource, custody: Path
+    c: Consortium, who: Identity, source: DataSource, custody: Path
 ) -> ExtractionSubsystem:
     return ExtractionSubsystem(
         who, c.participant(who), [source], BlobStore(custody / "blobs"), KeyStore(custody / "keys")
@@ -82,8 +86,13 @@ def _subsystem(
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     made: list[bytes] = []
-    real = extraction.new_data_key
-    monkeypatch.setattr(extraction, "new_data_key", lambda: made.append(real()) or made[-1])
+    real = sealing.new_data_key
+
+    def recorded_key() -> bytes:
+        made.append(real())
+        return made[-1]
+
+    monkeypatch.setattr(extraction, "new_data_key", recorded_key)
     c = start(tmp_path / "ledger")
     owner, fi, extractor = identity("owner"), identity("lender"), identity("extractor")
     other, rogue = identity("other-extractor"), identity("rogue-extractor")
@@ -92,7 +101,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     for who, role in roles:
         body = RegisterParticipant(participant=who.public_key, name=who.name, role=role)
         assert org.submit(body).result(WAIT_S).accepted
-    bodies: list[object] = []
+    bodies: list[EventBody] = []
     subscription = c.subscribe(lambda n: bodies.extend(e.body for e in n.events))
     subsystems = [
         _subsystem(c, extractor, _source(tmp_path / "a.sqlite", owner), tmp_path / "custody"),
@@ -144,10 +153,10 @@ def test_the_platform_multicasts_to_every_subsystem_and_every_lookup_resolves(wo
     assert found.no_source == ("other-extractor",)  # asked, holds nothing about the person
     by_author = {r.accepted for r in found.stored}
     assert by_author == {True, False}  # the extractor's store accepted, the rogue's refused
-    assert found.record is not None
-    assert w.c.inspect(lambda n: n.state.get("data_records", found.record)).custodian == (
-        w.extractor.public_key
-    )
+    record = found.record
+    assert record is not None
+    custodian = w.c.inspect(lambda n: n.state.get("data_records", record)).custodian
+    assert custodian == w.extractor.public_key
     assert _files(w.custody / "custody-rogue") == []  # a refused store leaves nothing behind
     quick = DataPlatform(w.c, [], timeout_s=0.2)
     try:
@@ -196,9 +205,9 @@ def test_expired_consent_counts_as_revoked(world: World) -> None:
     assert _release(w, consent, record).receipt.result.code is Code.DEADLINE
 
 
-def _wait_for(condition: object, what: str) -> None:
+def _wait_for(condition: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + WAIT_S
-    while not condition():  # type: ignore[operator]
+    while not condition():
         assert time.monotonic() < deadline, what
         time.sleep(0.05)
 
@@ -229,7 +238,7 @@ def test_erasure_shreds_everything_and_the_log_still_audits(world: World) -> Non
     assert refused.result.code is Code.WRONG_STATE  # and the rules refuse an erased record
     parties = [w.owner, w.fi, w.extractor]
     for body in w.bodies:  # no key that survives erasure can open anything the log holds
-        for value in msgspec.structs.asdict(body).values():  # type: ignore[arg-type]
+        for value in msgspec.structs.asdict(body).values():
             if isinstance(value, bytes) and len(value) > 32:
                 assert not _opens_with_a_party_key(value, parties), type(body).__name__
     w.platform.stop()
@@ -243,3 +252,63 @@ def test_erasure_shreds_everything_and_the_log_still_audits(world: World) -> Non
     for validator in range(4):
         report = audit(w.custody / "ledger" / f"validator-{validator}", workers=1)
         assert report.ok, report.divergence
+
+
+class _SlowSource:
+    """Holds nobody, and answers only once the test lets it."""
+
+    name = "slow"
+
+    def __init__(self) -> None:
+        self.go = threading.Event()
+
+    def fetch(self, owner: bytes, fields: Sequence[str]) -> dict[str, str] | None:
+        self.go.wait(WAIT_S)
+        return None
+
+
+class _BrokenSource:
+    name = "broken"
+
+    def fetch(self, owner: bytes, fields: Sequence[str]) -> dict[str, str] | None:
+        raise RuntimeError("the source's database is down")
+
+
+def test_a_slow_or_broken_subsystem_cannot_leave_a_lookup_unresolved(world: World) -> None:
+    w = world
+    slow_source = _SlowSource()
+    slow = _subsystem(w.c, identity("slow-extractor"), slow_source, w.custody / "slow")
+    broken = _subsystem(w.c, identity("broken-extractor"), _BrokenSource(), w.custody / "broken")
+    body = RequestData(owner=w.owner.public_key, fields=("income",), purpose="loan", format="json")
+    with DataPlatform(w.c, [slow, broken], timeout_s=0.5) as platform:
+        first = w.as_(w.fi).submit(body).result(WAIT_S)
+        with pytest.raises(DataRequestTimeout, match=r"no answer from slow-extractor$"):
+            platform.lookup(first.event_id).result(WAIT_S)
+        slow_source.go.set()
+    with DataPlatform(w.c, [slow, broken], timeout_s=WAIT_S) as platform:
+        second = w.as_(w.fi).submit(body).result(WAIT_S)
+        found = platform.lookup(second.event_id).result(WAIT_S)
+    assert found.stored == () and found.no_source == ("slow-extractor",)
+    assert found.failed == (("broken-extractor", "RuntimeError: the source's database is down"),)
+
+
+def test_lookups_beyond_capacity_are_refused_and_stopping_resolves_the_rest(world: World) -> None:
+    platform = DataPlatform(world.c, [], timeout_s=WAIT_S, capacity=1)
+    waiting = platform.lookup(b"\x02" * 32)  # a request that never commits
+    with pytest.raises(PlatformBusy):
+        platform.lookup(b"\x03" * 32).result(WAIT_S)
+    platform.stop()
+    with pytest.raises(ConsortiumStopped):
+        waiting.result(WAIT_S)
+
+
+def test_a_platform_started_after_an_erasure_still_erases(world: World) -> None:
+    w = world
+    record = _stored_record(w)
+    w.platform.stop()  # the platform is down when the erasure commits
+    assert w.as_(w.owner).submit(EraseRecord(record=record)).result(WAIT_S).accepted
+    custody = w.custody / "custody"
+    assert _files(custody) != []
+    subsystem = _subsystem(w.c, w.extractor, _source(w.custody / "again.sqlite", None), custody)
+    w.platform = DataPlatform(w.c, [subsystem])
+    _wait_for(lambda: _files(custody) == [], "a restarted platform erases what was erased")

@@ -52,6 +52,11 @@ def _pick(queued: list[bytes], accepted: Iterable[bytes], pick: int, fair: bool)
     return items[pick % len(items)] if items else bytes(32)
 
 
+def _step(method: Callable[..., Code], *arguments: object) -> Callable[[bytes, int], Code]:
+    """The model's ``method(event_id, *arguments, time)`` as a step of the block."""
+    return lambda eid, t: method(eid, *arguments, t)
+
+
 class PrivateDataMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
@@ -77,49 +82,27 @@ class PrivateDataMachine(RuleBasedStateMachine):
         """A stored record of each person and a consent to each, one that expires soon and one
         that lasts, so that short runs release, use, revoke and expire too."""
         for fi, owner in ((FI1, P1), (FI2, P2)):
-            body = RequestData(owner=owner.public_key, fields=FIELDS, purpose="loan", format="csv")
-            self.requests.append(
-                self._queue(
-                    fi,
-                    body,
-                    lambda e, t, f=fi, o=owner: self.model.request(
-                        e, f.public_key, o.public_key, FIELDS, "csv", t
-                    ),
-                )
-            )
+            ask = RequestData(owner=owner.public_key, fields=FIELDS, purpose="loan", format="csv")
+            model = _step(self.model.request, fi.public_key, owner.public_key, FIELDS, "csv")
+            self.requests.append(self._queue(fi, ask, model))
         self.block.run(self.ledger, self.time, lambda t: None)
         for custodian, request in zip((X1, X2), self.requests, strict=True):
-            body = StoreRecord(
-                request=request, blob=request, fields=FIELDS, wrapped_key=bytes(WRAPPED_KEY_SIZE)
-            )
-            self.records.append(
-                self._queue(
-                    custodian,
-                    body,
-                    lambda e, t, c=custodian, r=request: self.model.store(
-                        e, c.public_key, r, FIELDS, WRAPPED_KEY_SIZE, t
-                    ),
-                )
-            )
+            key = bytes(WRAPPED_KEY_SIZE)
+            store = StoreRecord(request=request, blob=request, fields=FIELDS, wrapped_key=key)
+            model = _step(self.model.store, custodian.public_key, request, FIELDS, len(key))
+            self.records.append(self._queue(custodian, store, model))
         self.time += 1
         self.block.run(self.ledger, self.time, lambda t: None)
-        for owner, fi, record, validity in (
-            (P1, FI1, self.records[0], 3_000),
-            (P2, FI2, self.records[1], 100_000),
-        ):
+        seeds = ((P1, FI1, self.records[0], 3_000), (P2, FI2, self.records[1], 100_000))
+        for owner, fi, record, validity in seeds:
             expires = self.time + validity
-            body = GrantConsent(
+            grant = GrantConsent(
                 fi=fi.public_key, record=record, fields=FIELDS, purpose="loan", expires_ms=expires
             )
-            self.consents.append(
-                self._queue(
-                    owner,
-                    body,
-                    lambda e, t, o=owner, f=fi, r=record, x=expires: self.model.consent(
-                        e, o.public_key, f.public_key, r, FIELDS, x, t
-                    ),
-                )
+            model = _step(
+                self.model.consent, owner.public_key, fi.public_key, record, FIELDS, expires
             )
+            self.consents.append(self._queue(owner, grant, model))
         self.time += 1
         self.block.run(self.ledger, self.time, lambda t: None)
 
