@@ -10,6 +10,7 @@ in catch-up, in a replay and in the audit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -46,18 +47,86 @@ class BoundedDecoder(Generic[T]):
         self._decoder: msgspec.msgpack.Decoder[T] = msgspec.msgpack.Decoder(type_)
         self._max_bytes = max_bytes
         self._what = what
+        depth = schema_depth(type_)
+        self._type_bounds_nesting = depth is not None and depth <= MAX_NESTING
 
     def decode(self, data: bytes | bytearray | memoryview) -> T:
         if not isinstance(data, bytes | bytearray | memoryview):
             raise MalformedError(f"{self._what}: expected bytes, got {type(data).__name__}")
         if len(data) > self._max_bytes:
             raise MalformedError(f"{self._what}: {len(data)} bytes exceeds limit {self._max_bytes}")
+        if self._type_bounds_nesting:
+            # Bytes the type accepts nest no deeper than the type, so they would pass the walk:
+            # it runs only for bytes that fail here, to refuse them exactly as it always has.
+            try:
+                return self._decoder.decode(data)
+            except Exception:  # whatever fails here is judged below, exactly as without this
+                pass
         check_shape(data, MAX_NESTING, self._what)
         try:
             return self._decoder.decode(data)
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             # msgspec reports a string that is not UTF-8 as UnicodeDecodeError, not DecodeError.
             raise MalformedError(f"{self._what}: {exc}") from exc
+
+
+_SCALARS = (
+    mi.NoneType,
+    mi.BoolType,
+    mi.IntType,
+    mi.FloatType,
+    mi.StrType,
+    mi.BytesType,
+    mi.ByteArrayType,
+    mi.MemoryViewType,
+    mi.EnumType,
+    mi.LiteralType,
+    mi.DateTimeType,
+    mi.DateType,
+    mi.TimeType,
+    mi.TimeDeltaType,
+    mi.UUIDType,
+    mi.DecimalType,
+    mi.ExtType,
+)
+
+
+def schema_depth(type_: Any) -> int | None:
+    """How deep msgpack containers nest in any value that decodes as ``type_`` (a top-level
+    array is 1), or None when the type does not bound it: ``Any``, ``msgspec.Raw``, a custom
+    type, a Struct that contains itself. A decoder of such a type never skips a value unread
+    (every Struct it reaches refuses unknown fields), so what it accepts nests at most this deep.
+    """
+    return _depth(mi.type_info(type_), set())
+
+
+def _depth(info: mi.Type, open_structs: set[type]) -> int | None:
+    if isinstance(info, _SCALARS):
+        return 0
+    if isinstance(info, mi.UnionType):
+        return _deepest(info.types, open_structs, 0)
+    if isinstance(info, mi.CollectionType):
+        return _deepest((info.item_type,), open_structs, 1)
+    if isinstance(info, mi.TupleType):
+        return _deepest(info.item_types, open_structs, 1)
+    if isinstance(info, mi.DictType | mi.FrozenDictType):
+        return _deepest((info.key_type, info.value_type), open_structs, 1)
+    if isinstance(info, mi.StructType):
+        if info.cls in open_structs:
+            return None  # recursive: as deep as the bytes say
+        return _deepest([f.type for f in info.fields], open_structs | {info.cls}, 1)
+    return None  # Any, Raw, custom and kinds not listed: assume no bound
+
+
+def _deepest(parts: Sequence[mi.Type], open_structs: set[type], own: int) -> int | None:
+    """``own`` (1 for a container, 0 for a union) plus the deepest of ``parts``."""
+    deepest = 0
+    for part in parts:
+        depth = _depth(part, open_structs)
+        if depth is None:
+            return None
+        deepest = max(deepest, depth)
+    return own + deepest
 
 
 def lenient_structs(type_: Any) -> list[str]:
