@@ -245,7 +245,10 @@ class Consortium:
         if index not in self._identities:
             raise ValueError(f"validator {index} does not run in this process")
         settings = NodeSettings(
-            self.config.max_block_events, self.config.mempool_capacity, self.config.state_cache_rows
+            self.config.max_block_events,
+            self.config.mempool_capacity,
+            self.config.state_cache_rows,
+            self.config.intake_records_kept,
         )
         ref = ValidatorActor.start(
             index,

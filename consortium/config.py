@@ -28,6 +28,9 @@ class ConsortiumConfig:
     ``overloaded``; 0 answers at once. Waiting blocks the submitting thread."""
     state_cache_rows: int = 50_000
     """Decoded state rows each validator keeps on the heap; the state itself is in its log."""
+    intake_records_kept: int = 10_000
+    """Records of events refused at intake each validator keeps in its log, for forensics: the
+    most recent; older ones are pruned."""
     timeout_propose_ms: int = 1000
     timeout_vote_ms: int = 500
     timeout_delta_ms: int = 500
@@ -53,7 +56,7 @@ class ConsortiumConfig:
             raise ValueError(
                 f"max_block_events is {self.max_block_events}; a block must hold at least 1 event"
             )
-        for name in ("mempool_capacity", "max_pending_submissions"):
+        for name in ("mempool_capacity", "max_pending_submissions", "intake_records_kept"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} is {getattr(self, name)}; it must be at least 1")
         if self.state_cache_rows < 0:

@@ -11,6 +11,7 @@ each case.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import subprocess
@@ -33,7 +34,7 @@ from consortium.storage.errors import LogCorruptError, LogFormatError, StateCorr
 from consortium.storage.log import INTAKE_PENDING, EventLog
 from consortium.storage.records import frame
 from consortium.storage.state_rows import row_key, split_row_key
-from tests.consortium_fixtures import funded_users, start, wait_until
+from tests.consortium_fixtures import FAST, funded_users, start, wait_until
 from tests.ledger_fixtures import ADMIN, ALICE, BOB, GENESIS, Ledger
 
 HEIGHTS = 3
@@ -385,5 +386,15 @@ def test_a_validator_with_a_flipped_row_key_restarts_agreeing_with_its_peers(
     try:
         assert c.balance(alice.public_key, "NORTH", validator=1) == balance
         assert c.state_digest(1) == digest
+    finally:
+        c.stop()
+
+
+def test_the_number_of_refusals_kept_is_a_consortium_setting(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="intake_records_kept is 0"):
+        dataclasses.replace(FAST, intake_records_kept=0)
+    c = start(tmp_path, dataclasses.replace(FAST, intake_records_kept=7))
+    try:
+        assert c.inspect(lambda node: node.log.intake_kept, 2) == 7
     finally:
         c.stop()
