@@ -64,6 +64,13 @@ Outcome = Receipt | Released | Exception | None  # an answer, what failed, or "n
 
 
 @dataclass(frozen=True, slots=True)
+class _Attach:
+    """Tells a subsystem's actor where to send its answers (the platform starts after it)."""
+
+    platform: pykka.ActorRef[Any]
+
+
+@dataclass(frozen=True, slots=True)
 class _Committed:
     notice: BlockNotice
 
@@ -129,8 +136,8 @@ class _SubsystemActor(pykka.ThreadingActor):
         self.platform: pykka.ActorRef[Any] | None = None
 
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, pykka.ActorRef):
-            self.platform = message
+        if isinstance(message, _Attach):
+            self.platform = message.platform
         elif isinstance(message, _Erase):
             if self._subsystem.erase(message.blob):
                 log.info("%s erased record blob %s", self._subsystem.name, message.blob.hex())
@@ -377,7 +384,7 @@ class DataPlatform:
         }
         self._ref = _PlatformActor.start(registered, self._timers, int(timeout_s * 1000), capacity)
         for ref in self._subsystem_refs:
-            ref.tell(self._ref)
+            ref.tell(_Attach(self._ref))
         try:
             self._subscription = self._subscribe()
             self.erase_pending()
@@ -386,9 +393,12 @@ class DataPlatform:
             raise
 
     def _subscribe(self) -> Subscription:
-        return self._consortium.subscribe(
-            lambda notice: self._ref.tell(_Committed(notice)), on_error=self._fell_behind
-        )
+        # ``ask``, not ``tell``: the subscription's bounded queue, not the platform's inbox,
+        # absorbs a burst of blocks, and overflows into ``_fell_behind`` if the platform lags.
+        return self._consortium.subscribe(self._hand_over, on_error=self._fell_behind)
+
+    def _hand_over(self, notice: BlockNotice) -> None:
+        self._ref.ask(_Committed(notice))
 
     def _fell_behind(self, error: Exception) -> None:
         """The subscription overflowed: subscribe again, then catch up on erasures (requests
