@@ -117,6 +117,7 @@ class _Answer:
 @dataclass(frozen=True, slots=True)
 class _Expired:
     key: Any
+    entry: object  # the entry the timer was set for: a later entry under the same key has its own
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,11 +140,17 @@ class _SubsystemActor(pykka.ThreadingActor):
         if isinstance(message, _Attach):
             self.platform = message.platform
         elif isinstance(message, _Erase):
-            if self._subsystem.erase(message.blob):
-                log.info("%s erased record blob %s", self._subsystem.name, message.blob.hex())
+            self._erase(message.blob)
         elif isinstance(message, _Serve | _ReleaseAt):
             self._answer(message)
         return None
+
+    def _erase(self, blob: bytes) -> None:
+        try:
+            if self._subsystem.erase(blob):
+                log.info("%s erased record blob %s", self._subsystem.name, blob.hex())
+        except OSError as exc:  # the next platform start retries (DataPlatform.erase_pending)
+            log.error("%s could not erase blob %s: %r", self._subsystem.name, blob.hex(), exc)
 
     def _answer(self, message: _Serve | _ReleaseAt) -> None:
         outcome: Outcome
@@ -200,7 +207,7 @@ class _PlatformActor(pykka.ThreadingActor):
         elif isinstance(message, _Answer):
             self._answer(message)
         elif isinstance(message, _Expired):
-            self._expire(message.key)
+            self._expire(message)
         elif isinstance(message, _EraseAll):
             for record in message.records:
                 self._erase(record)
@@ -218,12 +225,12 @@ class _PlatformActor(pykka.ThreadingActor):
         pending = sum(1 for e in self._requests.values() if e.outcome is None)
         return pending + len(self._releases)
 
-    def _after_timeout(self, key: Any) -> None:
+    def _after_timeout(self, key: Any, entry: object) -> None:
         ref = self.actor_ref
 
         def expire() -> None:
             try:
-                ref.tell(_Expired(key))
+                ref.tell(_Expired(key, entry))
             except pykka.ActorDeadError:
                 pass
 
@@ -234,7 +241,7 @@ class _PlatformActor(pykka.ThreadingActor):
         if self._in_flight() >= self._capacity:
             return None
         entry = self._keep(request, _Multicast())
-        self._after_timeout(request)
+        self._after_timeout(request, entry)
         return entry
 
     def _keep(self, request: bytes, entry: _Multicast) -> _Multicast:
@@ -297,7 +304,7 @@ class _PlatformActor(pykka.ThreadingActor):
             key = next(self._numbers)
             self._releases[key] = message.future
             ref.tell(_ReleaseAt(key, message.arguments))
-            self._after_timeout(key)
+            self._after_timeout(key, message.future)
 
     def _answer(self, message: _Answer) -> None:
         if isinstance(message.key, int):
@@ -332,17 +339,21 @@ class _PlatformActor(pykka.ThreadingActor):
             ),
         )
 
-    def _expire(self, key: Any) -> None:
+    def _expire(self, message: _Expired) -> None:
+        key = message.key
         if isinstance(key, int):
             future = self._releases.pop(key, None)
             if future is not None:
                 future.set_exception(DataRequestTimeout("the custodian did not release in time"))
             return
         entry = self._requests.get(key)
-        if entry is None or entry.outcome is not None:
+        if entry is None or entry is not message.entry or entry.outcome is not None:
             return
         if entry.waiting is None:
-            detail = "the request has not committed"
+            detail = (
+                "the request has not committed (or was answered so long ago that the platform "
+                "no longer remembers it: read data_records)"
+            )
         else:
             detail = "no answer from " + ", ".join(sorted(entry.waiting))
         entry.waiting = set()
