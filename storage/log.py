@@ -25,6 +25,7 @@ import fcntl
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -652,14 +653,22 @@ class EventLog:
         snapshots closed meanwhile (the state does not change): LMDB reuses a page freed by
         earlier pruning only when no reader's snapshot is as old, and an idle validator, which
         commits nothing, would never renew them; the file would grow with every flush."""
-        for reader in self._state_readers:
+        refusals = list(self._intake_pending)
+        with self._readers_closed():
+            self._write(lambda txn: self._write_intake(txn, refusals))
+        self._intake_written(len(refusals))
+
+    @contextmanager
+    def _readers_closed(self) -> Iterator[None]:
+        """The state readers' snapshots closed meanwhile, and renewed after for those that were
+        open (a reader closed between uses, like the scrubber's, stays closed)."""
+        open_readers = [reader for reader in self._state_readers if reader.is_open]
+        for reader in open_readers:
             reader.close()
         try:
-            refusals = list(self._intake_pending)
-            self._write(lambda txn: self._write_intake(txn, refusals))
-            self._intake_written(len(refusals))
+            yield
         finally:
-            for reader in self._state_readers:
+            for reader in open_readers:
                 reader.reopen()
 
     def _write_intake(self, txn: lmdb.Transaction, refusals: Sequence[IntakeRejection]) -> None:
@@ -743,12 +752,8 @@ class EventLog:
             except lmdb.MapFullError:
                 new_size = self._env.info()["map_size"] * 2
                 log.info("%s: growing the LMDB map to %d MiB", self.path, new_size >> 20)
-                # LMDB remaps only with no transaction open in this process.
-                for reader in self._state_readers:
-                    reader.close()
-                self._env.set_mapsize(new_size)
-                for reader in self._state_readers:
-                    reader.reopen()
+                with self._readers_closed():  # LMDB remaps only with no transaction open
+                    self._env.set_mapsize(new_size)
             except lmdb.Error as exc:
                 raise StorageError(
                     f"{self.path}: LMDB could not write ({exc}). If the disk is full, free space "

@@ -127,6 +127,7 @@ class StoredRows(CommittedRows):
         self._old: dict[tuple[str, bytes], Any] = {}
         self._on_corrupt = on_corrupt
         self._txn = env.begin(db=db)
+        self._open = True
         try:
             self._stored = KeyFilter.holding(
                 self.count(),
@@ -134,7 +135,7 @@ class StoredRows(CommittedRows):
                 filter_bits,
             )
         except StateCorruptError:
-            self._txn.abort()
+            self.close()
             on_corrupt()
             raise
 
@@ -202,8 +203,20 @@ class StoredRows(CommittedRows):
                 elif cached in old:
                     old[cached] = row
 
+    @property
+    def is_open(self) -> bool:
+        """Whether the reader holds a read transaction (a snapshot) now."""
+        return self._open
+
     def close(self) -> None:
-        self._txn.abort()
+        """End the read transaction, if one is open: LMDB cannot reuse a page that a snapshot
+        may still read."""
+        if self._open:
+            self._txn.abort()
+            self._open = False
 
     def reopen(self) -> None:
+        """A new read transaction, seeing the last commit."""
+        self.close()
         self._txn = self._env.begin(db=self._db)
+        self._open = True

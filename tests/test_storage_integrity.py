@@ -32,7 +32,7 @@ from consortium.rules.rulebook import RULESET
 from consortium.rules.tables import account_key
 from consortium.storage.errors import LogCorruptError, LogFormatError, StateCorruptError
 from consortium.storage.log import INTAKE_PENDING, EventLog
-from consortium.storage.records import frame
+from consortium.storage.records import IntakeRejection, frame
 from consortium.storage.state_rows import row_key, split_row_key
 from tests.consortium_fixtures import FAST, funded_users, start, wait_until
 from tests.ledger_fixtures import ADMIN, ALICE, BOB, GENESIS, Ledger
@@ -398,3 +398,19 @@ def test_the_number_of_refusals_kept_is_a_consortium_setting(tmp_path: Path) -> 
         assert c.inspect(lambda node: node.log.intake_kept, 2) == 7
     finally:
         c.stop()
+
+
+def test_writing_refusals_renews_open_state_readers_and_leaves_closed_ones_closed(
+    copy: Path,
+) -> None:
+    """A reader closed between uses (the scrubber's) must not be handed a snapshot it holds
+    until its next use, keeping LMDB from reusing pages all that while."""
+    refusal = IntakeRejection(b"\x01" * 32, "malformed", "junk", 4, b"junk")
+    with EventLog(copy, GENESIS) as event_log:
+        reading = event_log.state_rows(RULESET.schema, cache_rows=4)
+        resting = event_log.state_rows(RULESET.schema, cache_rows=4)
+        resting.close()
+        event_log.record_intake_rejections([refusal] * INTAKE_PENDING)
+        assert reading.is_open and not resting.is_open
+        assert reading.get("accounts", ALICE_EUR).balance == sum(range(1, HEIGHTS + 1))
+        assert event_log.intake_rejections()[-1] == refusal
