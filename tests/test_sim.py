@@ -90,3 +90,14 @@ def test_storage_faults_are_detected_and_repaired_from_peers() -> None:
         detected += result.observed[Observed.CORRUPTION_DETECTED]
         rebuilt += result.observed[Observed.REBUILT_FROM_PEERS]
     assert detected > 0 and rebuilt > 0
+
+
+def test_hostile_clients_get_typed_answers_and_honest_ones_are_unaffected() -> None:
+    """Junk, deep nesting, forged signatures, unknown authors, amounts past the bounds, replays
+    and floods beside the honest clients (tests/sim/hostile.py): every invariant holds, and the
+    answers the attacker got are the typed refusals each kind deserves."""
+    result = run_seed(RunConfig(1, 4, "hostile"))
+    assert result.ok, [v.detail for v in result.violations]
+    answered = {k.removeprefix("hostile ") for k in result.observed if k.startswith("hostile ")}
+    assert {"malformed", "bad_signature", "unknown_author", "invalid"} <= answered
+    assert result.acknowledged > 0

@@ -73,6 +73,7 @@ class Mix:
     storage: int = 0  # storage faults (kinds in STORAGE_FAULTS) on faulty validators
     byzantine: tuple[Fault, ...] = ()  # behaviours the Byzantine validators draw from
     extra_byzantine: int = 0  # beyond f: only the canary
+    hostile: bool = False  # hostile clients (tests/sim/hostile.py) beside the honest ones
     expect_violation: bool = False
 
 
@@ -95,8 +96,9 @@ MIXES: dict[str, Mix] = {
             storage=1,
             byzantine=BYZANTINE,
         ),
+        Mix("hostile", loss=0.05, duplicate=0.1, delay=0.01, crashes=1, hostile=True),
         Mix("canary", byzantine=(Fault.TWINS,), extra_byzantine=1, expect_violation=True),
     )
 }
 
-SWEEP_MIXES = ("network", "process", "storage", "byzantine", "chaos")
+SWEEP_MIXES = ("network", "process", "storage", "byzantine", "chaos", "hostile")

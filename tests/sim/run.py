@@ -17,8 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from consortium.actors.messages import Receipt
 from consortium.consensus.config import ConsensusConfig
-from consortium.events.genesis import Genesis, GenesisValidator
+from consortium.events.genesis import Genesis, GenesisParticipant, GenesisValidator
 from consortium.events.identity import Identity
 from consortium.events.wire import SyncResponse, decode_peer_message
 from consortium.ledger.node import CommitRecord, NodeSettings
@@ -35,11 +36,12 @@ from tests.sim.faults import (
     Mix,
     Observed,
 )
+from tests.sim.hostile import HOSTILE_CLIENT, HostileClients, hostile_identities
 from tests.sim.network import Network
 from tests.sim.scheduler import Deliver, Endpoint, Fire, Scheduler, Task
 from tests.sim.storage_faults import corrupt
 from tests.sim.validator import Behaviour, Context, SimValidator
-from tests.sim.workload import Workload, genesis_participants, identities
+from tests.sim.workload import ORGANISATION, TOKEN, Workload, genesis_participants, identities
 
 START_MS = 1_700_000_000_000
 TICK_MS = 500
@@ -88,9 +90,15 @@ def validator_identities(n: int) -> list[Identity]:
     ]
 
 
-def build_genesis(n: int, users: int) -> tuple[Genesis, Identity, list[Identity]]:
+def build_genesis(
+    n: int, users: int, hostile: bool = False
+) -> tuple[Genesis, Identity, list[Identity]]:
+    """``hostile``: Mallory is registered too (an issuer of the simulation's organisation)."""
     issuer, people = identities(users)
     participants, tokens = genesis_participants(issuer, people)
+    if hostile:
+        mallory = hostile_identities()[0]
+        participants += (GenesisParticipant("mallory", ORGANISATION, "issuer", mallory.public_key),)
     validators = tuple(
         GenesisValidator(v.name, f"org-{i}", v.public_key)
         for i, v in enumerate(validator_identities(n))
@@ -111,7 +119,7 @@ class Simulation:
         self.faults: Counter[str] = Counter()
         self.scheduler = Scheduler(START_MS)
         self.network = Network(self.scheduler, random.Random(f"{seed}/net"), self.faults, config.n)
-        genesis, issuer, users = build_genesis(config.n, config.users)
+        genesis, issuer, users = build_genesis(config.n, config.users, mix.hostile)
         consensus = ConsensusConfig(
             genesis.chain_id, genesis.validator_keys, block_time_ms=config.block_time_ms
         )
@@ -128,6 +136,11 @@ class Simulation:
         )
         self.workload = Workload(
             genesis.chain_id, issuer, users, random.Random(f"{seed}/work"), config.n
+        )
+        self.hostile = (
+            HostileClients(genesis.chain_id, TOKEN, random.Random(f"{seed}/hostile"), config.n)
+            if mix.hostile
+            else None
         )
         self._trace = hashlib.sha256(f"{config}".encode())
         self._stopped = False
@@ -191,10 +204,17 @@ class Simulation:
         latest_clock = self.scheduler.now + max(h.skew_ms for h in self.honest())
         self.checker.on_honest_commit(str(v.endpoint), record, self.scheduler.now, latest_clock)
 
-    def on_receipt(self, v: SimValidator, client: int, eid: bytes, height: int) -> None:
-        """Only an honest validator's receipt binds: a Byzantine one may say anything."""
-        if self.workload.on_receipt(client, eid) and v.index not in self.byzantine:
-            self.checker.on_receipt(eid, height)
+    def on_receipt(self, v: SimValidator, client: int, receipt: Receipt) -> None:
+        """Only an honest validator's receipt binds: a Byzantine one may say anything. An honest
+        client retries elsewhere after a refusal at intake (no height)."""
+        if client == HOSTILE_CLIENT:
+            if self.hostile is not None:
+                self.hostile.on_receipt(receipt)
+            return
+        if receipt.height is None:
+            return
+        if self.workload.on_receipt(client, receipt.event_id) and v.index not in self.byzantine:
+            self.checker.on_receipt(receipt.event_id, receipt.height)
 
     def on_stopped(self, v: SimValidator, error: Exception) -> None:
         """A validator that found its log corrupt stops; the operator rebuilds it from peers."""
@@ -384,6 +404,13 @@ class Simulation:
             "workload",
             lambda: self.workload.step(self.scheduler.now, self._submit),
         )
+        if self.hostile is not None:
+            hostile = self.hostile
+            self._every(
+                Workload.STEP_MS,
+                "hostile",
+                lambda: hostile.step(self._submit) if self.workload.open else None,
+            )
         self._every(TICK_MS, "tick", self._tick)
         self._every(CHECK_MS, "check", self._check_convergence)
         deadline = START_MS + self.config.fault_ms + self.config.settle_ms
@@ -442,6 +469,9 @@ class Simulation:
         )
         self.ctx.observed[Observed.EVIDENCE_ON_LEDGER] += evidence
         self.ctx.observed[Observed.DOUBLE_VOTE] += sum(v.evidence_reported for v in honest)
+        if self.hostile is not None:
+            for code, count in self.hostile.answers.items():
+                self.ctx.observed[f"hostile {code}"] += count
         height = max((v.height for v in honest), default=0)
         for v in self.validators:
             v.crash()

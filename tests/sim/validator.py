@@ -53,7 +53,7 @@ class Hooks(Protocol):
 
     def on_commit(self, v: SimValidator, record: CommitRecord) -> None: ...
 
-    def on_receipt(self, v: SimValidator, client: int, eid: bytes, height: int) -> None: ...
+    def on_receipt(self, v: SimValidator, client: int, receipt: Receipt) -> None: ...
 
     def on_stopped(self, v: SimValidator, error: Exception) -> None: ...
 
@@ -174,8 +174,7 @@ class SimValidator:
 
     def submit(self, envelope: bytes, client: int) -> None:
         def answer(receipt: Receipt) -> None:
-            if receipt.height is not None:  # refused at intake: the client retries elsewhere
-                self.ctx.hooks.on_receipt(self, client, receipt.event_id, receipt.height)
+            self.ctx.hooks.on_receipt(self, client, receipt)
 
         self._guard(lambda: self._loop.submit(envelope, answer))
 
