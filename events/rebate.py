@@ -18,9 +18,10 @@ class Purchase(EventBody, frozen=True, tag="rebate.purchase"):
 
 
 class Promotion(EventBody, frozen=True, tag="rebate.promotion"):
-    """The event description: a discount for a party the customer refers, and a rebate to the
-    customer at ``rebate_time_ms``. Authored by the merchant, signed by merchant, customer and
-    third party."""
+    """The event description (a discount for a party the customer refers) together with the
+    merchant's rebate transaction (``rebate_amount`` to the customer at ``rebate_time_ms``):
+    authored and signed by the merchant before the promotion, then signed by customer and third
+    party. Once it is on the ledger the rebate is held from the merchant's balance."""
 
     purchase: bytes  # event id of the customer's Purchase
     customer: bytes
@@ -38,8 +39,9 @@ class NewPurchase(EventBody, frozen=True, tag="rebate.new_purchase"):
 
 
 class RebateClaim(EventBody, frozen=True, tag="rebate.claim"):
-    """The merchant's rebate transaction, signed by the third party and the customer, broadcast
-    by the customer (author) before the rebate time."""
+    """The merchant's rebate transaction claimed: signed by the customer (author, who broadcasts
+    it) and the third party before the rebate time. The merchant's signature is the one it put
+    on the promotion, so the merchant need not (and may not) sign again."""
 
     promotion: bytes
 

@@ -1,11 +1,19 @@
 """Rules of the merchant promotion rebate (CN113177820B).
 
-Signatures: a purchase is signed by {customer, merchant}; the promotion by exactly {merchant,
-customer, third party}; the new purchase and the rebate claim by the same three. All signatures
-of an envelope cover the same body bytes (intake verified each one). Deadlines are judged by
-block time: promotion, new purchase and claim must all be on the ledger before the rebate time;
-the rebate is paid by a block hook in the first block at or after the rebate time, once, and only
-if both the new purchase and the claim made it in time.
+Signatures: a purchase is signed by {customer, merchant}; the promotion (the event description
+with the merchant's rebate transaction in it: rebate time t_r, amount R, beneficiary the
+customer) by exactly {merchant, customer, third party}; the new purchase by the same three; the
+rebate claim by exactly {customer, third party}, because the merchant signed the rebate
+transaction inside the promotion, so the merchant cannot withhold the rebate by refusing to sign
+again. All signatures of an envelope cover the same body bytes (intake verified each one).
+
+R is held when the promotion, fully signed, is on the ledger: it leaves the merchant's balance
+for the promotion's hold account (``hold_account``, as a pending transfer's funds do), so no
+later debit of the merchant can spend it. Deadlines are judged by block time: promotion, new
+purchase and claim must all be on the ledger before t_r, and one that comes at or after t_r is
+refused with ``deadline`` whatever became of the promotion; a block hook in the first block at
+or after t_r pays the held R to the customer, once, if both the new purchase and the claim made
+it in time, and otherwise gives it back to the merchant.
 """
 
 from __future__ import annotations
@@ -22,7 +30,9 @@ from consortium.events.rebate import ConflictEvidence, NewPurchase, Promotion, P
 from consortium.events.results import Code
 from consortium.events.signing import Domain, verify_signature
 from consortium.rules import bounds
+from consortium.rules.certificates import require_debit_allowed
 from consortium.rules.context import EventContext
+from consortium.rules.credit import hold_account
 from consortium.rules.engine import BlockContext, BlockHook, FunctionRule
 from consortium.rules.payments import balance_of, credit
 from consortium.rules.schedule import ScheduleRow, file_due, take_due
@@ -41,7 +51,7 @@ class PromotionRow(msgspec.Struct, frozen=True, gc=False, array_like=True):
     body: bytes  # the signed promotion bytes, to catch conflicting statements
     new_purchase: bytes = b""  # event id, once on the ledger
     claim: bytes = b""
-    status: str = "open"  # open -> paid | lapsed
+    status: str = "open"  # open (R held) -> paid | lapsed (R back to the merchant)
 
 
 class EvidenceRow(msgspec.Struct, frozen=True, gc=False, array_like=True):
@@ -94,6 +104,7 @@ def _check_purchase(ctx: EventContext, body: Purchase) -> None:
     )
     ctx.participant(body.merchant, "merchant")
     _require_signers(ctx, {body.author, body.merchant}, "a purchase")
+    require_debit_allowed(ctx, body.author, needs_certificate=False)
     balance = balance_of(ctx.state, body.author, body.token)
     ctx.require(
         balance >= body.amount,
@@ -151,6 +162,14 @@ def _check_promotion(ctx: EventContext, body: Promotion) -> None:
         Code.ALREADY_EXISTS,
         "this purchase already has a promotion",
     )
+    require_debit_allowed(ctx, merchant, needs_certificate=False)
+    balance = balance_of(ctx.state, merchant, purchase.token)
+    ctx.require(
+        balance >= body.rebate_amount,
+        Code.INSUFFICIENT_FUNDS,
+        f"the merchant holds {balance} {purchase.token}, the rebate to hold is "
+        f"{body.rebate_amount}",
+    )
 
 
 def _apply_promotion(ctx: EventContext, body: Promotion) -> None:
@@ -169,14 +188,16 @@ def _apply_promotion(ctx: EventContext, body: Promotion) -> None:
     ctx.state.put("rebate_promotions", ctx.event_id, row)
     ctx.state.put("rebate_by_purchase", body.purchase, ctx.event_id)
     file_due(ctx.state, "rebate_due", body.rebate_time_ms, ctx.event_id)
+    credit(ctx.state, body.author, purchase.token, -body.rebate_amount)
+    credit(ctx.state, hold_account(ctx.event_id), purchase.token, body.rebate_amount)
     settlement = Settlement(
         body.author,
         body.customer,
         purchase.token,
         body.rebate_amount,
         (body.purchase,),
-        "pending",
-        (_status(ctx, "pending"),),
+        "held",
+        (_status(ctx, "held"),),
     )
     ctx.state.put("settlements", ctx.event_id, settlement)
 
@@ -185,13 +206,16 @@ def _apply_promotion(ctx: EventContext, body: Promotion) -> None:
 
 
 def _open_promotion(ctx: EventContext, promotion_id: bytes) -> PromotionRow:
+    """The promotion, if an artefact for it is still in time. Lateness is judged first: once
+    the rebate time has passed the promotion is paid or lapsed, and a late artefact must say
+    ``deadline``, not what became of it."""
     row: PromotionRow = ctx.existing("rebate_promotions", promotion_id, "no such promotion")
-    ctx.require(row.status == "open", Code.ALREADY_EXISTS, f"the promotion is {row.status}")
     ctx.require(
         ctx.time_ms < row.rebate_time_ms,
         Code.DEADLINE,
         "late: the block time is at or after the rebate time",
     )
+    assert row.status == "open"  # the hook settles a promotion only at its rebate time
     return row
 
 
@@ -200,6 +224,7 @@ def _check_new_purchase(ctx: EventContext, body: NewPurchase) -> None:
     ctx.require(body.author == row.merchant, Code.WRONG_ROLE, "the merchant broadcasts it")
     ctx.require(not row.new_purchase, Code.ALREADY_EXISTS, "the new purchase is already made")
     _require_signers(ctx, {row.merchant, row.customer, row.third_party}, "the new purchase")
+    require_debit_allowed(ctx, row.third_party, needs_certificate=False)
     balance = balance_of(ctx.state, row.third_party, row.token)
     ctx.require(
         balance >= row.new_price,
@@ -230,7 +255,8 @@ def _check_claim(ctx: EventContext, body: RebateClaim) -> None:
     row = _open_promotion(ctx, body.promotion)
     ctx.require(body.author == row.customer, Code.WRONG_ROLE, "the customer broadcasts it")
     ctx.require(not row.claim, Code.ALREADY_EXISTS, "the rebate is already claimed")
-    _require_signers(ctx, {row.merchant, row.customer, row.third_party}, "the rebate claim")
+    # The merchant signed the rebate transaction inside the promotion: only C and T sign now.
+    _require_signers(ctx, {row.customer, row.third_party}, "the rebate claim")
 
 
 def _apply_claim(ctx: EventContext, body: RebateClaim) -> None:
@@ -295,29 +321,26 @@ def _apply_evidence(ctx: EventContext, body: ConflictEvidence) -> None:
 
 
 def pay_due_rebates(ctx: BlockContext) -> None:
-    """At the rebate time: pay if the new purchase and the claim are both on the ledger."""
+    """At the rebate time: the held R goes to the customer if the new purchase and the claim
+    are both on the ledger, else back to the merchant."""
     for promotion_id in take_due(ctx.state, "rebate_due", ctx.time_ms):
         row: PromotionRow = ctx.state.get("rebate_promotions", promotion_id)
-        if row.status != "open":
-            continue
-        settlement = ctx.state.get("settlements", promotion_id)
-        change = StatusChange("", ctx.height, ctx.time_ms)
-        payable = bool(row.new_purchase and row.claim)
-        funded = balance_of(ctx.state, row.merchant, row.token) >= row.rebate_amount
-        status = "paid" if payable and funded else "lapsed"
-        if status == "paid":
-            credit(ctx.state, row.merchant, row.token, -row.rebate_amount)
-            credit(ctx.state, row.customer, row.token, row.rebate_amount)
+        paid = bool(row.new_purchase and row.claim)
+        status = "paid" if paid else "lapsed"
+        credit(ctx.state, hold_account(promotion_id), row.token, -row.rebate_amount)
+        credit(ctx.state, row.customer if paid else row.merchant, row.token, row.rebate_amount)
         ctx.state.put(
             "rebate_promotions", promotion_id, msgspec.structs.replace(row, status=status)
         )
+        settlement = ctx.state.get("settlements", promotion_id)
+        outcome = "settled" if paid else "void"
         ctx.state.put(
             "settlements",
             promotion_id,
             msgspec.structs.replace(
                 settlement,
-                status="settled" if status == "paid" else "void",
-                history=(*settlement.history, msgspec.structs.replace(change, status=status)),
+                status=outcome,
+                history=(*settlement.history, StatusChange(outcome, ctx.height, ctx.time_ms)),
             ),
         )
 

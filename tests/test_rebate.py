@@ -10,10 +10,11 @@ import pytest
 from consortium.api import Consortium
 from consortium.demo.common import admin, identity
 from consortium.events.envelope import add_signatures, decode_envelope, event_id
-from consortium.events.payments import IssueTokens, RegisterParticipant
+from consortium.events.payments import IssueTokens, RegisterParticipant, Transfer
 from consortium.events.rebate import ConflictEvidence, NewPurchase, Promotion, Purchase, RebateClaim
 from consortium.events.results import Code
 from consortium.events.signing import Domain
+from consortium.rules.credit import hold_account
 from tests.consortium_fixtures import start
 from tests.ledger_fixtures import (
     ADMIN,
@@ -72,6 +73,11 @@ def _three(ledger: Ledger, author, body, others) -> bytes:
     return add_signatures(ledger.sign(author, body), CHAIN, others)
 
 
+def _claim(ledger: Ledger, pid: bytes, others=(THIRD,)) -> bytes:
+    """The rebate claim: the customer broadcasts it, the third party co-signs."""
+    return _three(ledger, CUSTOMER, RebateClaim(promotion=pid), list(others))
+
+
 def test_rebate_paid_once_at_the_rebate_time_when_all_is_in_time(
     make_ledger: LedgerFactory,
 ) -> None:
@@ -80,18 +86,23 @@ def test_rebate_paid_once_at_the_rebate_time_when_all_is_in_time(
     assert ledger.run(promotion, time_ms=3_000)[0].accepted
     pid = event_id(promotion)
     new = _three(ledger, MERCHANT, NewPurchase(promotion=pid), [THIRD, CUSTOMER])
-    claim = _three(ledger, CUSTOMER, RebateClaim(promotion=pid), [MERCHANT, THIRD])
+    claim = _claim(ledger, pid)
     assert [r.code for r in ledger.run(new, claim, time_ms=4_000)] == [Code.OK, Code.OK]
+    again = _claim(ledger, pid)
+    assert ledger.run(again, time_ms=5_000)[0].code is Code.ALREADY_EXISTS
     before = balance(ledger, CUSTOMER.public_key)
-    ledger.run(time_ms=9_999)
+    ledger.run(time_ms=9_000)  # not 9_999: an idle consortium's own empty block may come first
     assert balance(ledger, CUSTOMER.public_key) == before  # never early
     ledger.run(time_ms=T_R)
     assert balance(ledger, CUSTOMER.public_key) == before + 15
-    assert ledger.state.get("settlements", pid).status == "settled"
+    assert balance(ledger, hold_account(pid)) == 0
+    settlement = ledger.state.get("settlements", pid)
+    assert settlement.status == "settled"
+    assert [c.status for c in settlement.history] == ["held", "settled"]
     ledger.run(time_ms=T_R + 5_000)
     assert balance(ledger, CUSTOMER.public_key) == before + 15  # once
-    again = _three(ledger, CUSTOMER, RebateClaim(promotion=pid), [MERCHANT, THIRD])
-    assert ledger.run(again, time_ms=T_R + 6_000)[0].code is Code.ALREADY_EXISTS
+    late = _claim(ledger, pid)
+    assert ledger.run(late, time_ms=T_R + 6_000)[0].code is Code.DEADLINE
 
 
 def test_late_claim_is_rejected_and_no_rebate_is_paid(make_ledger: LedgerFactory) -> None:
@@ -103,11 +114,84 @@ def test_late_claim_is_rejected_and_no_rebate_is_paid(make_ledger: LedgerFactory
         _three(ledger, MERCHANT, NewPurchase(promotion=pid), [THIRD, CUSTOMER]), time_ms=4_000
     )
     before = balance(ledger, CUSTOMER.public_key)
-    late = _three(ledger, CUSTOMER, RebateClaim(promotion=pid), [MERCHANT, THIRD])
+    merchant = balance(ledger, MERCHANT.public_key)
+    late = _claim(ledger, pid)
     [result] = ledger.run(late, time_ms=T_R + 1)
-    assert result.code in (Code.DEADLINE, Code.ALREADY_EXISTS)  # lapsed at T_R, or late
+    assert result.code is Code.DEADLINE, result  # the README's code, not "lapsed"
     assert balance(ledger, CUSTOMER.public_key) == before
-    assert ledger.state.get("settlements", pid).status == "void"
+    assert balance(ledger, MERCHANT.public_key) == merchant + 15  # the hold goes back
+    assert balance(ledger, hold_account(pid)) == 0
+    settlement = ledger.state.get("settlements", pid)
+    assert settlement.status == "void"
+    assert [c.status for c in settlement.history] == ["held", "void"]
+    late_purchase = _three(ledger, MERCHANT, NewPurchase(promotion=pid), [THIRD, CUSTOMER])
+    assert ledger.run(late_purchase, time_ms=T_R + 2)[0].code is Code.DEADLINE
+
+
+def test_an_artefact_at_the_rebate_time_itself_is_late(make_ledger: LedgerFactory) -> None:
+    ledger, purchase = _setup(make=make_ledger)
+    promotion = _promotion(ledger, purchase)
+    ledger.run(promotion, time_ms=3_000)
+    [result] = ledger.run(_claim(ledger, event_id(promotion)), time_ms=T_R)
+    assert result.code is Code.DEADLINE
+
+
+def test_the_claim_needs_no_later_signature_of_the_merchant(make_ledger: LedgerFactory) -> None:
+    """The merchant signed the rebate transaction inside the promotion; refusing to sign again
+    cannot withhold the rebate, and the claim carries exactly C's and T's signatures."""
+    ledger, purchase = _setup(make=make_ledger)
+    promotion = _promotion(ledger, purchase)
+    ledger.run(promotion, time_ms=3_000)
+    pid = event_id(promotion)
+    with_merchant = _claim(ledger, pid, others=(THIRD, MERCHANT))
+    assert ledger.run(with_merchant, time_ms=4_000)[0].code is Code.INVALID
+    without_third = _claim(ledger, pid, others=())
+    assert ledger.run(without_third, time_ms=4_000)[0].code is Code.MISSING_SIGNATURE
+    assert ledger.run(_claim(ledger, pid), time_ms=4_000)[0].code is Code.OK
+    new = _three(ledger, MERCHANT, NewPurchase(promotion=pid), [THIRD, CUSTOMER])
+    assert ledger.run(new, time_ms=4_500)[0].code is Code.OK
+    before = balance(ledger, CUSTOMER.public_key)
+    ledger.run(time_ms=T_R)
+    assert balance(ledger, CUSTOMER.public_key) == before + 15
+
+
+def test_the_rebate_is_held_at_promotion_so_draining_cannot_dodge_it(
+    make_ledger: LedgerFactory,
+) -> None:
+    ledger, purchase = _setup(make=make_ledger)
+    had = balance(ledger, MERCHANT.public_key)
+    promotion = _promotion(ledger, purchase)
+    assert ledger.run(promotion, time_ms=3_000)[0].accepted
+    pid = event_id(promotion)
+    assert balance(ledger, MERCHANT.public_key) == had - 15
+    assert balance(ledger, hold_account(pid)) == 15
+    assert ledger.state.get("settlements", pid).status == "held"
+    drain = Transfer(token="EUR", to=CUSTOMER.public_key, amount=had)
+    assert ledger.run(ledger.sign(MERCHANT, drain), time_ms=3_500)[0].code is (
+        Code.INSUFFICIENT_FUNDS
+    )
+    rest = Transfer(token="EUR", to=CUSTOMER.public_key, amount=had - 15)
+    assert ledger.run(ledger.sign(MERCHANT, rest), time_ms=3_600)[0].accepted
+    new = _three(ledger, MERCHANT, NewPurchase(promotion=pid), [THIRD, CUSTOMER])
+    claim = _claim(ledger, pid)
+    assert [r.code for r in ledger.run(new, claim, time_ms=4_000)] == [Code.OK, Code.OK]
+    spend = Transfer(token="EUR", to=CUSTOMER.public_key, amount=80)  # the new purchase's 80
+    assert ledger.run(ledger.sign(MERCHANT, spend), time_ms=4_500)[0].accepted
+    before = balance(ledger, CUSTOMER.public_key)
+    ledger.run(time_ms=T_R)
+    assert balance(ledger, CUSTOMER.public_key) == before + 15
+    assert balance(ledger, MERCHANT.public_key) == 0
+    assert ledger.state.get("settlements", pid).status == "settled"
+
+
+def test_a_promotion_the_merchant_cannot_fund_is_refused(make_ledger: LedgerFactory) -> None:
+    ledger, purchase = _setup(make=make_ledger)
+    had = balance(ledger, MERCHANT.public_key)
+    spend = Transfer(token="EUR", to=CUSTOMER.public_key, amount=had - 10)
+    assert ledger.run(ledger.sign(MERCHANT, spend), time_ms=2_500)[0].accepted
+    [result] = ledger.run(_promotion(ledger, purchase), time_ms=3_000)
+    assert result.code is Code.INSUFFICIENT_FUNDS  # 10 left, 15 to hold
+    assert ledger.state.get("rebate_by_purchase", purchase) is None
 
 
 def test_signature_sets_must_be_exact_and_price_lower(make_ledger: LedgerFactory) -> None:

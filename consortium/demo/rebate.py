@@ -12,7 +12,7 @@ from consortium.actors.messages import Receipt
 from consortium.actors.receipts import ReceiptFuture
 from consortium.api import Consortium
 from consortium.demo.common import WAIT_S, Say, admin, identity, ledger_time_ms
-from consortium.events.payments import IssueTokens, RegisterParticipant
+from consortium.events.payments import IssueTokens, RegisterParticipant, Transfer
 from consortium.events.rebate import NewPurchase, Promotion, Purchase, RebateClaim
 from consortium.events.workflow import WorkflowSpec
 
@@ -71,8 +71,14 @@ def run(consortium: Consortium, say: Say, events: int) -> None:
     )
     _say(
         say,
-        "rebate claim, signed by C, M and T",
-        c.submit_signed(t.cosign(m.cosign(c.sign(RebateClaim(promotion=pid))))),
+        "rebate claim, signed by C and T (M signed the rebate inside the promotion)",
+        c.submit_signed(t.cosign(c.sign(RebateClaim(promotion=pid)))),
+    )
+    spendable = consortium.balance(m.public_key, TOKEN)
+    _say(
+        say,
+        f"M tries to spend its {spendable} {TOKEN} and the 150 held for the rebate",
+        m.submit(Transfer(to=c.public_key, token=TOKEN, amount=spendable + 150)),
     )
     _say(
         say,
@@ -88,7 +94,7 @@ def run(consortium: Consortium, say: Say, events: int) -> None:
     _say(
         say,
         "a second claim after the rebate time",
-        c.submit_signed(t.cosign(m.cosign(c.sign(RebateClaim(promotion=pid))))),
+        c.submit_signed(t.cosign(c.sign(RebateClaim(promotion=pid)))),
     )
     row = consortium.inspect(lambda node: node.state.get("rebate_promotions", pid))
     settlement = consortium.inspect(lambda node: node.state.get("settlements", pid))
