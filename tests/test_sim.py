@@ -1,7 +1,8 @@
 """The deterministic simulation in CI: a bounded sweep, the canary, replay, and found bugs.
 
 The long sweep is ``python -m tests.sim --seeds 10000``; CI runs ``CONSORTIUM_SIM_SEEDS``
-(default 200) seeds across every fault mix for n = 4 and n = 7.
+(default 120, ten of each of the twelve (n, mix) pairs) seeds across every fault mix for n = 4
+and n = 7.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from tests.sim.__main__ import failed, plan
 from tests.sim.faults import SWEEP_MIXES, Fault, Observed
 from tests.sim.run import RunConfig, run_seed
 
-SWEEP_SEEDS = int(os.environ.get("CONSORTIUM_SIM_SEEDS", "200"))
+SWEEP_SEEDS = int(os.environ.get("CONSORTIUM_SIM_SEEDS", "120"))
 CHUNKS = 8
 
 # Every bug the simulator found, with the seed that showed it (n, mix, seed).
