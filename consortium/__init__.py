@@ -64,6 +64,8 @@ if TYPE_CHECKING:
     )
     from consortium.storage.errors import (
         LogCorruptError as LogCorruptError,
+        LogFileError as LogFileError,
+        LogFormatError as LogFormatError,
         StateCorruptError as StateCorruptError,
         StorageError as StorageError,
     )
@@ -91,6 +93,8 @@ _EXPORTS: dict[str, str] = {
     "IssueTokens": "consortium.events.payments",
     "KeyFileError": "consortium.key_file",
     "LogCorruptError": "consortium.storage.errors",
+    "LogFileError": "consortium.storage.errors",
+    "LogFormatError": "consortium.storage.errors",
     "ParticipantHandle": "consortium.api",
     "Receipt": "consortium.actors.messages",
     "ReceiptFuture": "consortium.actors.receipts",
