@@ -235,6 +235,10 @@ class RebateMachine(RuleBasedStateMachine):
         state, model = self.ledger.state, self.model
         for key, amount in model.balances.items():
             assert balance(self.ledger, key) == amount, key.hex()[:16]
+        for _, account in state.rows("accounts"):  # no account the model does not know
+            assert account.balance == model.balances.get(account.owner, 0)
+        assert {k for k, _ in state.rows("settlements")} == set(model.promotions)
+        assert {k for k, _ in state.rows("rebate_promotions")} == set(model.promotions)
         for pid, p in model.promotions.items():
             assert balance(self.ledger, p.hold) == (p.rebate_amount if p.status == "open" else 0)
             row = state.get("rebate_promotions", pid)
@@ -247,12 +251,7 @@ class RebateMachine(RuleBasedStateMachine):
                 p.rebate_amount,
             )
             assert [(c.status, c.time_ms) for c in settlement.history] == p.settlement
-        workflow_orders = {
-            oid: o for oid, o in state.rows("orders") if o.kind.startswith("rebate.")
-        }
-        assert set(workflow_orders) == {
-            oid for oid, o in model.orders.items() if o.kind != "transfer"
-        }
+        assert {k for k, _ in state.rows("orders")} == set(model.orders)
         for oid, expected in model.orders.items():
             order = state.get("orders", oid)
             assert (order.kind, order.parties, order.amount) == (
