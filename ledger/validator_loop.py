@@ -201,6 +201,7 @@ class ValidatorLoop:
             self._outbox.broadcast(encode(EventGossip(batch)))
         if self._new_events:
             self._new_events = False
+            self._input_started = time.monotonic()  # a lone validator commits from here
             self._carry_out(self.core.on_events_available(self._clock()))
 
     def close(self) -> None:

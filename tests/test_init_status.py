@@ -97,6 +97,9 @@ def test_init_check_and_status_of_a_running_cluster(
     assert figure(addresses[0], "consortium_intake_refusals_total", code="malformed") == (
         refusals_before + 1
     )
+    assert main(["status", str(testnet / "node-2.toml")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("validator 2 (http://") and "mempool 0" in out and "healthy" in out
 
 
 def test_init_refuses_a_used_directory_and_a_small_cluster(
@@ -122,3 +125,12 @@ def test_check_names_a_client_validator_outside_the_genesis(
     capsys.readouterr()
     assert main(["check", str(client)]) == 2
     assert "client.validator is 9" in capsys.readouterr().err
+
+
+def test_status_of_a_node_config_needs_its_metrics_address(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["init", "--dir", str(tmp_path / "net")]) == 0
+    capsys.readouterr()
+    assert main(["status", str(tmp_path / "net" / "node-0.toml")]) == 2
+    assert "without a metrics address" in capsys.readouterr().err

@@ -25,6 +25,7 @@ from consortium.metrics import (
     health_of,
     parse_address,
 )
+from consortium.node_config import ConfigError, load_node_config
 from tests.consortium_fixtures import FAST, start
 
 
@@ -196,3 +197,40 @@ def test_metrics_addresses() -> None:
     assert parse_address("9464") == ("127.0.0.1", 9464)
     assert parse_address("0.0.0.0:9464") == ("0.0.0.0", 9464)
     assert parse_address("[::1]:0") == ("::1", 0)
+
+
+NODE_FILE = """
+[node]
+genesis = "genesis.toml"
+key_file = "v.key"
+data_dir = "data"
+listen = "tcp://127.0.0.1:1"
+{node}
+[ledger]
+{ledger}
+"""
+
+
+@pytest.mark.parametrize(
+    ("node", "ledger", "message"),
+    [
+        ("", 'metrics = "127.0.0.1:9464"', "ledger.metrics: metrics belongs under [node]"),
+        ('metrics = "nine"', "", "node.metrics address 'nine' is not HOST:PORT"),
+        ("", "timeout_vote_ms = 0", "ledger.timeout_vote_ms is 0; it must be at least 1"),
+        ("", 'timeout_vote_ms = "x"', "`ledger.timeout_vote_ms`"),
+    ],
+)
+def test_a_node_file_names_the_bad_setting(
+    tmp_path: Path, node: str, ledger: str, message: str
+) -> None:
+    path = tmp_path / "node.toml"
+    path.write_text(NODE_FILE.format(node=node, ledger=ledger))
+    with pytest.raises(ConfigError) as refused:
+        load_node_config(path)
+    assert message in str(refused.value)
+
+
+def test_a_node_file_sets_the_metrics_address(tmp_path: Path) -> None:
+    path = tmp_path / "node.toml"
+    path.write_text(NODE_FILE.format(node='metrics = "0.0.0.0:9464"', ledger=""))
+    assert load_node_config(path).ledger.metrics == "0.0.0.0:9464"
