@@ -80,6 +80,11 @@ class Cost:
         """Process CPU per committed event, all n validators together (they share a process)."""
         return 1000 * self.cpu_s / max(1, self.events)
 
+    @property
+    def cpu_ms_per_height_per_validator(self) -> float:
+        """What one validator's process would spend on a height, if the n shared the work alike."""
+        return 1000 * self.cpu_s / (self.n * max(1, self.heights))
+
 
 def measure(n: int, seed: int = 1, users: int = 8, load_ms: int = 1_000) -> Cost:
     """A healthy run of ``n`` validators: ``users`` clients and the issuer submit for
@@ -123,13 +128,16 @@ def table(costs: Sequence[Cost]) -> list[str]:
             values = getattr(c, counts)
             cells = " ".join(f"{c.per_height_per_validator(values, k):>13,.1f}" for k in KINDS)
             lines.append(f"{c.n:>3} {c.heights:>7} {c.events:>6} {cells}")
-    lines.append("per validator: status msgs/s, msgs and KB per height; CPU ms/event (all n)")
+    lines.append(
+        "per validator: status msgs/s; msgs, KB and CPU ms per height; CPU ms/event (all n)"
+    )
     for c in costs:
         total = sum(c.messages.values()) / (c.n * max(1, c.heights))
         kb = sum(c.bytes.values()) / (c.n * max(1, c.heights)) / 1024
         lines.append(
             f"{c.n:>3} status/s {c.status_per_validator_s:>6.2f}  msgs/height {total:>8.1f}  "
-            f"KB/height {kb:>8.1f}  CPU ms/event {c.cpu_ms_per_event:.2f} "
+            f"KB/height {kb:>6.1f}  CPU ms/height {c.cpu_ms_per_height_per_validator:>5.2f}  "
+            f"CPU ms/event {c.cpu_ms_per_event:.2f} "
             f"({c.cpu_s:.1f} s, {c.virtual_s:.1f} s virtual)"
         )
     return lines
