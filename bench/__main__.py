@@ -242,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json.write_text(json.dumps(results, indent=2))
         _say(f"wrote {args.json}")
     if args.plot:
-        plot(runs, args.plot)
+        plot(runs, raw, args.plot)
         _say(f"wrote {args.plot}")
     return 0
 

@@ -78,3 +78,22 @@ def test_repeated_runs_report_each_figures_median_and_the_spread(tmp_path: Path,
     assert "Spread of the repeated runs" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["--repeat", "0"])
+
+
+def test_the_plot_draws_latency_only_when_rates_were_given(tmp_path: Path) -> None:
+    from consortium.bench.limits import RawLimits
+    from consortium.bench.plot import plot
+    from consortium.bench.workload import WorkloadResult
+
+    raw = RawLimits(2, 20_000, 20_000, 35_000, 300_000, 1e6, 500)
+
+    def run(offered: float | None) -> WorkloadResult:
+        return WorkloadResult(
+            *("payments", "none", 4, True, offered, 1000, 1000, 1.0, 900.0, 10.0, 20.0, 40.0),
+            *(10, 5e4, 2e4, 300.0, 100.0, 2000, 0),
+        )
+
+    saturated_only = plot([run(None)], raw, tmp_path / "a.png")
+    assert saturated_only == ["Throughput at saturation"]
+    both = plot([run(None), run(1000.0)], raw, tmp_path / "b.png")
+    assert both == ["Throughput at saturation", "Latency against offered load"]
