@@ -25,7 +25,6 @@ reaches consensus, rules or the log.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -125,7 +124,6 @@ class ValidatorMetrics:
 
     def __init__(self, families: _Families, index: int) -> None:
         label = str(index)
-        self.index = index
         self._families = families
         self._label = label
         self._commits = families.commits.labels(label)
@@ -296,6 +294,8 @@ class ConsortiumMetrics:
 
     def _app(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
         if environ.get("PATH_INFO") == "/health":
+            import json
+
             report = self.health()
             healthy = bool(report) and all(h.healthy for h in report)
             body = json.dumps(
