@@ -44,7 +44,8 @@ class Pay(EventBody, frozen=True, tag="payments.pay"):
 
 
 class StartSettlement(EventBody, frozen=True, tag="payments.start_settlement"):
-    """The enterprise (author) proposes to settle some of its open bills with one merchant."""
+    """The enterprise (author) proposes to settle some of its open bills with one merchant; a
+    settlement not confirmed within 7 days of ledger time lapses, its bills open again."""
 
     merchant: bytes
     bills: tuple[bytes, ...]
