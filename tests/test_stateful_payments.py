@@ -42,7 +42,7 @@ FUNDS = {ENT: 20, MER: 100, BOB: 100}
 """The enterprise starts short, so most of its payments raise bills."""
 LIMIT = 1_000
 CERTIFIED_UNTIL = 10**12
-CLOSED = Bill(b"", b"", 0, "no bill")
+NO_BILL = Bill(b"", b"", 0, "no bill")
 who = st.sampled_from(USERS)
 amounts = st.integers(1, 60)
 picks = st.integers(0, 50)
@@ -193,7 +193,7 @@ class PaymentsMachine(RuleBasedStateMachine):
     def start(self, author: Identity, pick: int, count: int, twice: bool, any_pay: bool) -> None:
         """Settle ``count`` bills open after the last block, or (``any_pay``) any payments'
         bills; refused if one is named twice, is no bill, or is already settling or settled."""
-        pool = [p for p in self.pays if self.model.bills.get(p, CLOSED).status == "open"]
+        pool = [p for p in self.pays if self.model.bills.get(p, NO_BILL).status == "open"]
         pool = self.pays if any_pay or not pool else pool
         bills = tuple(self._pick(pool, pick + i) for i in range(min(count, len(pool))))
         bills += bills[:1] if twice else ()
