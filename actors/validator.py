@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pykka
 
@@ -52,6 +52,7 @@ from consortium.ledger.scrubber import (
     Pace,
     Scrubber,
     ScrubberConfig,
+    ScrubberProgress,
     ScrubberThread,
     certified_digests,
     differing_keys,
@@ -102,6 +103,13 @@ class _ActorTimers:
         self._timers.call_later(delay_ms, tell)
 
 
+class ValidatorMetrics(LoopMetrics, Protocol):
+    """What the loop reports, and the shell's part: the scrubber's progress, read at each
+    scrape (``consortium.metrics.ValidatorMetrics`` implements both)."""
+
+    def watch_scrubber(self, progress: Callable[[], ScrubberProgress | None]) -> None: ...
+
+
 class ValidatorActor(pykka.ThreadingActor):
     def __init__(
         self,
@@ -119,13 +127,14 @@ class ValidatorActor(pykka.ThreadingActor):
         verify: Verifier = verify_signature,
         shared_executions: ExecutionMemo | None = None,
         scrubbing: ScrubberConfig = SCRUB_BY_DEFAULT,
-        metrics: LoopMetrics | None = None,
+        metrics: ValidatorMetrics | None = None,
     ) -> None:
         super().__init__()
         self.index = index
         self._transport = transport
         self._scrubbing = scrubbing
         self._scrubber: ScrubberThread | None = None
+        self._metrics = metrics
         self._damaged_state: Damage | None = None
         """Set by the scrubber's thread: the state is rebuilt before the next message."""
         self._damaged_blocks: set[tuple[int, str]] = set()
@@ -156,6 +165,8 @@ class ValidatorActor(pykka.ThreadingActor):
                 f"scrubber-{self.index}", self._make_scrubber, self._scrubbing
             )
             self._scrubber.start()
+            if self._metrics is not None:
+                self._metrics.watch_scrubber(self._scrubber.scrubber.progress)
 
     def _make_scrubber(self, pace: Pace) -> Scrubber:
         node = self.loop.node

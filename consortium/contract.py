@@ -21,6 +21,7 @@ from consortium.events.block import BlockHeader
 from consortium.events.body import EventBody
 from consortium.events.genesis import Genesis
 from consortium.events.identity import Identity
+from consortium.ledger.queries import NodeStatus
 from consortium.rules.tables import Account, Order, Settlement
 from consortium.subscriptions import BlockNotice, Subscription
 
@@ -100,6 +101,9 @@ class ConsortiumFacade(Protocol):
     def orders(self, validator: int | None = None) -> list[tuple[bytes, Order]]: ...
 
     def settlements(self, validator: int | None = None) -> list[tuple[bytes, Settlement]]: ...
+
+    def status(self, validator: int | None = None) -> NodeStatus:
+        """What the validator is doing: height, round, mempool, last commit, peers heard."""
 
     def stop(self) -> None:
         """Stop; safe to call twice. Every later call raises ``ConsortiumStopped``."""

@@ -149,6 +149,9 @@ def test_a_transfer_commits_and_every_query_sees_it(setup: Setup) -> None:
     assert len(facade.state_digest()) == 32
     assert isinstance(facade.orders(), list) and isinstance(facade.settlements(), list)
     assert facade.size == 4
+    status = facade.status()
+    assert status.height >= receipt.height and status.mempool >= 0
+    assert status.last_commit_ms is not None
 
 
 def test_a_rule_violation_is_a_typed_rejection(setup: Setup) -> None:
@@ -257,6 +260,7 @@ def test_after_stop_every_call_raises_consortium_stopped(
         lambda: facade.accounts(),
         lambda: facade.orders(),
         lambda: facade.settlements(),
+        lambda: facade.status(),
         lambda: facade.participant(person),
         lambda: facade.subscribe(lambda _: None),
     ]

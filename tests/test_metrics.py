@@ -72,6 +72,9 @@ def test_an_embedded_consortium_serves_metrics_and_health(observed: Consortium) 
     assert {v for (name, v) in figures if name == "consortium_height"} == {
         (("validator", str(i)),) for i in range(4)
     }
+    for field in ("rows_scrubbed", "blocks_scrubbed", "passes_completed", "damage_found"):
+        assert (f"consortium_scrubber_{field}_total", zero) in figures  # each validator's scrubber
+    assert figures[("consortium_scrubber_damage_found_total", zero)] == 0
     code, body = scrape(observed.metrics_address, "/health")
     report = json.loads(body)
     assert code == 200 and report["status"] == "ok"
