@@ -45,11 +45,17 @@ class _NodeFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ledger: dict[str, Any] = {}
 
 
+class _Fallback(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    validator: int
+    address: str
+
+
 class _ClientSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     genesis: str
     key_file: str
     validator: int
     address: str
+    fallbacks: tuple[_Fallback, ...] = ()
 
 
 class _ClientFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -74,6 +80,9 @@ class ClientConfig:
     key_file: Path
     validator: int
     address: str
+    fallbacks: tuple[tuple[int, str], ...] = ()
+    """Further validators this host trusts, ``(validator, address)``, in the order it moves to
+    them when the current one stops answering."""
 
 
 _NODE_LEVEL = frozenset({"metrics"})
@@ -98,7 +107,11 @@ def load_config(path: Path | str) -> NodeConfig | ClientConfig:
         if "client" in data:
             client = msgspec.convert(data, _ClientFile).client
             return ClientConfig(
-                base / client.genesis, base / client.key_file, client.validator, client.address
+                base / client.genesis,
+                base / client.key_file,
+                client.validator,
+                client.address,
+                tuple((f.validator, f.address) for f in client.fallbacks),
             )
         return _node_config(msgspec.convert(data, _NodeFile), base)
     except (msgspec.ValidationError, ValueError) as exc:

@@ -2,8 +2,13 @@
 
 ``RemoteConsortium`` offers the embedded ``Consortium``'s host API (participant handles that
 sign and submit, receipts as ``ReceiptFuture``, the projection queries, block subscriptions)
-over one CurveZMQ connection to one validator, so host code does not change when the validator
+over a CurveZMQ connection to one validator, so host code does not change when the validator
 moves out of its process; ``open_consortium(config)`` picks the mode from the config file.
+A host may list further validators it trusts (``fallbacks``): it connects to all of them and
+talks to one at a time, moving to the next when the current one stops answering (a query
+timing out, or a submission without a receipt for ``failover_after_s``). Submissions still
+waiting are sent again to the next one, the same envelopes, so none is executed twice: a
+validator that already has an event answers with its outcome.
 Events are signed here, by the host, with keys that never leave it; the validator only checks
 them. Block notices are believed only with a quorum certificate that verifies against the
 genesis validator keys.
@@ -16,7 +21,7 @@ import concurrent.futures
 import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -34,6 +39,7 @@ from consortium.actors.net.protocol import (
     ReceiptReply,
     Submit,
     Subscribe,
+    Unsubscribe,
     decode_server_message,
 )
 from consortium.actors.receipts import ReceiptFuture
@@ -76,6 +82,9 @@ RECEIPT_DEADLINE_S = 120.0
 """A submission with no receipt after this long fails with ``SubmissionExpired`` and frees its
 place in ``MAX_PENDING``: the validator has been unreachable for that long."""
 SWEEP_INTERVAL_S = 1.0
+FAILOVER_AFTER_S = 10.0
+"""With fallbacks: a submission without a receipt for this long moves the host to the next
+validator (a block takes well under a second on a healthy consortium)."""
 
 
 class RemoteError(ConsortiumError):
@@ -157,8 +166,9 @@ class RemoteParticipantHandle:
 
 
 class RemoteConsortium:
-    """A host connected to validator ``validator`` at ``address``; ``key`` is the host's
-    connection key, which the node must list in its ``client_keys``."""
+    """A host connected to validator ``validator`` at ``address`` (and, failing that, to each of
+    ``fallbacks`` in turn); ``key`` is the host's connection key, which each node must list in
+    its ``client_keys``."""
 
     def __init__(
         self,
@@ -167,16 +177,25 @@ class RemoteConsortium:
         validator: int,
         address: str,
         *,
+        fallbacks: Sequence[tuple[int, str]] = (),
         query_timeout_s: float = QUERY_TIMEOUT_S,
         receipt_deadline_s: float = RECEIPT_DEADLINE_S,
+        failover_after_s: float = FAILOVER_AFTER_S,
     ) -> None:
         """``receipt_deadline_s``: how long a submission waits for its receipt, across
-        reconnections, before it fails with ``SubmissionExpired``."""
-        if not 0 <= validator < len(genesis.validators):
-            raise ValueError(f"validator {validator} is not in the genesis")
+        reconnections and failovers, before it fails with ``SubmissionExpired``;
+        ``fallbacks``: further ``(validator, address)`` pairs of validators this host trusts."""
+        self._targets = [(validator, address), *fallbacks]
+        indices = [index for index, _ in self._targets]
+        for index in indices:
+            if not 0 <= index < len(genesis.validators):
+                raise ValueError(f"validator {index} is not in the genesis")
+        if len(set(indices)) != len(indices):
+            raise ValueError(f"validators {indices}: each may be listed once")
+        self._current = 0
+        self._switched_at = time.monotonic()
+        self._failover_after_s = failover_after_s
         self.genesis = genesis
-        self.validator = validator
-        self.address = address
         self._query_timeout_s = query_timeout_s
         self._numbers = itertools.count(1)
         self._lock = threading.Lock()
@@ -199,7 +218,10 @@ class RemoteConsortium:
             f"host-of-{validator}",
             key,
             self._on_receive,
-            peers={validator: PeerAddress(address, genesis.validators[validator].public_key)},
+            peers={
+                index: PeerAddress(at, genesis.validators[index].public_key)
+                for index, at in self._targets
+            },
             on_handshake=self._on_handshake,
             immediate=False,
             socket_hwm=CLIENT_SOCKET_HWM,
@@ -213,7 +235,35 @@ class RemoteConsortium:
             read_secret_key(config.key_file),
             config.validator,
             config.address,
+            fallbacks=config.fallbacks,
         )
+
+    @property
+    def validator(self) -> int:
+        """The validator this host talks to now."""
+        return self._targets[self._current][0]
+
+    @property
+    def address(self) -> str:
+        return self._targets[self._current][1]
+
+    def _fail_over(self, from_target: int, why: str) -> bool:
+        """Move to the next listed validator, unless another thread already moved on from
+        ``from_target``; every submission still waiting goes to it. False: none to move to."""
+        if len(self._targets) == 1:
+            return False
+        with self._lock:
+            was = self._targets[from_target][0]
+            if self._current == from_target:
+                self._current = (self._current + 1) % len(self._targets)
+                self._switched_at = time.monotonic()
+                log.warning("validator %d %s; moving to validator %d", was, why, self.validator)
+            subscribed = bool(self._subscriptions)
+        if subscribed:
+            self._endpoint.send(was, [REQUEST, encode(Unsubscribe())])
+            self._endpoint.send(self.validator, [REQUEST, encode(Subscribe())])
+        self._resend_pending()
+        return True
 
     @property
     def size(self) -> int:
@@ -292,9 +342,17 @@ class RemoteConsortium:
             )
 
     def _sweep(self) -> None:
-        """The sweeper thread: expire overdue submissions even when the host submits nothing."""
+        """The sweeper thread: expire overdue submissions even when the host submits nothing,
+        and fail over when the oldest has waited too long on the current validator."""
         while not self._stopping.wait(SWEEP_INTERVAL_S):
             self._expire_overdue()
+            with self._lock:
+                target, since = self._current, self._switched_at
+                oldest = next(iter(self._pending.values()), None)
+            if oldest is not None:
+                waited = time.monotonic() - max(oldest.sent_at, since)
+                if waited > self._failover_after_s:
+                    self._fail_over(target, f"gave no receipt for {waited:.0f} s")
 
     # ----------------------------------------------------------------- queries
 
@@ -342,19 +400,36 @@ class RemoteConsortium:
             )
 
     def _query(self, name: str, *arguments: object) -> Any:
+        """Asked of the current validator; with fallbacks, of each in turn until one answers."""
+        for _ in self._targets:
+            with self._lock:
+                target = self._current
+            try:
+                return self._query_once(name, arguments)
+            except RemoteTimeout as exc:
+                if not self._fail_over(target, f"did not answer {name!r}"):
+                    raise exc from None
+        raise RemoteTimeout(
+            f"none of validators {[index for index, _ in self._targets]} answered {name!r} "
+            f"within {self._query_timeout_s} s each: check that they run and that this host's "
+            "key is in their client_keys"
+        )
+
+    def _query_once(self, name: str, arguments: tuple[object, ...]) -> Any:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         with self._lock:
             if self._stopped:
                 raise ConsortiumStopped("this remote consortium has been stopped")
             number = next(self._numbers)
             self._answers[number] = (name, future)
+        validator, address = self.validator, self.address
         request = Query(number, name, msgspec.Raw(encode(arguments)))
-        self._endpoint.send(self.validator, [REQUEST, encode(request)])
+        self._endpoint.send(validator, [REQUEST, encode(request)])
         try:
             return future.result(self._query_timeout_s)
         except concurrent.futures.TimeoutError:
             raise RemoteTimeout(
-                f"validator {self.validator} at {self.address} did not answer {name!r} within "
+                f"validator {validator} at {address} did not answer {name!r} within "
                 f"{self._query_timeout_s} s: check that it runs, that this host's key is in its "
                 "client_keys, and that the genesis files are the same"
             ) from None
@@ -399,8 +474,9 @@ class RemoteConsortium:
 
     def _on_handshake(self, peer: int, ok: bool) -> None:
         """After a reconnect the validator (perhaps restarted) no longer knows our
-        subscription, nor perhaps our submissions: ask again."""
-        if not ok:
+        subscription, nor perhaps our submissions: ask again. Only the current validator's
+        handshakes matter; the fallbacks' connections wait until they are needed."""
+        if not ok or peer != self.validator:
             return
         self._handshakes += 1
         if self._subscriptions:
@@ -409,7 +485,9 @@ class RemoteConsortium:
             self._resend_pending()
 
     def _on_receive(self, incoming: Incoming) -> None:
-        if incoming.peer != self.validator or len(incoming.frames) != 2:
+        """Replies from any listed validator count: a receipt may come from the one this host
+        left, for an event it had admitted before it stopped answering."""
+        if len(incoming.frames) != 2:
             return
         kind, payload = incoming.frames
         if kind != REPLY:
@@ -417,14 +495,14 @@ class RemoteConsortium:
         try:
             message = decode_server_message(payload)
         except MalformedError as exc:
-            log.warning("validator %d sent a malformed reply: %s", self.validator, exc)
+            log.warning("validator %d sent a malformed reply: %s", incoming.peer, exc)
             return
         if isinstance(message, ReceiptReply):
             self._on_receipt(message)
         elif isinstance(message, Answer):
             self._on_answer(message)
-        elif isinstance(message, Notice):
-            self._on_notice(message)
+        elif isinstance(message, Notice) and incoming.peer == self.validator:
+            self._on_notice(message)  # one validator's blocks: no notice twice after a failover
 
     def _on_receipt(self, reply: ReceiptReply) -> None:
         with self._lock:

@@ -46,8 +46,17 @@ def check_config(path: Path) -> str:
             raise ConfigError(
                 f"client.validator is {config.validator}; the genesis has validators 0..{n - 1}"
             )
+        listed = {config.validator}
+        for i, (fallback, _) in enumerate(config.fallbacks):
+            if not 0 <= fallback < n or fallback in listed:
+                raise ConfigError(
+                    f"client.fallbacks[{i}].validator is {fallback}; it must be one of the "
+                    f"genesis validators 0..{n - 1} not listed before"
+                )
+            listed.add(fallback)
+        also = "".join(f", then {i} at {at}" for i, at in config.fallbacks)
         return f"ok: host {identity.name!r} of chain {genesis.chain_id!r} -> validator " + (
-            f"{config.validator} at {config.address}"
+            f"{config.validator} at {config.address}{also}"
         )
     index = check_against_genesis(config, genesis, identity)
     own = config.peers.get(index)
