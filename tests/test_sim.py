@@ -102,3 +102,13 @@ def test_hostile_clients_get_typed_answers_and_honest_ones_are_unaffected() -> N
     answered = {k.removeprefix("hostile ") for k in result.observed if k.startswith("hostile ")}
     assert {"malformed", "bad_signature", "unknown_author", "invalid"} <= answered
     assert result.acknowledged > 0
+
+
+def test_drifting_and_stepped_clocks_keep_the_block_time_invariants() -> None:
+    """Every clock drifts, four steps stay within the drift bound and one faulty validator's
+    clock steps beyond it; it is counted against f and the honest chain keeps its times."""
+    result = run_seed(RunConfig(3, 4, "clock"))
+    assert result.ok, [v.detail for v in result.violations]
+    assert result.faults[Fault.CLOCK_DRIFT] == 4
+    assert result.faults[Fault.CLOCK_JUMP] == 4 and result.faults[Fault.CLOCK_JUMP_BEYOND] == 1
+    assert result.height > 0

@@ -4,6 +4,7 @@ Examples::
 
     python -m tests.sim --seeds 10000                  # the long sweep, n = 4 and n = 7
     python -m tests.sim --seed 42 --validators 4 --mix chaos   # replay one seed
+    python -m tests.sim --seeds 13 --validators 13 --fault-ms 600000   # thousands of heights
 
 Exit status 1 when any run broke an invariant (or a canary run did not), with the seed and the
 command that replays it.
@@ -18,21 +19,30 @@ from collections import Counter
 from collections.abc import Iterator
 
 from tests.sim.faults import MIXES, SWEEP_MIXES
-from tests.sim.run import RunConfig, RunResult, run_seed
+from tests.sim.run import FAULT_MS, RunConfig, RunResult, run_seed
+
+VALIDATOR_COUNTS = (4, 7, 10, 13)
+"""n = 3f + 1 for f = 1 to 4; sweeps default to the two smallest, the cheapest per seed."""
 
 BLOCK_TIMES_MS = (0, 40, 0, 250)
 """Proposers propose at once in half the runs and let blocks fill in the others, for a short
 wait and for one a quarter of the propose timeout."""
 
 
-def plan(seeds: int, start: int, validators: list[int], mixes: list[str]) -> Iterator[RunConfig]:
+def plan(
+    seeds: int,
+    start: int,
+    validators: list[int],
+    mixes: list[str],
+    fault_ms: int = FAULT_MS,
+) -> Iterator[RunConfig]:
     """Seed s runs every (n, mix) in turn, so a short sweep still covers every combination, and
     each combination in turn with every block time."""
     combos = [(n, mix) for n in validators for mix in mixes]
     for i in range(seeds):
         n, mix = combos[i % len(combos)]
         block_time_ms = BLOCK_TIMES_MS[i // len(combos) % len(BLOCK_TIMES_MS)]
-        yield RunConfig(start + i, n, mix, block_time_ms=block_time_ms)
+        yield RunConfig(start + i, n, mix, fault_ms=fault_ms, block_time_ms=block_time_ms)
 
 
 def failed(result: RunResult) -> bool:
@@ -46,7 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=int, default=0, help="first seed (default 0)")
     parser.add_argument("--seed", type=int, help="replay this one seed (use with --mix)")
     parser.add_argument(
-        "--validators", type=int, action="append", choices=(4, 7), help="n; default 4 and 7"
+        "--validators",
+        type=int,
+        action="append",
+        choices=VALIDATOR_COUNTS,
+        help="n; default 4 and 7",
     )
     parser.add_argument(
         "--mix", action="append", choices=sorted(MIXES), help="fault mix; default all but canary"
@@ -57,13 +71,30 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="with --seed: ms proposers let a block fill (default 0); sweeps vary it",
     )
+    parser.add_argument(
+        "--fault-ms",
+        type=int,
+        default=FAULT_MS,
+        help=f"virtual ms of faults and traffic before healing (default {FAULT_MS}); "
+        "600000 gives thousands of heights, past signing-record pruning and the digest interval",
+    )
     args = parser.parse_args(argv)
+    if args.fault_ms < 1_000:
+        parser.error("--fault-ms must be at least 1000 (faults are drawn after the first 500 ms)")
     validators = args.validators or [4, 7]
     mixes = args.mix or list(SWEEP_MIXES)
     if args.seed is not None:
-        configs = [RunConfig(args.seed, validators[0], mixes[0], block_time_ms=args.block_time)]
+        configs = [
+            RunConfig(
+                args.seed,
+                validators[0],
+                mixes[0],
+                fault_ms=args.fault_ms,
+                block_time_ms=args.block_time,
+            )
+        ]
     else:
-        configs = list(plan(args.seeds, args.start, validators, mixes))
+        configs = list(plan(args.seeds, args.start, validators, mixes, args.fault_ms))
     return report(configs)
 
 

@@ -1,9 +1,10 @@
 """Every fault the simulator can inject, named in one place, and the mixes that combine them.
 
 A run draws its faults from one ``Mix``; the summary counts what was injected by ``Fault``. The
-budget follows the model: crashes, pauses and network faults may hit any validator, while
-Byzantine behaviours, storage faults and whole-log loss together hit at most f validators (the
-``canary`` mix alone breaks that budget, to prove the checker can fail).
+budget follows the model: crashes, pauses, network faults, drifting clocks and clock steps within
+the drift bound may hit any validator, while Byzantine behaviours, storage faults, whole-log loss
+and clock steps beyond the bound together hit at most f validators (the ``canary`` mix alone
+breaks that budget, to prove the checker can fail).
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ class Fault(enum.StrEnum):
     CRASH = "proc.crash"  # stop, then restart from the log on disk
     PAUSE = "proc.pause"  # stop processing; messages and timers wait
     LOG_LOSS = "proc.log_loss"  # the whole log is gone; the validator rebuilds from peers
+    # Clocks of honest validators: a rate error, and steps that keep within the precision.
+    CLOCK_DRIFT = "clock.drift"  # runs fast or slow all run long
+    CLOCK_JUMP = "clock.jump"  # steps forward or back, staying within the drift bound
+    # A clock that steps beyond the drift bound makes its validator faulty (at most f).
+    CLOCK_JUMP_BEYOND = "clock.jump_beyond"
     # Storage, on a crashed validator's log (at most f validators).
     BIT_FLIP = "disk.bit_flip"
     TORN_WRITE = "disk.torn_write"
@@ -72,6 +78,9 @@ class Mix:
     log_losses: int = 0
     storage: int = 0  # storage faults (kinds in STORAGE_FAULTS) on faulty validators
     byzantine: tuple[Fault, ...] = ()  # behaviours the Byzantine validators draw from
+    drift: bool = False  # honest clocks run fast or slow (CLOCK_DRIFT)
+    clock_jumps: int = 0  # steps within the drift bound, on any validator (CLOCK_JUMP)
+    bad_clock_jumps: int = 0  # steps beyond it, on faulty validators (CLOCK_JUMP_BEYOND)
     extra_byzantine: int = 0  # beyond f: only the canary
     hostile: bool = False  # hostile clients (tests/sim/hostile.py) beside the honest ones
     expect_violation: bool = False
@@ -97,8 +106,19 @@ MIXES: dict[str, Mix] = {
             byzantine=BYZANTINE,
         ),
         Mix("hostile", loss=0.05, duplicate=0.1, delay=0.01, crashes=1, hostile=True),
+        Mix(
+            "clock",
+            loss=0.05,
+            duplicate=0.1,
+            delay=0.01,
+            episodes=1,
+            crashes=1,
+            drift=True,
+            clock_jumps=4,
+            bad_clock_jumps=1,
+        ),
         Mix("canary", byzantine=(Fault.TWINS,), extra_byzantine=1, expect_violation=True),
     )
 }
 
-SWEEP_MIXES = ("network", "process", "storage", "byzantine", "chaos", "hostile")
+SWEEP_MIXES = ("network", "process", "storage", "byzantine", "chaos", "hostile", "clock")

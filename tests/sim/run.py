@@ -47,6 +47,13 @@ START_MS = 1_700_000_000_000
 TICK_MS = 500
 CHECK_MS = 500
 BAD_CLOCK_MS = 60_000
+DRIFT_MS = 800
+"""The most an honest clock drifts over a whole run: its rate is scaled to the run's length, so
+drift matters in a short run and stays within the precision in a long one."""
+STEPPED_MS = 1_500
+"""The most an honest clock's skew plus its steps may put it off; with ``DRIFT_MS`` any two
+honest clocks stay within ``max_clock_drift_ms`` (5 s) of each other."""
+FAULT_MS = 15_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +61,7 @@ class RunConfig:
     seed: int
     n: int = 4
     mix: str = "network"
-    fault_ms: int = 15_000
+    fault_ms: int = FAULT_MS
     settle_ms: int = 60_000
     users: int = 4
     block_time_ms: int = 0
@@ -64,7 +71,7 @@ class RunConfig:
     def replay_command(self) -> str:
         return (
             f"python -m tests.sim --seed {self.seed} --validators {self.n} --mix {self.mix} "
-            f"--block-time {self.block_time_ms}"
+            f"--block-time {self.block_time_ms} --fault-ms {self.fault_ms}"
         )
 
 
@@ -146,6 +153,9 @@ class Simulation:
         self._stopped = False
         self.validators: list[SimValidator] = []
         self._build_validators(random.Random(f"{seed}/byzantine"))
+        self._clock_rng = random.Random(f"{seed}/clocks")  # apart, so other mixes keep their runs
+        if mix.drift:
+            self._drift_clocks()
         self.network.observers.append(self._watch_sync_responses)
 
     # ------------------------------------------------------------------ set-up
@@ -188,6 +198,13 @@ class Simulation:
         for v in self.validators:
             v.boot()
 
+    def _drift_clocks(self) -> None:
+        """Every validator's clock runs fast or slow by up to ``DRIFT_MS`` over the run."""
+        run_ms = self.config.fault_ms + self.config.settle_ms
+        for v in self.validators:
+            v.rate_ppm = self._clock_rng.randint(-DRIFT_MS, DRIFT_MS) * 1_000_000 // run_ms
+            self.faults[Fault.CLOCK_DRIFT] += v.rate_ppm != 0
+
     def honest(self) -> list[SimValidator]:
         return [v for v in self.validators if v.index not in self.byzantine]
 
@@ -201,7 +218,7 @@ class Simulation:
         self._trace.update(block.hash)
         if v.index in self.byzantine:
             return
-        latest_clock = self.scheduler.now + max(h.skew_ms for h in self.honest())
+        latest_clock = max(h.clock for h in self.honest())
         self.checker.on_honest_commit(str(v.endpoint), record, self.scheduler.now, latest_clock)
 
     def on_receipt(self, v: SimValidator, client: int, receipt: Receipt) -> None:
@@ -271,6 +288,12 @@ class Simulation:
         for _ in range(rng.randint(0, mix.storage)):
             kind = rng.choice(STORAGE_FAULTS)
             self._after(when(), kind, self._corrupt(rng.choice(faulty), kind))
+        for _ in range(rng.randint(0, mix.clock_jumps)):
+            victim = rng.randrange(self.config.n)
+            self._after(when(), Fault.CLOCK_JUMP, self._step_clock(victim, beyond=False))
+        for _ in range(rng.randint(0, mix.bad_clock_jumps)):
+            victim = rng.choice(faulty)
+            self._after(when(), Fault.CLOCK_JUMP_BEYOND, self._step_clock(victim, beyond=True))
         self._after(fault_ms, Fault.HEAL, self._heal)
 
     def _episode(self, kind: Fault, duration_ms: int) -> Callable[[], None]:
@@ -298,6 +321,27 @@ class Simulation:
 
     def _end_episode(self) -> None:
         self.network.cut = frozenset()
+
+    def _step_clock(self, index: int, beyond: bool) -> Callable[[], None]:
+        """Step a clock (and its twin's) forward or back. Within the bound: to a new skew of at
+        most ``STEPPED_MS``. Beyond it: by more than the drift bound, which makes the validator
+        faulty from then on (it was drawn from the faulty ones, so f still holds)."""
+
+        def step() -> None:
+            rng, bound = self._clock_rng, self.ctx.config.max_clock_drift_ms
+            if beyond:
+                change = rng.choice((-1, 1)) * rng.randint(bound + 1, BAD_CLOCK_MS)
+                self.byzantine.add(index)
+                kind = Fault.CLOCK_JUMP_BEYOND
+            else:
+                change = rng.randint(-STEPPED_MS, STEPPED_MS) - self._primary(index).skew_ms
+                kind = Fault.CLOCK_JUMP
+            for v in self.validators:
+                if v.index == index:
+                    v.skew_ms += change
+            self.faults[kind] += 1
+
+        return step
 
     def _primary(self, index: int) -> SimValidator:
         return next(v for v in self.validators if v.endpoint == Endpoint(index))

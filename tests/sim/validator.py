@@ -89,6 +89,10 @@ class SimValidator:
         self.identity = identity
         self.ctx = ctx
         self.skew_ms = skew_ms
+        """The clock's offset from virtual time at the start of the run (jumps move it)."""
+        self.rate_ppm = 0
+        """How fast the clock runs wrong, in millionths: it gains ``rate_ppm`` ms per 1,000 s."""
+        self._epoch_ms = ctx.scheduler.now
         self.behaviours = behaviours
         self.up = False
         self.paused_until: int | None = None
@@ -99,8 +103,13 @@ class SimValidator:
 
     @property
     def clock(self) -> int:
-        """This validator's local clock: virtual time plus its skew."""
-        return self.ctx.scheduler.now + self.skew_ms
+        """This validator's local clock: virtual time plus its skew plus its drift so far."""
+        return self.ctx.scheduler.now + self.offset_ms
+
+    @property
+    def offset_ms(self) -> int:
+        elapsed = self.ctx.scheduler.now - self._epoch_ms
+        return self.skew_ms + elapsed * self.rate_ppm // 1_000_000
 
     @property
     def byzantine(self) -> bool:
