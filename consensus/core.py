@@ -77,6 +77,8 @@ class _Height:
     waiting_to_propose: bool = False
     started_ms: int = 0
     own_messages: list[bytes] = field(default_factory=list)
+    helped_ms: dict[tuple[int, int], int] = field(default_factory=dict)
+    """(validator, round) → when this validator last sent that peer its votes of that round."""
 
 
 class ConsensusCore:
@@ -254,6 +256,30 @@ class ConsensusCore:
             return
         self._add_vote(vote, signed)
         self._seen(vote.validator, vote.round, out)
+        if vote.round < self._h.round:
+            self._help_behind(vote.validator, vote.round, now_ms, out)
+
+    def _help_behind(self, peer: int, round_: int, now_ms: int, out: list[Action]) -> None:
+        """A peer still votes in an earlier round of this height: send it this validator's own
+        votes of that round again (at most once per resend delay), so it can time out of that
+        round too. A validator repeats only its current round's messages, so without this,
+        after crashes, one validator a round ahead and two behind, the fourth silent (faulty,
+        or watching before it signs), stall for ever: the two never see a quorum of votes in
+        their round, nor f+1 validators in the next (found by the simulator)."""
+        h = self._h
+        if peer == self.index:
+            return
+        last = h.helped_ms.get((peer, round_))
+        if last is not None and now_ms - last < self._resend_delay_ms():
+            return
+        mine = [
+            votes[self.index]
+            for kind in (VoteKind.PREVOTE, VoteKind.PRECOMMIT)
+            if self.index in (votes := h.votes.get((kind, round_), {}))
+        ]
+        if mine:
+            h.helped_ms[(peer, round_)] = now_ms
+            out.extend(SendTo(peer, encode(signed)) for signed in mine)
 
     def _add_vote(self, vote: Vote, signed: SignedVote) -> None:
         h = self._h

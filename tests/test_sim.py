@@ -41,6 +41,11 @@ REGRESSIONS = [
     # After crashes the honest validators sat in rounds 0, 1 and 2, each seeing one peer ahead:
     # round skipping now counts every validator heard from at or above a round.
     RunConfig(30254, 4, "chaos"),
+    # After crashes one honest validator sat a round ahead and two behind it, with the fourth
+    # (Byzantine, then watching before it signs after a log loss) silent: none saw a quorum or
+    # f+1 validators ahead. A validator now sends a peer behind in rounds its votes of that
+    # round again.
+    RunConfig(220, 4, "chaos"),
 ]
 
 
@@ -112,3 +117,13 @@ def test_drifting_and_stepped_clocks_keep_the_block_time_invariants() -> None:
     assert result.faults[Fault.CLOCK_DRIFT] == 4
     assert result.faults[Fault.CLOCK_JUMP] == 4 and result.faults[Fault.CLOCK_JUMP_BEYOND] == 1
     assert result.height > 0
+
+
+def test_power_loss_takes_back_unsynced_heights_and_the_validator_catches_up() -> None:
+    """Right after a commit the log goes back to its last durable point (its last signing record
+    or receipt): committed heights are lost, fetched again from peers, and no validator that
+    kept its signing record ever signs twice (the run checks the evidence on the ledger)."""
+    result = run_seed(RunConfig(1, 4, "unsynced"))
+    assert result.ok, [v.detail for v in result.violations]
+    assert result.faults[Fault.CRASH_UNSYNCED] == 4
+    assert result.observed[Observed.UNSYNCED_LOST] == 2
