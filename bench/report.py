@@ -88,7 +88,14 @@ def _comparison_lines(c: Comparison) -> Iterator[str]:
     yield (
         f"  replay events/s    eventsourcing {c.eventsourcing_replay_per_s:>10,.0f}   "
         f"consortium {c.consortium_replay_per_s:>10,.0f}   "
-        f"x{c.consortium_replay_per_s / c.eventsourcing_replay_per_s:.2f}"
+        f"x{c.consortium_replay_per_s / c.eventsourcing_replay_per_s:.2f} (median of "
+        f"{len(c.replay_ratios)} in turn, x{min(c.replay_ratios):.2f}-"
+        f"x{max(c.replay_ratios):.2f})"
+    )
+    yield (
+        f"  replay per CPU s   eventsourcing {c.eventsourcing_replay_cpu_per_s:>10,.0f}   "
+        f"consortium {c.consortium_replay_cpu_per_s:>10,.0f}   "
+        f"x{c.consortium_replay_cpu_per_s / c.eventsourcing_replay_cpu_per_s:.2f}"
     )
 
 

@@ -34,6 +34,8 @@ def test_bench_runs_and_writes_json(tmp_path: Path, capsys) -> None:
     assert run["latency_p50_ms"] <= run["latency_p99_ms"]
     assert results["comparison"]["eventsourcing_replay_per_s"] > 0
     assert results["comparison"]["consortium_replay_per_s"] > 0
+    assert results["comparison"]["consortium_replay_cpu_per_s"] > 0
+    assert len(results["comparison"]["replay_ratios"]) == 5  # replays taken in turn
     assert png.stat().st_size > 1000
     assert "committed/s" in capsys.readouterr().out
 
