@@ -25,6 +25,8 @@ class Fault(enum.StrEnum):
     # Processes.
     CRASH = "proc.crash"  # stop, then restart from the log on disk
     PAUSE = "proc.pause"  # stop processing; messages and timers wait
+    CRASH_UNSYNCED = "proc.crash_unsynced"  # power loss right after a commit: back to the last
+    # durable point (signing record or receipt), losing the unsynced writes since
     LOG_LOSS = "proc.log_loss"  # the whole log is gone; the validator rebuilds from peers
     # Clocks of honest validators: a rate error, and steps that keep within the precision.
     CLOCK_DRIFT = "clock.drift"  # runs fast or slow all run long
@@ -50,6 +52,7 @@ class Observed(enum.StrEnum):
     DOUBLE_VOTE = "seen.double_vote"
     CORRUPTION_DETECTED = "seen.corruption_detected"
     REBUILT_FROM_PEERS = "seen.rebuilt_from_peers"
+    UNSYNCED_LOST = "seen.unsynced_heights_lost"  # committed heights a power loss took back
     EVIDENCE_ON_LEDGER = "seen.evidence_on_ledger"
 
 
@@ -75,6 +78,7 @@ class Mix:
     episodes: int = 0  # network partitions of the kinds in NETWORK_EPISODES
     crashes: int = 0
     pauses: int = 0
+    unsynced_crashes: int = 0  # crashes losing what was written since the last durable point
     log_losses: int = 0
     storage: int = 0  # storage faults (kinds in STORAGE_FAULTS) on faulty validators
     byzantine: tuple[Fault, ...] = ()  # behaviours the Byzantine validators draw from
@@ -107,6 +111,16 @@ MIXES: dict[str, Mix] = {
         ),
         Mix("hostile", loss=0.05, duplicate=0.1, delay=0.01, crashes=1, hostile=True),
         Mix(
+            "unsynced",
+            loss=0.1,
+            duplicate=0.1,
+            delay=0.02,
+            episodes=1,
+            crashes=1,
+            pauses=1,
+            unsynced_crashes=4,
+        ),
+        Mix(
             "clock",
             loss=0.05,
             duplicate=0.1,
@@ -121,4 +135,13 @@ MIXES: dict[str, Mix] = {
     )
 }
 
-SWEEP_MIXES = ("network", "process", "storage", "byzantine", "chaos", "hostile", "clock")
+SWEEP_MIXES = (
+    "network",
+    "process",
+    "storage",
+    "byzantine",
+    "chaos",
+    "hostile",
+    "clock",
+    "unsynced",
+)

@@ -153,7 +153,9 @@ class Simulation:
         self._stopped = False
         self.validators: list[SimValidator] = []
         self._build_validators(random.Random(f"{seed}/byzantine"))
-        self._clock_rng = random.Random(f"{seed}/clocks")  # apart, so other mixes keep their runs
+        # Faults added after the first mixes draw from their own stream: those mixes replay as
+        # they did.
+        self._later_rng = random.Random(f"{seed}/later faults")
         if mix.drift:
             self._drift_clocks()
         self.network.observers.append(self._watch_sync_responses)
@@ -202,7 +204,7 @@ class Simulation:
         """Every validator's clock runs fast or slow by up to ``DRIFT_MS`` over the run."""
         run_ms = self.config.fault_ms + self.config.settle_ms
         for v in self.validators:
-            v.rate_ppm = self._clock_rng.randint(-DRIFT_MS, DRIFT_MS) * 1_000_000 // run_ms
+            v.rate_ppm = self._later_rng.randint(-DRIFT_MS, DRIFT_MS) * 1_000_000 // run_ms
             self.faults[Fault.CLOCK_DRIFT] += v.rate_ppm != 0
 
     def honest(self) -> list[SimValidator]:
@@ -212,6 +214,8 @@ class Simulation:
 
     def on_commit(self, v: SimValidator, record: CommitRecord) -> None:
         block = record.committed.block
+        if v.keeping_durable_copy:  # armed: power goes once this commit's handler is done
+            self._after(0, "power loss", lambda: self._lose_power(v), v.endpoint)
         self._trace.update(
             b"c%d|%s|%d|" % (self.scheduler.now, str(v.endpoint).encode(), block.header.height)
         )
@@ -271,7 +275,7 @@ class Simulation:
         net.delay = rng.uniform(0, mix.delay)
 
         def when() -> int:
-            return rng.randint(500, max(600, fault_ms - 3_000))
+            return self._when(rng)
 
         for _ in range(rng.randint(0, mix.episodes)):
             kind = rng.choice(NETWORK_EPISODES)
@@ -288,13 +292,28 @@ class Simulation:
         for _ in range(rng.randint(0, mix.storage)):
             kind = rng.choice(STORAGE_FAULTS)
             self._after(when(), kind, self._corrupt(rng.choice(faulty), kind))
+        self._plan_later_faults(faulty)
+        self._after(fault_ms, Fault.HEAL, self._heal)
+
+    def _when(self, rng: random.Random) -> int:
+        """A time in the fault phase, early enough for the fault to end before healing."""
+        return rng.randint(500, max(600, self.config.fault_ms - 3_000))
+
+    def _plan_later_faults(self, faulty: list[int]) -> None:
+        """Power losses and clock steps, drawn from a stream of their own."""
+        rng, mix, n = self._later_rng, self.mix, self.config.n
+
+        def when() -> int:
+            return self._when(rng)
+
+        for _ in range(rng.randint(0, mix.unsynced_crashes)):
+            self._after(when(), "arm power loss", self._arm_power_loss(rng.randrange(n)))
         for _ in range(rng.randint(0, mix.clock_jumps)):
-            victim = rng.randrange(self.config.n)
+            victim = rng.randrange(n)
             self._after(when(), Fault.CLOCK_JUMP, self._step_clock(victim, beyond=False))
         for _ in range(rng.randint(0, mix.bad_clock_jumps)):
             victim = rng.choice(faulty)
             self._after(when(), Fault.CLOCK_JUMP_BEYOND, self._step_clock(victim, beyond=True))
-        self._after(fault_ms, Fault.HEAL, self._heal)
 
     def _episode(self, kind: Fault, duration_ms: int) -> Callable[[], None]:
         def start() -> None:
@@ -328,7 +347,7 @@ class Simulation:
         faulty from then on (it was drawn from the faulty ones, so f still holds)."""
 
         def step() -> None:
-            rng, bound = self._clock_rng, self.ctx.config.max_clock_drift_ms
+            rng, bound = self._later_rng, self.ctx.config.max_clock_drift_ms
             if beyond:
                 change = rng.choice((-1, 1)) * rng.randint(bound + 1, BAD_CLOCK_MS)
                 self.byzantine.add(index)
@@ -356,6 +375,25 @@ class Simulation:
             self._after(down_ms, "restart", self._restart(v))
 
         return crash
+
+    def _arm_power_loss(self, index: int) -> Callable[[], None]:
+        """The validator loses power right after its next commit, before it tells anyone."""
+
+        def arm() -> None:
+            v = self._primary(index)
+            if v.up and not v.keeping_durable_copy:
+                v.keep_durable_copy()
+
+        return arm
+
+    def _lose_power(self, v: SimValidator) -> None:
+        """The log goes back to its last durable point (at least its last signing record and
+        its last receipt); the validator restarts and fetches what it lost from its peers."""
+        if not v.up or not v.keeping_durable_copy:
+            return
+        self.faults[Fault.CRASH_UNSYNCED] += 1
+        self.ctx.observed[Observed.UNSYNCED_LOST] += v.crash_losing_unsynced()
+        self._after(self._later_rng.randint(300, 5_000), "restart", self._restart(v))
 
     def _pause(self, index: int, pause_ms: int) -> Callable[[], None]:
         def pause() -> None:
@@ -507,11 +545,13 @@ class Simulation:
                     location = v.log.locate(eid) if v.log is not None else None
                     if location is None or location.height != height:
                         self.violation("lost event", f"{eid.hex()[:12]} missing from {v.endpoint}")
-        evidence = max(
-            (sum(1 for _ in v.node.state.rows("validator_evidence")) for v in honest if v.node),
-            default=0,
-        )
-        self.ctx.observed[Observed.EVIDENCE_ON_LEDGER] += evidence
+        evidence = [
+            [row for _, row in v.node.state.rows("validator_evidence")] for v in honest if v.node
+        ]
+        self.ctx.observed[Observed.EVIDENCE_ON_LEDGER] += max(map(len, evidence), default=0)
+        for offender in sorted({row.validator for rows in evidence for row in rows}):
+            if offender not in self.faulty | self.byzantine:
+                self.violation("double vote", f"v{offender} signed twice, its signing record kept")
         self.ctx.observed[Observed.DOUBLE_VOTE] += sum(v.evidence_reported for v in honest)
         if self.hostile is not None:
             for code, count in self.hostile.answers.items():

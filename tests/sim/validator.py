@@ -6,13 +6,20 @@ validator's Byzantine behaviours, if any), timers are scheduler items, and the c
 time plus this validator's skew. There is no inbox, so the loop flushes after every input. A
 storage error stops the process. A crash drops everything in memory; a restart reopens the log on
 disk, which rebuilds the state and checks the hash chain.
+
+The logs are opened without syncing, so a crash may also lose the writes since the last durable
+point (``crash_losing_unsynced``). The durable points are what the validator told anyone: every
+signing record (the log syncs it before the signature leaves) and every receipt with a height
+(a committed event acknowledged to its client). Between them a validator commits blocks it got
+from peers or that hold none of its clients' events, and writes refusal records; a crash there
+may take those back, and the validator must fetch the blocks again.
 """
 
 from __future__ import annotations
 
 import shutil
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -46,6 +53,19 @@ class Behaviour(Protocol):
 
     def tick(self, v: SimValidator) -> None:
         """Called every ``TICK_MS`` while the validator is up."""
+
+
+class WatchedLog(EventLog):
+    """The production log, telling its validator after each signing record it wrote."""
+
+    def __init__(self, path: Path, genesis: Genesis, on_signed: Callable[[], None]) -> None:
+        super().__init__(path, genesis, durable=False)
+        self._on_signed = on_signed
+
+    def record_signed(self, records: Sequence[tuple[int, bytes, bytes]]) -> None:
+        super().record_signed(records)
+        if records:
+            self._on_signed()
 
 
 class Hooks(Protocol):
@@ -100,6 +120,9 @@ class SimValidator:
         self.generation = 0
         self.loop: ValidatorLoop | None = None
         self._reported_before = 0
+        self._durable_height = 0
+        self.keeping_durable_copy = False
+        """Copy the log's file at each durable point, so a crash can lose what came after."""
 
     @property
     def clock(self) -> int:
@@ -141,6 +164,8 @@ class SimValidator:
         """What an operator does with a log that fails its checks: set it aside, start empty."""
         self.crash()
         shutil.rmtree(self.path, ignore_errors=True)
+        self._durable_copy.unlink(missing_ok=True)
+        self.keeping_durable_copy = False
         self.generation += 1
         self.ctx.observed[Observed.REBUILT_FROM_PEERS] += 1
         self.boot()
@@ -151,7 +176,7 @@ class SimValidator:
             self.index,
             self.identity,
             ctx.genesis,
-            EventLog(self.path, ctx.genesis, durable=False),
+            WatchedLog(self.path, ctx.genesis, self._at_durable_point),
             ctx.ruleset,
             ctx.config,
             ctx.settings,
@@ -171,6 +196,29 @@ class SimValidator:
         self.up = False
         self.loop = None
 
+    def keep_durable_copy(self) -> None:
+        """From now on keep the log's file as of its last durable point (now, to begin with)."""
+        self.keeping_durable_copy = True
+        self._at_durable_point()
+
+    def crash_losing_unsynced(self) -> int:
+        """Crash as power loss would: the file goes back to the last durable point. Returns how
+        many committed heights that took back."""
+        lost = self.height - self._durable_height
+        self.crash()
+        self.keeping_durable_copy = False
+        self._durable_copy.replace(self.path / "data.mdb")
+        return lost
+
+    @property
+    def _durable_copy(self) -> Path:
+        return self.path.with_name(f"{self.generation}.durable.mdb")
+
+    def _at_durable_point(self) -> None:
+        if self.keeping_durable_copy and self.loop is not None:
+            shutil.copyfile(self.path / "data.mdb", self._durable_copy)
+            self._durable_height = self.height
+
     # -------------------------------------------------------------------- inputs
 
     def deliver(self, sender: int, payload: bytes) -> None:
@@ -183,6 +231,8 @@ class SimValidator:
 
     def submit(self, envelope: bytes, client: int) -> None:
         def answer(receipt: Receipt) -> None:
+            if receipt.height is not None:
+                self._at_durable_point()  # the client now holds an acknowledgement
             self.ctx.hooks.on_receipt(self, client, receipt)
 
         self._guard(lambda: self._loop.submit(envelope, answer))
