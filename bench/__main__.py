@@ -38,6 +38,7 @@ from consortium.bench.workload import (
     run_workload,
     sharing_config,
 )
+from consortium.commands import output_file, positive_float, positive_int
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,13 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--validators",
-        type=int,
+        type=positive_int,
         nargs="+",
         default=[4],
         help="consortium sizes to run (default: 4)",
     )
     parser.add_argument(
-        "--events", type=int, default=20_000, help="events per run (default: %(default)s)"
+        "--events", type=positive_int, default=20_000, help="events per run (default: %(default)s)"
     )
     parser.add_argument(
         "--workload",
@@ -66,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--rates",
-        type=float,
+        type=positive_float,
         nargs="*",
         default=[],
         help="also run at these offered loads, events/s, to read latency",
@@ -110,26 +111,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--repeat",
-        type=int,
+        type=positive_int,
         default=1,
         metavar="N",
         help="run each test N times and report each figure's median, with the spread of "
         "throughput and latency (default: %(default)s)",
     )
-    parser.add_argument("--json", type=Path, help="write machine-readable results here")
-    parser.add_argument("--plot", type=Path, help="draw throughput and latency to this PNG")
+    parser.add_argument("--json", type=output_file, help="write machine-readable results here")
+    parser.add_argument("--plot", type=output_file, help="draw throughput and latency to this PNG")
     parser.add_argument(
         "--soak",
-        type=float,
+        type=positive_float,
         metavar="SECONDS",
         help="instead of the throughput runs: a steady load for SECONDS, sampling memory",
     )
     parser.add_argument(
-        "--soak-rate", type=float, default=1000, help="offered events/s during --soak (1000)"
+        "--soak-rate",
+        type=positive_float,
+        default=1000,
+        help="offered events/s during --soak (1000)",
     )
     parser.add_argument(
         "--overload",
-        type=float,
+        type=positive_float,
         metavar="SECONDS",
         help="instead of the throughput runs: host threads submitting flat out for SECONDS; "
         "memory, refusals by code, unanswered submissions, and whether the chain is live after",
@@ -169,8 +173,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         sharing_config(args.sharing, durable, bounds)
     except ValueError as exc:
         _parser().error(f"{exc}; choose other --block-events or --block-time")
-    if args.repeat < 1:
-        _parser().error(f"--repeat is {args.repeat}; give 1 or more runs per test")
     if args.overload:
         return _report_overload(overload(args.overload, _say), args.json)
     if args.soak:

@@ -99,3 +99,27 @@ def test_the_plot_draws_latency_only_when_rates_were_given(tmp_path: Path) -> No
     assert saturated_only == ["Throughput at saturation"]
     both = plot([run(None), run(1000.0)], raw, tmp_path / "b.png")
     assert both == ["Throughput at saturation", "Latency against offered load"]
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["--events", "-1"],
+        ["--events", "0"],
+        ["--validators", "0"],
+        ["--rates", "-5"],
+        ["--rates", "nan"],
+        ["--overload", "-5"],
+        ["--soak", "0"],
+        ["--json", "/nonexistent-directory/results.json"],
+        ["--plot", "."],
+    ],
+)
+def test_bad_arguments_are_refused_before_any_run(
+    arguments: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each was a traceback, a run that never ended or a run of negative length."""
+    with pytest.raises(SystemExit) as exited:
+        main(arguments)
+    assert exited.value.code == 2
+    assert "error: argument" in capsys.readouterr().err
