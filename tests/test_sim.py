@@ -127,3 +127,14 @@ def test_power_loss_takes_back_unsynced_heights_and_the_validator_catches_up() -
     assert result.ok, [v.detail for v in result.violations]
     assert result.faults[Fault.CRASH_UNSYNCED] == 1
     assert result.observed[Observed.UNSYNCED_LOST] == 1
+
+
+def test_every_business_process_runs_beside_the_payments() -> None:
+    """The benchmark's insurance, restitution, rebate and personal-data generators drive clients
+    of their own: the set-up commits, and every stream's events are accepted."""
+    result = run_seed(RunConfig(0, 4, "workflows"))
+    assert result.ok, [v.detail for v in result.violations]
+    assert result.observed["workflow set-up ok"] == 137
+    for process in ("insurance", "restitution", "rebate", "private_data"):
+        assert result.observed[f"workflow {process} ok"] > 0, process
+    assert not [k for k in result.observed if k.startswith("workflow") and not k.endswith(" ok")]

@@ -86,6 +86,7 @@ class Mix:
     clock_jumps: int = 0  # steps within the drift bound, on any validator (CLOCK_JUMP)
     bad_clock_jumps: int = 0  # steps beyond it, on faulty validators (CLOCK_JUMP_BEYOND)
     extra_byzantine: int = 0  # beyond f: only the canary
+    workflows: bool = False  # insurance, restitution, rebate and personal data beside payments
     hostile: bool = False  # hostile clients (tests/sim/hostile.py) beside the honest ones
     expect_violation: bool = False
 
@@ -119,6 +120,9 @@ MIXES: dict[str, Mix] = {
             crashes=1,
             pauses=1,
             unsynced_crashes=4,
+        ),
+        Mix(
+            "workflows", loss=0.1, duplicate=0.2, delay=0.02, episodes=1, crashes=2, workflows=True
         ),
         Mix(
             "clock",

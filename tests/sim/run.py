@@ -23,6 +23,7 @@ from consortium.events.genesis import Genesis, GenesisParticipant, GenesisValida
 from consortium.events.identity import Identity
 from consortium.events.wire import SyncResponse, decode_peer_message
 from consortium.ledger.node import CommitRecord, NodeSettings
+from consortium.rules.restitution import RESTITUTION_WORKFLOWS
 from consortium.rules.rulebook import RULESET
 from consortium.storage.errors import LogCorruptError
 from tests.sim.byzantine import behaviour_for
@@ -41,7 +42,15 @@ from tests.sim.network import Network
 from tests.sim.scheduler import Deliver, Endpoint, Fire, Scheduler, Task
 from tests.sim.storage_faults import corrupt
 from tests.sim.validator import Behaviour, Context, SimValidator
-from tests.sim.workload import ORGANISATION, TOKEN, Workload, genesis_participants, identities
+from tests.sim.workflows import WORKFLOW_CLIENT, Workflows
+from tests.sim.workload import (
+    ORGANISATION,
+    RETRY_MS,
+    TOKEN,
+    Workload,
+    genesis_participants,
+    identities,
+)
 
 START_MS = 1_700_000_000_000
 TICK_MS = 500
@@ -97,20 +106,30 @@ def validator_identities(n: int) -> list[Identity]:
     ]
 
 
+def chain_id(n: int) -> str:
+    return f"sim-{n}"
+
+
 def build_genesis(
-    n: int, users: int, hostile: bool = False
+    n: int, users: int, hostile: bool = False, workflows: Workflows | None = None
 ) -> tuple[Genesis, Identity, list[Identity]]:
-    """``hostile``: Mallory is registered too (an issuer of the simulation's organisation)."""
+    """``hostile``: Mallory is registered too (an issuer of the simulation's organisation).
+    ``workflows``: the parties of the other business processes, their token and the
+    restitution workflows."""
     issuer, people = identities(users)
     participants, tokens = genesis_participants(issuer, people)
     if hostile:
         mallory = hostile_identities()[0]
         participants += (GenesisParticipant("mallory", ORGANISATION, "issuer", mallory.public_key),)
+    if workflows is not None:
+        participants += workflows.participants
+        tokens += (workflows.token,)
     validators = tuple(
         GenesisValidator(v.name, f"org-{i}", v.public_key)
         for i, v in enumerate(validator_identities(n))
     )
-    genesis = Genesis(f"sim-{n}", START_MS, validators, participants, tokens)
+    flows = RESTITUTION_WORKFLOWS if workflows is not None else ()
+    genesis = Genesis(chain_id(n), START_MS, validators, participants, tokens, flows)
     return genesis, issuer, people
 
 
@@ -126,7 +145,18 @@ class Simulation:
         self.faults: Counter[str] = Counter()
         self.scheduler = Scheduler(START_MS)
         self.network = Network(self.scheduler, random.Random(f"{seed}/net"), self.faults, config.n)
-        genesis, issuer, users = build_genesis(config.n, config.users, mix.hostile)
+        self.workflows = (
+            Workflows(
+                chain_id(config.n),
+                ORGANISATION,
+                random.Random(f"{seed}/workflows"),
+                config.n,
+                RETRY_MS,
+            )
+            if mix.workflows
+            else None
+        )
+        genesis, issuer, users = build_genesis(config.n, config.users, mix.hostile, self.workflows)
         consensus = ConsensusConfig(
             genesis.chain_id, genesis.validator_keys, block_time_ms=config.block_time_ms
         )
@@ -234,7 +264,11 @@ class Simulation:
             return
         if receipt.height is None:
             return
-        if self.workload.on_receipt(client, receipt.event_id) and v.index not in self.byzantine:
+        if client >= WORKFLOW_CLIENT:
+            acknowledged = self.workflows is not None and self.workflows.on_receipt(client, receipt)
+        else:
+            acknowledged = self.workload.on_receipt(client, receipt.event_id)
+        if acknowledged and v.index not in self.byzantine:
             self.checker.on_receipt(receipt.event_id, receipt.height)
 
     def on_stopped(self, v: SimValidator, error: Exception) -> None:
@@ -443,6 +477,8 @@ class Simulation:
 
     def _close_workload(self) -> None:
         self.workload.open = False
+        if self.workflows is not None:
+            self.workflows.open = False
 
     # -------------------------------------------------------------------- loop
 
@@ -455,8 +491,11 @@ class Simulation:
         self._after(period_ms, label, again)
 
     def _submit(self, index: int, envelope: bytes, client: int) -> None:
+        self._submit_many(index, [envelope], client)
+
+    def _submit_many(self, index: int, envelopes: list[bytes], client: int) -> None:
         v = self._primary(index)
-        self._after(2, "submit", lambda: v.submit(envelope, client) if v.up else None, v.endpoint)
+        self._after(2, "submit", lambda: v.submit(envelopes, client) if v.up else None, v.endpoint)
 
     def _tick(self) -> None:
         for v in self.validators:
@@ -471,9 +510,13 @@ class Simulation:
         elif self.workload.idle:
             self.workload.nudge(self.scheduler.now, self._submit)  # live traffic goes on
 
+    @property
+    def _idle(self) -> bool:
+        return self.workload.idle and (self.workflows is None or self.workflows.idle)
+
     def _converged(self) -> bool:
         honest = self.honest()
-        if not self.workload.idle or not all(v.up and v.node is not None for v in honest):
+        if not self._idle or not all(v.up and v.node is not None for v in honest):
             return False
         heads = {(v.log.head_height, v.log.head_hash) for v in honest if v.log is not None}
         digests = {v.node.state.table_digests() for v in honest if v.node is not None}
@@ -486,6 +529,13 @@ class Simulation:
             "workload",
             lambda: self.workload.step(self.scheduler.now, self._submit),
         )
+        if self.workflows is not None:
+            flows = self.workflows
+            self._every(
+                Workload.STEP_MS,
+                "workflows",
+                lambda: flows.step(self.scheduler.now, self._submit_many),
+            )
         if self.hostile is not None:
             hostile = self.hostile
             self._every(
@@ -538,7 +588,7 @@ class Simulation:
                 self.violation(
                     "convergence",
                     f"honest validators did not converge within {self.config.settle_ms} ms of "
-                    f"healing (heights {heights}, workload idle {self.workload.idle})",
+                    f"healing (heights {heights}, workload idle {self._idle})",
                 )
             for eid, height in sorted(self.checker.acknowledged.items()):
                 for v in honest:
@@ -553,6 +603,9 @@ class Simulation:
             if offender not in self.faulty | self.byzantine:
                 self.violation("double vote", f"v{offender} signed twice, its signing record kept")
         self.ctx.observed[Observed.DOUBLE_VOTE] += sum(v.evidence_reported for v in honest)
+        if self.workflows is not None:
+            for code, count in self.workflows.answers.items():
+                self.ctx.observed[f"workflow {code}"] += count
         if self.hostile is not None:
             for code, count in self.hostile.answers.items():
                 self.ctx.observed[f"hostile {code}"] += count

@@ -229,13 +229,19 @@ class SimValidator:
     def fire(self, timeout: Timeout) -> None:
         self._guard(lambda: self._loop.on_timeout(timeout))
 
-    def submit(self, envelope: bytes, client: int) -> None:
+    def submit(self, envelopes: list[bytes], client: int) -> None:
+        """Events handed over at once, in order: one flush, so one gossip batch keeps it."""
+
         def answer(receipt: Receipt) -> None:
             if receipt.height is not None:
                 self._at_durable_point()  # the client now holds an acknowledgement
             self.ctx.hooks.on_receipt(self, client, receipt)
 
-        self._guard(lambda: self._loop.submit(envelope, answer))
+        def intake() -> None:
+            for envelope in envelopes:
+                self._loop.submit(envelope, answer)
+
+        self._guard(intake)
 
     def tick(self) -> None:
         for behaviour in self.behaviours:
