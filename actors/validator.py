@@ -294,6 +294,7 @@ class ValidatorActor(pykka.ThreadingActor):
             changed = f"{count} row(s) of {damage.table} ({listed})"
             if unreadable is not None:
                 changed += f", and the damaged rows from there on could not be read: {unreadable}"
+        node.log.release_state_rows(damaged.committed_rows)
         log.warning(
             "validator %d: state rebuilt from the log at height %d; it changed %s",
             self.index,

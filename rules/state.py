@@ -113,6 +113,12 @@ class State(StateView):
         # Every read of an execution lands here: binding the store's method skips one call.
         self.get = self._rows.get  # type: ignore[method-assign]
 
+    @property
+    def committed_rows(self) -> CommittedRows:
+        """Where the committed rows are read from: a log's reader to release once this state
+        is replaced (``EventLog.release_state_rows``)."""
+        return self._rows
+
     def get(self, table: str, key: bytes) -> Any:
         return self._rows.get(table, key)
 

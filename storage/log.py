@@ -507,6 +507,13 @@ class EventLog:
         self._state_readers.append(reader)
         return reader
 
+    def release_state_rows(self, reader: object) -> None:
+        """Close a reader of a state that was replaced (rebuilt after damage) and forget it:
+        its snapshot would otherwise keep LMDB from reusing any page freed after it."""
+        if isinstance(reader, StoredRows) and reader in self._state_readers:
+            self._state_readers.remove(reader)
+            reader.close()
+
     def intake_rejections(self) -> list[IntakeRejection]:
         """The refusals kept, oldest first: those stored and those not written yet."""
         with self._env.begin(db=self._db["intake"]) as txn:

@@ -245,6 +245,10 @@ def test_a_running_validator_repairs_a_damaged_row_and_agrees_with_its_peers(
         assert len(balances) == 1
         for v in range(3):
             assert _progress_of(c, v).damage_found == 0
+        # The damaged state's reader was released: the new state's and the scrubber's remain.
+        readers = c.inspect(lambda node: list(node.log._state_readers), 3)
+        assert len(readers) == 2
+        assert c.inspect(lambda node: node.state.committed_rows in node.log._state_readers, 3)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("table accounts" in m and "height" in m for m in warnings), warnings
     assert any("rebuilt" in m and f"1 row(s) of accounts ({key.hex()})" in m for m in warnings)
