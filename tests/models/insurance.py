@@ -204,25 +204,28 @@ class InsuranceModel:
         self._assign(order, provider, time_ms)
         return Code.OK
 
-    def accept(self, order_id: bytes, author: bytes, time_ms: int) -> Code:
+    def _held(self, order_id: bytes, author: bytes, status: str) -> ModelOrder | Code:
+        """The order, if ``author`` holds it and it is in ``status``; else the refusal."""
         order = self.orders.get(order_id)
         if order is None:
             return Code.NOT_FOUND
         if (code := self._holder_code(order, author)) is not Code.OK:
             return code
-        if order.status != "assigned":
+        if order.status != status:
             return Code.WRONG_STATE
+        return order
+
+    def accept(self, order_id: bytes, author: bytes, time_ms: int) -> Code:
+        order = self._held(order_id, author, "assigned")
+        if isinstance(order, Code):
+            return order
         self._move(order, "accepted", time_ms)
         return Code.OK
 
     def decline(self, order_id: bytes, author: bytes, time_ms: int) -> Code:
-        order = self.orders.get(order_id)
-        if order is None:
-            return Code.NOT_FOUND
-        if (code := self._holder_code(order, author)) is not Code.OK:
-            return code
-        if order.status != "assigned":
-            return Code.WRONG_STATE
+        order = self._held(order_id, author, "assigned")
+        if isinstance(order, Code):
+            return order
         order.declined.add(author)
         self._pass_on(order, time_ms)
         return Code.OK
@@ -239,13 +242,9 @@ class InsuranceModel:
         return Code.OK
 
     def complete(self, order_id: bytes, author: bytes, cost: int, time_ms: int) -> Code:
-        order = self.orders.get(order_id)
-        if order is None:
-            return Code.NOT_FOUND
-        if (code := self._holder_code(order, author)) is not Code.OK:
-            return code
-        if order.status != "accepted":
-            return Code.WRONG_STATE
+        order = self._held(order_id, author, "accepted")
+        if isinstance(order, Code):
+            return order
         policy = self.policies[order.policy]
         _, free = policy.free(order.service)
         order.covered = min(cost, order.reserved + free)
