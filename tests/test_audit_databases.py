@@ -20,7 +20,7 @@ import pytest
 from consortium.audit.verify import AuditReport, audit
 from consortium.cli import main
 from consortium.events.codec import encode
-from consortium.storage.records import IntakeRejection
+from consortium.storage.records import IntakeRejection, frame
 from tests.audit_fixtures import copy_validator, open_raw, reframe, tiny_ledger
 
 HEIGHT = (1).to_bytes(8, "big")
@@ -229,4 +229,22 @@ def test_a_log_of_an_older_format_is_named_as_such(base: Path, tmp_path: Path, c
         txn.put(b"genesis", zlib.crc32(genesis).to_bytes(4, "big") + genesis, db=meta)
     env.close()
     assert main(["audit", str(path)]) == 2
+    assert "format 'consortium-log/4'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["audit", "replay", "export", "diff", "prove"])
+def test_every_reader_refuses_a_log_labelled_with_another_format(
+    base: Path, tmp_path: Path, capsys, command: str
+) -> None:
+    """Even when its records still read: the label alone decides, before any record is used
+    (replay, export, diff and prove used to go on)."""
+    path = tmp_path / "labelled"
+    shutil.copytree(base, path)
+    env = open_raw(path)
+    with env.begin(write=True) as txn:
+        meta = env.open_db(b"meta", txn=txn)
+        txn.put(b"format", frame(b"meta", b"format", b"consortium-log/4"), db=meta)
+    env.close()
+    extra = {"diff": [str(base)], "prove": ["--consistency", "1", "2"]}.get(command, [])
+    assert main([command, str(path), *extra]) == 2
     assert "format 'consortium-log/4'" in capsys.readouterr().err

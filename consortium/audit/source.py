@@ -78,6 +78,7 @@ class LogSource:
                     raise AuditSourceError(
                         f"{self.path} is not a consortium log: it has no {name!r} database"
                     )
+            self._refuse_other_format()  # every reader of the log, before any record
             self.genesis: Genesis = self._stored_genesis()
         except BaseException:
             self._env.close()
@@ -104,8 +105,8 @@ class LogSource:
         name = payload("meta", b"format", raw) or raw
         if name != FORMAT and name.startswith(b"consortium-log/") and name[15:].isdigit():
             raise AuditSourceError(
-                f"{self.path} holds a log of format {name.decode()!r}; this version audits "
-                f"{FORMAT.decode()!r}. Audit it with the version of consortium that wrote it"
+                f"{self.path} holds a log of format {name.decode()!r}; this version reads "
+                f"{FORMAT.decode()!r}. Read it with the version of consortium that wrote it"
             )
 
     def _open_db(self, name: str) -> lmdb._Database | None:
