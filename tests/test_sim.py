@@ -1,8 +1,8 @@
 """The deterministic simulation in CI: a bounded sweep, the canary, replay, and found bugs.
 
 The long sweep is ``python -m tests.sim --seeds 10000``; CI runs ``CONSORTIUM_SIM_SEEDS``
-(default 120, ten of each of the twelve (n, mix) pairs) seeds across every fault mix for n = 4
-and n = 7.
+(default 120, six or seven of each of the eighteen (n, mix) pairs) seeds across every fault
+mix for n = 4 and n = 7.
 """
 
 from __future__ import annotations

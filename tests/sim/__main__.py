@@ -4,7 +4,7 @@ Examples::
 
     python -m tests.sim --seeds 10000                  # the long sweep, n = 4 and n = 7
     python -m tests.sim --seed 42 --validators 4 --mix chaos   # replay one seed
-    python -m tests.sim --seeds 13 --validators 13 --fault-ms 600000   # thousands of heights
+    python -m tests.sim --seeds 9 --validators 13 --fault-ms 300000   # n = 13, long runs
 
 Exit status 1 when any run broke an invariant (or a canary run did not), with the seed and the
 command that replays it.
