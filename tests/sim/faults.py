@@ -148,4 +148,5 @@ SWEEP_MIXES = (
     "hostile",
     "clock",
     "unsynced",
+    "workflows",
 )
