@@ -16,13 +16,26 @@ log = get_logger(__name__)
 
 
 class SigningWatch:
-    def __init__(self, config: ConsensusConfig, index: int, since_ms: int, height: int) -> None:
+    def __init__(
+        self,
+        config: ConsensusConfig,
+        index: int,
+        since_ms: int,
+        height: int,
+        log_created_ms: int | None = None,
+    ) -> None:
         """``height``: the one the validator resumes at. At height 1 (an empty log) the watch
         waits to see how old block 1 is before it holds anything back: every validator of a
-        new chain starts with an empty log, and all of them waiting none would ever sign."""
+        new chain starts with an empty log, and all of them waiting none would ever sign.
+        ``log_created_ms``: when the validator first started on its log, which block 1 is held
+        against (default: now). A validator that started with the chain, crashed before block
+        1 reached it and came back later has an old log, not a lost one: held against its
+        restart, it would watch, and with one more validator down nothing would commit again
+        (found by the simulator)."""
         self._config = config
         self._index = index
         self._since_ms = since_ms
+        self._log_created_ms = since_ms if log_created_ms is None else log_created_ms
         self._armed = height > 1
         self._remaining = config.double_sign_check_heights
 
@@ -41,7 +54,7 @@ class SigningWatch:
         to the precision ahead) and certified without this validator."""
         header, config = committed.block.header, self._config
         if not self._armed:
-            earliest = self._since_ms - config.max_clock_drift_ms - config.message_delay_ms
+            earliest = self._log_created_ms - config.max_clock_drift_ms - config.message_delay_ms
             self._armed = header.time_ms < earliest
             if not self._armed:
                 log.info("validator %d: a new chain; signing without a record", self._index)

@@ -129,6 +129,10 @@ class ValidatorLoop:
             self.node = LedgerNode(
                 index, genesis, ruleset, event_log, settings, verify, shared_executions
             )
+            log_created_ms = event_log.created_ms()
+            if log_created_ms is None:
+                log_created_ms = clock()
+                event_log.mark_created(log_created_ms)
         except Exception:
             event_log.close()
             raise
@@ -139,7 +143,7 @@ class ValidatorLoop:
         if lock is not None:
             self.core.restore_lock(lock)
         if not self.sign_guard.has_signing_record(self.core.height - 1):
-            self.core.watch_before_signing(clock())
+            self.core.watch_before_signing(clock(), log_created_ms)
         self._outbox = outbox
         self._timers = timers
         self._clock = clock

@@ -80,9 +80,11 @@ _GENESIS = b"genesis"
 _STATE_HEIGHT = b"state_height"
 _ID_COUNT = b"event_ids"
 _SIGNED_COUNT = b"signed_records"
-META_KEYS = frozenset({_FORMAT, _GENESIS, _STATE_HEIGHT, _ID_COUNT, _SIGNED_COUNT})
+_CREATED = b"created_ms"
+META_KEYS = frozenset({_FORMAT, _GENESIS, _STATE_HEIGHT, _ID_COUNT, _SIGNED_COUNT, _CREATED})
 """Every key ``meta`` may hold; any other is damage. ``event_ids`` and ``signed_records`` count
-the records of ``ids`` and ``signed``, each a big-endian u64."""
+the records of ``ids`` and ``signed``, each a big-endian u64; ``created_ms`` is when the
+validator first started on this log, by its clock (``mark_created``)."""
 _LOCATION_BYTES = 12  # height (8) and index in the block (4)
 ZERO_HASH = bytes(32)
 
@@ -635,6 +637,27 @@ class EventLog:
             txn.drop(self._db["state"], delete=False)
             txn.drop(self._db["tables"], delete=False)
             self._write_state(txn, height, encoded, table_lanes)
+
+        self._write(write)
+
+    def created_ms(self) -> int | None:
+        """When the validator first started on this log (None: never recorded)."""
+        payload = self._meta(_CREATED)
+        if payload is None:
+            return None
+        if len(payload) != 8:
+            raise LogCorruptError(None, "the meta record 'created_ms' is not 8 bytes")
+        return int.from_bytes(payload, "big")
+
+    def mark_created(self, time_ms: int) -> None:
+        """Record, once, when the validator first started on this log: a log that is new when
+        block 1 is, was there from the chain's start; one newer than block 1 replaced a lost
+        one (the double-sign check, docs/consensus.md rule 11)."""
+
+        def write(txn: lmdb.Transaction) -> None:
+            if txn.get(_CREATED, db=self._db["meta"]) is None:
+                record = frame(b"meta", _CREATED, max(0, time_ms).to_bytes(8, "big"))
+                txn.put(_CREATED, record, db=self._db["meta"])
 
         self._write(write)
 

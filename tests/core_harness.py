@@ -145,17 +145,24 @@ class MemoryNetwork:
     def crash(self, i: int) -> None:
         self.down.add(i)
 
-    def restart(self, i: int, lost_record: bool = False, wipe: bool = False) -> None:
+    def restart(
+        self,
+        i: int,
+        lost_record: bool = False,
+        wipe: bool = False,
+        log_created_ms: int | None = None,
+    ) -> None:
         """Restart from the app's committed chain: the in-memory stand-in for a log on disk.
         ``wipe`` loses the chain too (the whole log); ``lost_record`` tells the core its signing
-        record is gone, as the shell does when the sign guard finds none."""
+        record is gone, as the shell does when the sign guard finds none; ``log_created_ms``:
+        when the log it restarts on was first started (default: now, a new log)."""
         self.down.discard(i)
         self.incarnations[i] += 1
         if wipe:
             self.apps[i] = MemoryApp("core-test")
         self.cores[i] = self._core(i)
         if lost_record:
-            self.cores[i].watch_before_signing(self.now)
+            self.cores[i].watch_before_signing(self.now, log_created_ms)
         self._carry_out(i, self.cores[i].start(self.now))
 
     def _push(self, due: int, kind: str, target: int, sender: int, payload: object) -> None:

@@ -63,6 +63,24 @@ def test_a_validator_that_lost_its_whole_log_catches_up_before_it_signs() -> Non
     assert {h for h in _signed_heights(net, WATCHER, since) if h > 1} == {8}
 
 
+def test_a_validator_back_on_the_empty_log_it_started_the_chain_with_does_not_watch() -> None:
+    """It crashed before block 1 reached it, so its log is empty and holds no signing record,
+    but the log is as old as the chain: it never signed anything it forgot. Held against its
+    restart instead, block 1 looked old and it watched; with another validator down nothing
+    would commit again (the simulator's process seed 1917)."""
+    net = MemoryNetwork(4, timeouts=PRECISION)
+    started = net.now
+    net.crash(WATCHER)
+    net.commit_in_turn(5, among=(0, 1, 2))
+    net.advance_to(net.now + 10_000)
+    net.restart(WATCHER, lost_record=True, log_created_ms=started)
+    assert net.run_until(lambda: net.heights()[WATCHER] == 5)
+    assert not net.cores[WATCHER].watching
+    since = len(net.signed[WATCHER])
+    net.commit_in_turn(1)
+    assert set(_signed_heights(net, WATCHER, since)) == {6}
+
+
 def test_a_new_chain_of_validators_without_records_still_commits() -> None:
     """Every validator of a new chain has an empty log: height 1 is not held back, and a
     block 1 as recent as a timely one ends the watch, or nobody would ever sign."""
