@@ -121,13 +121,19 @@ class ConsensusCore:
             vote = Vote(VoteKind.PREVOTE, self.height, proof.round, block_hash, prevote.validator)
             self._add_vote(vote, SignedVote(encode(vote), prevote.signature))
 
-    def watch_before_signing(self, now_ms: int, log_created_ms: int | None = None) -> None:
-        """The signing record is missing (a lost log): sign nothing until
+    def watch_before_signing(
+        self, now_ms: int, log_created_ms: int | None = None, first_block_ms: int | None = None
+    ) -> None:
+        """The signing record is missing: if the log may replace a lost one (first started
+        later than block 1, ``first_block_ms`` when the log holds it), sign nothing until
         ``double_sign_check_heights`` blocks proposed from now on are committed without this
         validator's signature, for it may have signed at the heights it resumes at. Not when
         the others are fewer than a quorum (n < 4): no block would ever commit without it."""
         if self.config.double_sign_check_heights > 0 and self.config.quorum < self.config.n:
-            self._watch = SigningWatch(self.config, self.index, now_ms, self.height, log_created_ms)
+            watch = SigningWatch(self.config, self.index, now_ms, log_created_ms)
+            if first_block_ms is not None:
+                watch.first_block(first_block_ms)
+            self._watch = None if watch.over else watch
 
     @property
     def watching(self) -> bool:

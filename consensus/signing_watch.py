@@ -15,29 +15,45 @@ from consortium.events.logs import get_logger
 log = get_logger(__name__)
 
 
+def log_as_old_as_chain(config: ConsensusConfig, log_created_ms: int, first_block_ms: int) -> bool:
+    """Whether a log was first started no later than a timely block 1 allows: then it is the
+    validator's original log, which records every signature before it leaves and keeps the
+    latest, so a missing record means nothing was signed (or nothing lately, below every
+    height still decided). A log started later may replace a lost one."""
+    earliest = log_created_ms - config.max_clock_drift_ms - config.message_delay_ms
+    return first_block_ms >= earliest
+
+
 class SigningWatch:
     def __init__(
         self,
         config: ConsensusConfig,
         index: int,
         since_ms: int,
-        height: int,
         log_created_ms: int | None = None,
     ) -> None:
-        """``height``: the one the validator resumes at. At height 1 (an empty log) the watch
-        waits to see how old block 1 is before it holds anything back: every validator of a
-        new chain starts with an empty log, and all of them waiting none would ever sign.
-        ``log_created_ms``: when the validator first started on its log, which block 1 is held
-        against (default: now). A validator that started with the chain, crashed before block
-        1 reached it and came back later has an old log, not a lost one: held against its
-        restart, it would watch, and with one more validator down nothing would commit again
-        (found by the simulator)."""
+        """``since_ms``: now, when the validator starts without a signing record on a log it
+        first started at ``log_created_ms`` (default: now). The watch waits to see block 1 (the
+        shell passes it on at once when its log holds it) and holds nothing back before: every
+        validator of a new chain starts with an empty log, and all of them waiting none would
+        ever sign."""
         self._config = config
         self._index = index
         self._since_ms = since_ms
         self._log_created_ms = since_ms if log_created_ms is None else log_created_ms
-        self._armed = height > 1
+        self._armed = False
         self._remaining = config.double_sign_check_heights
+
+    def first_block(self, time_ms: int) -> None:
+        """Block 1, as the validator's log holds it or as it commits: a log as old as the
+        chain ends the watch; a newer one arms it. Held against the latest restart instead, an
+        honest validator that crashed before it ever signed came back watching, and with one
+        more validator down nothing would commit again (found by the simulator)."""
+        if log_as_old_as_chain(self._config, self._log_created_ms, time_ms):
+            log.info("validator %d: its log is as old as the chain; signing", self._index)
+            self._remaining = 0
+        else:
+            self._armed = True
 
     @property
     def over(self) -> bool:
@@ -48,17 +64,13 @@ class SigningWatch:
         return self.over or not self._armed
 
     def committed(self, committed: CommittedBlock) -> None:
-        """Before it is armed: block 1 older than any timely block means an old chain, whose
-        heights the validator may have signed in (watch from here); a newer one, a new chain
-        (the watch is over). Armed: count a block proposed after the start (even by a clock up
-        to the precision ahead) and certified without this validator."""
+        """Block 1 decides (``first_block``); once armed, count a block proposed after the
+        start (even by a clock up to the precision ahead) and certified without this
+        validator."""
         header, config = committed.block.header, self._config
         if not self._armed:
-            earliest = self._log_created_ms - config.max_clock_drift_ms - config.message_delay_ms
-            self._armed = header.time_ms < earliest
-            if not self._armed:
-                log.info("validator %d: a new chain; signing without a record", self._index)
-                self._remaining = 0
+            if header.height == 1:
+                self.first_block(header.time_ms)
             return
         if header.time_ms <= self._since_ms + config.max_clock_drift_ms:
             return

@@ -143,7 +143,9 @@ class ValidatorLoop:
         if lock is not None:
             self.core.restore_lock(lock)
         if not self.sign_guard.has_signing_record(self.core.height - 1):
-            self.core.watch_before_signing(clock(), log_created_ms)
+            first = event_log.stored_block(1).committed.block if event_log.head_height else None
+            first_ms = None if first is None else first.header.time_ms
+            self.core.watch_before_signing(clock(), log_created_ms, first_ms)
         self._outbox = outbox
         self._timers = timers
         self._clock = clock

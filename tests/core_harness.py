@@ -162,7 +162,9 @@ class MemoryNetwork:
             self.apps[i] = MemoryApp("core-test")
         self.cores[i] = self._core(i)
         if lost_record:
-            self.cores[i].watch_before_signing(self.now, log_created_ms)
+            chain = self.apps[i].chain
+            first_ms = chain[0].block.header.time_ms if chain else None
+            self.cores[i].watch_before_signing(self.now, log_created_ms, first_ms)
         self._carry_out(i, self.cores[i].start(self.now))
 
     def _push(self, due: int, kind: str, target: int, sender: int, payload: object) -> None:

@@ -23,6 +23,7 @@ def _signed_heights(net: MemoryNetwork, i: int, since: int) -> list[int]:
 def test_a_validator_without_its_signing_record_signs_only_after_two_heights() -> None:
     net = MemoryNetwork(4, timeouts=PRECISION)
     net.commit_in_turn(3)
+    net.advance_to(net.now + 10_000)  # its new log is younger than block 1: it replaced one
     net.crash(WATCHER)
     net.restart(WATCHER, lost_record=True)
     since = len(net.signed[WATCHER])
@@ -81,6 +82,23 @@ def test_a_validator_back_on_the_empty_log_it_started_the_chain_with_does_not_wa
     assert set(_signed_heights(net, WATCHER, since)) == {6}
 
 
+def test_a_validator_on_its_original_log_without_a_record_never_signed_and_does_not_watch() -> None:
+    """Its log is as old as the chain and records every signature before it leaves: no
+    record means it signed nothing (it lagged, or crashed before its first vote). Watching
+    then, beside one validator that did lose its log, stalled the chain (the simulator's chaos
+    seed 1400)."""
+    net = MemoryNetwork(4, timeouts=PRECISION)
+    started = net.now
+    net.commit_in_turn(3)
+    net.advance_to(net.now + 10_000)
+    net.crash(WATCHER)
+    net.restart(WATCHER, lost_record=True, log_created_ms=started)
+    assert not net.cores[WATCHER].watching
+    since = len(net.signed[WATCHER])
+    net.commit_in_turn(1)
+    assert set(_signed_heights(net, WATCHER, since)) == {4}
+
+
 def test_a_new_chain_of_validators_without_records_still_commits() -> None:
     """Every validator of a new chain has an empty log: height 1 is not held back, and a
     block 1 as recent as a timely one ends the watch, or nobody would ever sign."""
@@ -94,6 +112,7 @@ def test_a_new_chain_of_validators_without_records_still_commits() -> None:
 def test_the_check_can_be_turned_off() -> None:
     net = MemoryNetwork(4, timeouts={**PRECISION, "double_sign_check_heights": 0})
     net.commit_in_turn(3)
+    net.advance_to(net.now + 10_000)
     net.crash(WATCHER)
     net.restart(WATCHER, lost_record=True)
     assert not net.cores[WATCHER].watching
