@@ -7,7 +7,7 @@ frees its place in the pending budget.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -72,6 +72,30 @@ def _payer_and_payee(
     return host.participant(payer), payee
 
 
+def pay_each_once_across(
+    host: RemoteConsortium,
+    payer: RemoteParticipantHandle,
+    payee: Identity,
+    count: int,
+    interrupt: Callable[[], None],
+) -> None:
+    """Submit ``count`` transfers of 1, ``interrupt`` with most in flight, and check each is
+    paid exactly once. Those that reached a validator while it stopped were refused, never
+    admitted: the host submits them again; a refusal that had been admitted would be paid
+    twice below."""
+    futures = [
+        payer.submit(Transfer(token="EUR", to=payee.public_key, amount=1)) for _ in range(count)
+    ]
+    interrupt()
+    receipts = [f.result(60) for f in futures]
+    refused = [r for r in receipts if not r.accepted]
+    assert {r.result.code for r in refused} <= {Code.OVERLOADED}
+    again = [payer.submit(Transfer(token="EUR", to=payee.public_key, amount=1)) for _ in refused]
+    assert all(f.result(60).accepted for f in again)
+    assert wait_for(lambda: host.balance(payee.public_key, "EUR") == count, 30)
+    assert host.balance(payer.public_key, "EUR") == 10_000 - count  # each paid exactly once
+
+
 def test_submissions_stranded_by_a_dying_validator_resolve_after_its_restart(
     cluster: ClusterFiles, nodes: list[NetworkedConsortium]
 ) -> None:
@@ -79,22 +103,12 @@ def test_submissions_stranded_by_a_dying_validator_resolve_after_its_restart(
     try:
         assert wait_for(lambda: answers(host), 30)
         payer, payee = _payer_and_payee(host, cluster)
-        futures = [
-            payer.submit(Transfer(token="EUR", to=payee.public_key, amount=1)) for _ in range(200)
-        ]
-        nodes[0].stop()  # with most of them in flight
-        nodes[0] = _node(cluster, 0)
-        receipts = [f.result(60) for f in futures]
-        # Those that reached the validator while it stopped were refused, never admitted: the
-        # host submits them again; a refusal that had been admitted would be paid twice below.
-        refused = [r for r in receipts if not r.accepted]
-        assert {r.result.code for r in refused} <= {Code.OVERLOADED}
-        again = [
-            payer.submit(Transfer(token="EUR", to=payee.public_key, amount=1)) for _ in refused
-        ]
-        assert all(f.result(60).accepted for f in again)
-        assert wait_for(lambda: host.balance(payee.public_key, "EUR") == 200, 30)
-        assert host.balance(payer.public_key, "EUR") == 10_000 - 200  # each paid exactly once
+
+        def restart_validator_0() -> None:
+            nodes[0].stop()
+            nodes[0] = _node(cluster, 0)
+
+        pay_each_once_across(host, payer, payee, 200, restart_validator_0)
     finally:
         host.stop()
 
