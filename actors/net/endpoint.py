@@ -3,7 +3,9 @@
 ZeroMQ sockets are not thread-safe, so exactly one thread touches them: it binds the node's one
 ROUTER socket (peers and clients connect to it), keeps one DEALER per peer it talks to (ZeroMQ
 reconnects them by itself), answers ZAP requests, and sends what other threads left in a bounded
-outbox, woken through a socket pair. Every queue is bounded: the outbox by count, each socket by
+outbox, woken through a socket pair (once per batch: a sender writes the wake-up byte only when
+none is pending, so a burst of sends costs one system call and one thread switch, not one
+each). Every queue is bounded: the outbox by count, each socket by
 its high-water mark (a full one drops: consensus re-sends on its timeouts), and inbound reading
 pauses while ``may_receive()`` is false, so a slow validator pushes back on its senders instead
 of growing memory.
@@ -109,6 +111,9 @@ class Endpoint:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
+        self._wake_pending = False
+        """Set by a sender that wrote the wake-up byte, cleared by the I/O thread before it
+        empties the outbox: anything queued while it is set is sent by that emptying."""
         self._zap: zmq.Socket[bytes] | None = None
         self._router: zmq.Socket[bytes] | None = None
         self._dealers: dict[int, zmq.Socket[bytes]] = {}
@@ -139,7 +144,9 @@ class Endpoint:
         except queue.Full:
             self._count_drop("outbox full")
             return False
-        self._wake()
+        if not self._wake_pending:
+            self._wake_pending = True
+            self._wake()
         return True
 
     def close(self) -> None:
@@ -235,6 +242,9 @@ class Endpoint:
     def _serve(self, ready: dict[object, int]) -> None:
         if self._wake_r.fileno() in ready or self._wake_r in ready:
             self._drain_wake()
+        # Cleared before the outbox is emptied, never after: a message queued once it is clear
+        # wakes this thread again, and one queued before is in the outbox this emptying reads.
+        self._wake_pending = False
         self._flush_outbox()
         if self._zap is not None and self._zap in ready:
             self._answer_zap(self._zap)
