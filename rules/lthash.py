@@ -25,14 +25,31 @@ removed are subtracted in the same pass, with a bias of their count times 2^16 a
 slot so that no slot goes below zero. Each row costs one mask and two additions; the slots are
 reduced modulo 2^16 once per batch, and a batch holds at most 2^16 - 1 rows so no slot
 overflows.
+
+With numpy installed (the ``fast`` extra) the rows of a batch are summed as one array of 16-bit
+lanes instead, whose arithmetic wraps modulo 2^16 by itself: about 0.3 µs per row against 2.5 µs
+for the integer arithmetic, where one row's SHAKE-128 expansion takes 3.5 µs. One numpy call per
+batch, not per row, so the GIL is released once per table per block at most. Both ways give the
+same lanes, byte for byte (tests/test_state.py holds them against each other); which one runs
+is a matter of speed only.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from itertools import islice
+from types import ModuleType
+
+try:
+    import numpy
+except ImportError:  # the integer arithmetic gives the same lanes
+    numpy = None  # type: ignore[assignment]
+
+_numpy: ModuleType | None = numpy
+"""The numpy module the lanes are summed with, or None for the integer arithmetic (tests set
+it to compare the two)."""
 
 LANES = 1024
 _BYTES = LANES * 2
@@ -40,17 +57,20 @@ _HALF = _BYTES // 2  # under hashlib's 2 KiB threshold for releasing the GIL
 _EVEN = int.from_bytes(b"\xff\xff\x00\x00" * (LANES // 2), "little")  # lanes 0, 2, 4, …
 _SLOT_BIAS = int.from_bytes(b"\x00\x00\x01\x00" * (LANES // 2), "little")  # 2^16 in each slot
 _BATCH = (1 << 16) - 1  # rows per batch: a slot holds its lane plus this many rows' lanes
+_ARRAY_BATCH = 256  # rows per numpy sum: 512 KB of lanes, kept within the CPU's caches
 DOMAIN = b"consortium-lth\x00"  # keeps these expansions apart from any other SHAKE-128 use
 
 
-def _expand(element: bytes) -> int:
-    return int.from_bytes(hashlib.shake_128(DOMAIN + element).digest(_BYTES), "little")
+def _expand(element: bytes) -> bytes:
+    """The row's 1024 lanes, little-endian."""
+    return hashlib.shake_128(DOMAIN + element).digest(_BYTES)
 
 
-def _sums(expansions: Iterable[int]) -> tuple[int, int, int]:
+def _sums(expansions: Iterable[bytes]) -> tuple[int, int, int]:
     """The even lanes' sum (in 32-bit slots), the plain integer sum, and the count."""
     even = both = count = 0
-    for expanded in expansions:
+    for lanes in expansions:
+        expanded = int.from_bytes(lanes, "little")
         even += expanded & _EVEN
         both += expanded
         count += 1
@@ -74,7 +94,33 @@ def _combine(value: int, added: tuple[int, int, int], removed: tuple[int, int, i
     return (even & _EVEN) | ((odd & _EVEN) << 16)
 
 
-_NONE = (0, 0, 0)
+def _updated_by_integers(value: int, adding: Iterator[bytes], removing: Iterator[bytes]) -> int:
+    """``value`` with the rows of ``adding`` added and those of ``removing`` removed, lane by
+    lane; ``removing`` is read to its end before ``adding`` is read at all."""
+    while True:
+        out = _sums(islice(removing, _BATCH))
+        into = _sums(islice(adding, _BATCH - out[2]))
+        value = _combine(value, into, out)
+        if out[2] + into[2] < _BATCH:
+            return value
+
+
+def _updated_by_arrays(
+    np: ModuleType, value: int, adding: Iterator[bytes], removing: Iterator[bytes]
+) -> int:
+    """The same as ``_updated_by_integers``, summing each batch of rows as a numpy array."""
+    lanes = np.frombuffer(value.to_bytes(_BYTES, "little"), dtype="<u2").copy()
+    while batch := list(islice(removing, _ARRAY_BATCH)):
+        lanes -= _array_sum(np, batch)
+    while batch := list(islice(adding, _ARRAY_BATCH)):
+        lanes += _array_sum(np, batch)
+    return int.from_bytes(lanes.astype("<u2", copy=False).tobytes(), "little")
+
+
+def _array_sum(np: ModuleType, batch: list[bytes]) -> object:
+    """The lane-wise sum, modulo 2^16, of the expansions in ``batch``."""
+    rows = np.frombuffer(b"".join(batch), dtype="<u2").reshape(len(batch), LANES)
+    return rows.sum(axis=0, dtype=np.uint16)
 
 
 class Expansions:
@@ -93,9 +139,9 @@ class Expansions:
         self._capacity = capacity
         # An OrderedDict drops its oldest entry in O(1); a dict's first live entry is found by
         # scanning past every entry deleted before it.
-        self._kept: OrderedDict[bytes, int] = OrderedDict()
+        self._kept: OrderedDict[bytes, bytes] = OrderedDict()
 
-    def entering(self, element: bytes) -> int:
+    def entering(self, element: bytes) -> bytes:
         """The expansion of a row being added, kept for when it is removed."""
         expanded = _expand(element)
         kept = self._kept
@@ -104,7 +150,7 @@ class Expansions:
             kept.popitem(last=False)  # the oldest: rows are replaced, not re-read
         return expanded
 
-    def leaving(self, element: bytes) -> int:
+    def leaving(self, element: bytes) -> bytes:
         """The expansion of a row being removed, which will not be needed again."""
         expanded = self._kept.pop(element, None)
         return expanded if expanded is not None else _expand(element)
@@ -123,10 +169,10 @@ class LtHash:
         return LtHash(self._value)
 
     def add(self, element: bytes) -> None:
-        self._set(_combine(self._value, _sums((_expand(element),)), _NONE))
+        self.update((element,), ())
 
     def remove(self, element: bytes) -> None:
-        self._set(_combine(self._value, _NONE, _sums((_expand(element),))))
+        self.update((), (element,))
 
     def update(
         self,
@@ -140,14 +186,11 @@ class LtHash:
         # Removed rows first: a row rewritten with the same bytes must find, then keep, its
         # expansion. ``islice`` takes nothing from ``adding`` until ``removing`` is spent.
         removing, adding = map(leaving, removed), map(entering, added)
-        value = self._value
-        while True:
-            out = _sums(islice(removing, _BATCH))
-            into = _sums(islice(adding, _BATCH - out[2]))
-            value = _combine(value, into, out)
-            if out[2] + into[2] < _BATCH:
-                break
-        self._set(value)
+        np = _numpy
+        if np is None:
+            self._set(_updated_by_integers(self._value, adding, removing))
+        else:
+            self._set(_updated_by_arrays(np, self._value, adding, removing))
 
     def _set(self, value: int) -> None:
         self._value = value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import struct
 
+import numpy
 import pytest
 from hypothesis import given, strategies as st
 
@@ -17,6 +18,19 @@ from consortium.rules.tables import Participant
 SCHEMA = RULESET.schema
 
 rows = st.lists(st.tuples(st.binary(min_size=1, max_size=8), st.integers(0, 10**9)), max_size=30)
+
+
+@pytest.fixture(params=["integers", "arrays"])
+def lane_sums(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each LtHash test runs with the integer arithmetic and with numpy's arrays: both must give
+    the same lanes. ``_ARRAY_BATCH`` follows ``_BATCH`` where a test sets it."""
+    monkeypatch.setattr(lthash, "_numpy", None if request.param == "integers" else numpy)
+    return str(request.param)
+
+
+def _set_batch(monkeypatch: pytest.MonkeyPatch, batch: int) -> None:
+    monkeypatch.setattr(lthash, "_BATCH", batch)
+    monkeypatch.setattr(lthash, "_ARRAY_BATCH", batch)
 
 
 @given(rows, st.randoms())
@@ -33,7 +47,7 @@ def test_digest_depends_on_content_not_on_write_order(items: list, rnd) -> None:
     assert a.table_digests() == b.table_digests()
 
 
-def test_lthash_remove_undoes_add_and_differs_from_empty() -> None:
+def test_lthash_remove_undoes_add_and_differs_from_empty(lane_sums: str) -> None:
     h = LtHash()
     empty = h.digest()
     h.add(b"row")
@@ -51,10 +65,10 @@ def test_lthash_digest_is_sha256_of_the_lanes_though_hashed_in_halves() -> None:
 
 @pytest.mark.parametrize("batch", [3, 65535])
 def test_lthash_batched_update_equals_one_call_per_element(
-    batch: int, monkeypatch: pytest.MonkeyPatch
+    batch: int, monkeypatch: pytest.MonkeyPatch, lane_sums: str
 ) -> None:
     """Folding carries every ``batch`` elements (3 forces many folds) loses no lane carry."""
-    monkeypatch.setattr("consortium.rules.lthash._BATCH", batch)
+    _set_batch(monkeypatch, batch)
     added = [b"row %d" % i for i in range(40)] + [b"row 7"]  # a repeated element counts twice
     removed = [b"row %d" % i for i in range(0, 40, 3)]
     one_by_one, batched = LtHash(), LtHash()
@@ -69,7 +83,7 @@ def test_lthash_batched_update_equals_one_call_per_element(
     assert batched.digest() == one_by_one.digest()
 
 
-def test_lthash_with_kept_expansions_equals_without_through_evictions() -> None:
+def test_lthash_with_kept_expansions_equals_without_through_evictions(lane_sums: str) -> None:
     """Rows changing block after block, with a cache too small to keep them all: the kept
     expansions only save work, and a mutated hash never answers with its previous digest."""
     kept, plain = LtHash(), LtHash()
@@ -91,11 +105,11 @@ def test_lthash_with_kept_expansions_equals_without_through_evictions() -> None:
     assert kept.digest() == fresh.digest()
 
 
-def test_lthash_expansion_is_shake128_of_the_domain_and_the_row() -> None:
+def test_lthash_expansion_is_shake128_of_the_domain_and_the_row(lane_sums: str) -> None:
     """Pins the definition every validator must share, independently of the module's code."""
     element = b"\x00\x00\x00\x03key" + bytes(range(200))
     lanes = hashlib.shake_128(b"consortium-lth\x00" + element).digest(2048)
-    assert lthash._expand(element) == int.from_bytes(lanes, "little")
+    assert lthash._expand(element) == lanes
     # From the empty accumulator one row's digest is the SHA-256 of its lanes, little-endian.
     h = LtHash()
     h.add(element)
@@ -104,17 +118,17 @@ def test_lthash_expansion_is_shake128_of_the_domain_and_the_row() -> None:
 
 
 def _lanes(element: bytes) -> tuple[int, ...]:
-    raw = lthash._expand(element).to_bytes(2 * lthash.LANES, "little")
-    return struct.unpack(f"<{lthash.LANES}H", raw)
+    return struct.unpack(f"<{lthash.LANES}H", lthash._expand(element))
 
 
 @pytest.mark.parametrize("batch", [2, 3, 65535])
 def test_lthash_update_equals_lane_by_lane_arithmetic(
-    batch: int, monkeypatch: pytest.MonkeyPatch
+    batch: int, monkeypatch: pytest.MonkeyPatch, lane_sums: str
 ) -> None:
     """The SWAR update (odd lanes as a difference, removals biased, at most ``batch`` rows per
-    pass) against plain lanes modulo 2^16, including lanes that go below zero."""
-    monkeypatch.setattr("consortium.rules.lthash._BATCH", batch)
+    pass) and the numpy one against plain lanes modulo 2^16, including lanes that go below
+    zero."""
+    _set_batch(monkeypatch, batch)
     start = [b"start %d" % i for i in range(5)]
     added = [b"row %d" % i for i in range(25)]
     removed = [*start[:3], b"row 4", b"never added"]
@@ -126,6 +140,35 @@ def test_lthash_update_equals_lane_by_lane_arithmetic(
     h.update(start, [])
     h.update(added, removed)
     assert h.to_bytes() == struct.pack(f"<{lthash.LANES}H", *expected)
+
+
+updates = st.lists(
+    st.tuples(
+        st.lists(st.binary(max_size=3), max_size=12), st.lists(st.binary(max_size=3), max_size=12)
+    ),
+    max_size=8,
+)
+
+
+@given(updates, st.sampled_from([1, 2, 5, 256]))
+def test_lthash_numpy_lanes_are_the_integer_lanes_byte_for_byte(
+    steps: list[tuple[list[bytes], list[bytes]]], batch: int
+) -> None:
+    """Any sequence of updates (rows repeated, removed before they were added, batches split
+    anywhere) gives the same lanes both ways, so a validator with numpy and one without agree
+    on every certified digest."""
+    by_integers, by_arrays = LtHash(), LtHash()
+    saved = lthash._numpy, lthash._ARRAY_BATCH
+    try:
+        lthash._ARRAY_BATCH = batch
+        for added, removed in steps:
+            lthash._numpy = None
+            by_integers.update(added, removed)
+            lthash._numpy = numpy
+            by_arrays.update(added, removed)
+            assert by_arrays.to_bytes() == by_integers.to_bytes()
+    finally:
+        lthash._numpy, lthash._ARRAY_BATCH = saved
 
 
 def test_overlay_is_invisible_until_adopted_and_digest_matches_recompute() -> None:
