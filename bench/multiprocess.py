@@ -8,6 +8,8 @@ throughput includes the encryption and the separate processes' cost, beside the 
 
 from __future__ import annotations
 
+import math
+import os
 import tempfile
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from consortium.bench.workload import (
     WorkloadResult,
     drive,
     measured,
+    own_cpu_s,
 )
 from consortium.events.identity import Identity
 from consortium.key_file import read_secret_key
@@ -70,7 +73,9 @@ def run_workload_multiprocess(
 
             stream = SCENARIOS[workload](admin, handle_for)
             start_height = clients[0].height()
+            cpu_before = own_cpu_s() + sum(_cpu_s(node.pid) for node in nodes)
             driven = drive(stream, events, offered_per_s, progress)
+            cpu_s = own_cpu_s() + sum(_cpu_s(node.pid) for node in nodes) - cpu_before
             blocks = clients[0].height() - start_height
             peaks = [_peak_rss_mb(node.pid) for node in nodes]
         finally:
@@ -89,9 +94,21 @@ def run_workload_multiprocess(
             sharing="none",
             durable=durable,
             peak_rss_mb=max(peaks),
+            cpu_s=cpu_s,
             bounds=bounds,
             mode="processes",
         )
+
+
+def _cpu_s(pid: int) -> float:
+    """A node's user and system CPU seconds so far (Linux ``/proc/<pid>/stat``); NaN where
+    /proc is missing, so the report shows the figure as unknown rather than as the host's."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return math.nan
+    fields = stat.rpartition(")")[2].split()  # the name in parentheses may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _peak_rss_mb(pid: int) -> float:

@@ -15,8 +15,13 @@ from consortium.bench.limits import RawLimits
 from consortium.bench.workload import WorkloadResult
 
 
+def ideal_cpu_us(raw: RawLimits, verifications_per_event: int) -> float:
+    """CPU microseconds per event if signing and verifying were all a validator did."""
+    return (verifications_per_event / raw.verify_per_s + 1 / raw.sign_per_s) * 1e6
+
+
 def signature_bound(raw: RawLimits, verifications_per_event: int) -> float:
-    return raw.cores / (verifications_per_event / raw.verify_per_s + 1 / raw.sign_per_s)
+    return raw.cores / (ideal_cpu_us(raw, verifications_per_event) / 1e6)
 
 
 def report_lines(
@@ -35,7 +40,7 @@ def report_lines(
         f"{'offered/s':>10} {'committed/s':>12} "
         f"{'/C':>6} {'/C1':>6} "
         f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'ev/block':>9} {'replay ev/s':>12} "
-        f"{'audit ev/s':>11} {'/Vall':>6} {'B/event':>8} {'RSS MB':>7}"
+        f"{'audit ev/s':>11} {'/Vall':>6} {'B/event':>8} {'RSS MB':>7} {'CPU µs/ev':>10}"
     )
     yield header
     for r in runs:
@@ -50,7 +55,7 @@ def report_lines(
             f"{r.events / max(1, r.blocks):>9.0f} {r.replay_events_per_s:>12,.0f} "
             f"{r.audit_events_per_s:>11,.0f} "
             f"{r.audit_events_per_s / raw.verify_all_cores_per_s:>6.2f} "
-            f"{r.bytes_per_event:>8.0f} {r.peak_rss_mb:>7.0f}"
+            f"{r.bytes_per_event:>8.0f} {r.peak_rss_mb:>7.0f} {r.cpu_us_per_event:>10.0f}"
         )
     yield from _spread_lines(runs)
     if runs:
@@ -69,6 +74,11 @@ def report_lines(
         yield "      per block too"
         yield "workload: the business process driven (bench/scenarios.py); C counts one signature"
         yield "      per event, so rebate purchases (two signatures each) sit lower against it"
+        yield (
+            "CPU µs/ev: CPU time of the host and every validator per event; signatures alone "
+            f"take {ideal_cpu_us(raw, 4):.0f} µs"
+        )
+        yield "      at n=4 (n verifications and one signing on one thread)"
         yield "mode: in-process = validators are actors of one process; processes = one"
         yield "      'consortium node' process per validator over ZeroMQ/CurveZMQ on 127.0.0.1, the"
         yield "      host submitting through RemoteConsortium (RSS MB: the largest node's peak)"

@@ -88,6 +88,10 @@ class WorkloadResult:
     audit_events_per_s: float
     bytes_per_event: float
     peak_rss_mb: float
+    cpu_us_per_event: float
+    """CPU time (user and system) of every process involved, host and validators, while the
+    events were driven, per event: beside ``n / verify + 1 / sign``, what a signature-bound
+    system would spend, it says where the machine's time went."""
     max_block_events: int
     block_time_ms: int
     mode: str = "in-process"
@@ -110,6 +114,7 @@ _MEDIAN_FIELDS = (
     "audit_events_per_s",
     "bytes_per_event",
     "peak_rss_mb",
+    "cpu_us_per_event",
 )
 
 
@@ -166,7 +171,9 @@ def run_workload(
         with Consortium(genesis, data, keys, sharing_config(sharing, durable, bounds)) as c:
             stream = SCENARIOS[workload](c.participant(identity("admin")), c.participant)
             start_height = c.height()
+            cpu_before = own_cpu_s()
             driven = drive(stream, events, offered_per_s, progress)
+            cpu_s = own_cpu_s() - cpu_before
             blocks = c.height() - start_height
         return measured(
             workload,
@@ -177,6 +184,7 @@ def run_workload(
             sharing=sharing,
             durable=durable,
             peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            cpu_s=cpu_s,
             bounds=bounds,
         )
 
@@ -202,6 +210,7 @@ def measured(
     sharing: str,
     durable: bool,
     peak_rss_mb: float,
+    cpu_s: float,
     bounds: BlockBounds,
     mode: str = "in-process",
 ) -> WorkloadResult:
@@ -229,6 +238,7 @@ def measured(
         audit_events_per_s=audit(log_dir).events_per_s,
         bytes_per_event=size / max(1, logged),
         peak_rss_mb=peak_rss_mb,
+        cpu_us_per_event=cpu_s / max(1, drive.events) * 1e6,
         max_block_events=bounds.max_block_events,
         block_time_ms=bounds.block_time_ms,
         mode=mode,
@@ -270,6 +280,12 @@ def drive(stream: Stream, events: int, offered_per_s: float | None, progress: Pr
     if not all_done.wait(600):
         raise TimeoutError("the benchmark's receipts did not all arrive within 10 minutes")
     return Drive(events, offered_per_s, latencies, accepted, time.perf_counter() - started)
+
+
+def own_cpu_s() -> float:
+    """User and system CPU seconds of this process, all of its threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _replay_rate(genesis: Genesis, path: Path) -> float:

@@ -51,6 +51,8 @@ def test_bench_multiprocess_reports_node_processes_beside_in_process(tmp_path: P
     assert processes["audit_events_per_s"] > 0 and processes["peak_rss_mb"] > 0
     for run in (in_process, processes):
         assert (run["max_block_events"], run["block_time_ms"]) == (25, 20)
+        # Every process's CPU is counted: at least the signatures' own cost, and finite.
+        assert 10 < run["cpu_us_per_event"] < 1e6
         assert run["blocks"] >= 300 // 25, "the block size bound must reach every validator"
 
 
@@ -92,7 +94,7 @@ def test_the_plot_draws_latency_only_when_rates_were_given(tmp_path: Path) -> No
     def run(offered: float | None) -> WorkloadResult:
         return WorkloadResult(
             *("payments", "none", 4, True, offered, 1000, 1000, 1.0, 900.0, 10.0, 20.0, 40.0),
-            *(10, 5e4, 2e4, 300.0, 100.0, 2000, 0),
+            *(10, 5e4, 2e4, 300.0, 100.0, 400.0, 2000, 0),
         )
 
     saturated_only = plot([run(None)], raw, tmp_path / "a.png")
