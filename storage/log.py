@@ -75,13 +75,15 @@ INTAKE_KEPT = 10_000
 INTAKE_PENDING = 1_000
 """Refusals gathered in memory before they are written in a transaction of their own; fewer are
 written with the next block's transaction (or at close), so refusals never cost a sync each."""
-_FORMAT = b"format"
-_GENESIS = b"genesis"
-_STATE_HEIGHT = b"state_height"
-_ID_COUNT = b"event_ids"
-_SIGNED_COUNT = b"signed_records"
-_CREATED = b"created_ms"
-META_KEYS = frozenset({_FORMAT, _GENESIS, _STATE_HEIGHT, _ID_COUNT, _SIGNED_COUNT, _CREATED})
+FORMAT_KEY = b"format"
+GENESIS_KEY = b"genesis"
+STATE_HEIGHT_KEY = b"state_height"
+ID_COUNT_KEY = b"event_ids"
+SIGNED_COUNT_KEY = b"signed_records"
+CREATED_KEY = b"created_ms"
+META_KEYS = frozenset(
+    {FORMAT_KEY, GENESIS_KEY, STATE_HEIGHT_KEY, ID_COUNT_KEY, SIGNED_COUNT_KEY, CREATED_KEY}
+)
 """Every key ``meta`` may hold; any other is damage. ``event_ids`` and ``signed_records`` count
 the records of ``ids`` and ``signed``, each a big-endian u64; ``created_ms`` is when the
 validator first started on this log, by its clock (``mark_created``)."""
@@ -236,21 +238,21 @@ class EventLog:
             empty = not meta_keys and all(
                 txn.stat(self._db[name])["entries"] == 0 for name in self._db
             )
-            raw_format = txn.get(_FORMAT, db=self._db["meta"])
+            raw_format = txn.get(FORMAT_KEY, db=self._db["meta"])
         if empty:
             if genesis is None or readonly:
                 raise StorageError(
                     f"{self.path} holds no consortium log; pass a genesis to create one"
                 )
             with self._env.begin(write=True, db=self._db["meta"]) as txn:
-                txn.put(_FORMAT, frame(b"meta", _FORMAT, FORMAT))
-                txn.put(_GENESIS, frame(b"meta", _GENESIS, encode(genesis)))
+                txn.put(FORMAT_KEY, frame(b"meta", FORMAT_KEY, FORMAT))
+                txn.put(GENESIS_KEY, frame(b"meta", GENESIS_KEY, encode(genesis)))
             return genesis
         self._check_format(raw_format)
         unexpected = sorted(meta_keys - META_KEYS)
         if unexpected:
             raise LogCorruptError(None, f"the meta database holds an unknown key {unexpected[0]!r}")
-        payload = self._meta(_GENESIS)
+        payload = self._meta(GENESIS_KEY)
         if payload is None:
             raise LogCorruptError(None, "the genesis record is missing")
         found = decode_genesis(payload)
@@ -266,7 +268,7 @@ class EventLog:
         without a checksum); a format record that is neither is damage."""
         if raw is None:
             raise LogCorruptError(None, "the format record is missing")
-        payload = unframe(b"meta", _FORMAT, raw)
+        payload = unframe(b"meta", FORMAT_KEY, raw)
         if payload == FORMAT:
             return
         for name in (payload, bytes(raw)):
@@ -367,7 +369,7 @@ class EventLog:
                     )
                 if filling:
                     committed.add(eid)
-        expected = self._stored_count(_ID_COUNT)
+        expected = self._stored_count(ID_COUNT_KEY)
         if entries != expected:
             raise LogCorruptError(
                 None, f"the id index holds {entries} event ids where the log says {expected}"
@@ -392,7 +394,7 @@ class EventLog:
                         int.from_bytes(key[:8], "big") if len(key) >= 8 else None,
                         "a record of what this validator signed is damaged",
                     )
-        expected = self._stored_count(_SIGNED_COUNT)
+        expected = self._stored_count(SIGNED_COUNT_KEY)
         if entries != expected:
             raise LogCorruptError(
                 None,
@@ -483,10 +485,10 @@ class EventLog:
 
     def _read_stored_state(self, txn: lmdb.Transaction) -> StoredState | str | None:
         """The stored state, what is wrong with it, or None if none was stored."""
-        record = txn.get(_STATE_HEIGHT, db=self._db["meta"])
+        record = txn.get(STATE_HEIGHT_KEY, db=self._db["meta"])
         if record is None:
             return None
-        height = unframe(b"meta", _STATE_HEIGHT, record)
+        height = unframe(b"meta", STATE_HEIGHT_KEY, record)
         if height is None:
             return "its height record fails its checksum"
         lanes: dict[str, bytes] = {}
@@ -563,7 +565,7 @@ class EventLog:
             self._put_append(txn, "blocks", key, block_record)
             ids = self._db["ids"]
             added = sum(txn.put(eid, record, db=ids, overwrite=False) for eid, record in id_rows)
-            self._add_to_count(txn, _ID_COUNT, added)
+            self._add_to_count(txn, ID_COUNT_KEY, added)
             self._write_state(txn, header.height, state_rows, table_lanes)
             self._write_intake(txn, refusals)
 
@@ -612,7 +614,9 @@ class EventLog:
             count, lanes = (0, b"") if old is None else self._table_record(name, bytes(old))
             new = table_record(name, count + added.get(name, 0), table_lanes.get(name, lanes))
             txn.put(name.encode(), new, db=tables)
-        txn.put(_STATE_HEIGHT, frame(b"meta", _STATE_HEIGHT, _key(height)), db=self._db["meta"])
+        txn.put(
+            STATE_HEIGHT_KEY, frame(b"meta", STATE_HEIGHT_KEY, _key(height)), db=self._db["meta"]
+        )
 
     @staticmethod
     def _table_record(name: str, record: bytes) -> tuple[int, bytes]:
@@ -642,7 +646,7 @@ class EventLog:
 
     def created_ms(self) -> int | None:
         """When the validator first started on this log (None: never recorded)."""
-        payload = self._meta(_CREATED)
+        payload = self._meta(CREATED_KEY)
         if payload is None:
             return None
         if len(payload) != 8:
@@ -655,9 +659,9 @@ class EventLog:
         one (the double-sign check, docs/consensus.md rule 11)."""
 
         def write(txn: lmdb.Transaction) -> None:
-            if txn.get(_CREATED, db=self._db["meta"]) is None:
-                record = frame(b"meta", _CREATED, max(0, time_ms).to_bytes(8, "big"))
-                txn.put(_CREATED, record, db=self._db["meta"])
+            if txn.get(CREATED_KEY, db=self._db["meta"]) is None:
+                record = frame(b"meta", CREATED_KEY, max(0, time_ms).to_bytes(8, "big"))
+                txn.put(CREATED_KEY, record, db=self._db["meta"])
 
         self._write(write)
 
@@ -665,7 +669,7 @@ class EventLog:
         """Make the next open rebuild the state from the log (a stored row failed its check)."""
 
         def write(txn: lmdb.Transaction) -> None:
-            txn.delete(_STATE_HEIGHT, db=self._db["meta"])
+            txn.delete(STATE_HEIGHT_KEY, db=self._db["meta"])
 
         self._write(write)
 
@@ -762,7 +766,7 @@ class EventLog:
                 while cursor.first() and bytes(cursor.key()) < first_kept:
                     cursor.delete()
                     added -= 1
-            self._add_to_count(txn, _SIGNED_COUNT, added)
+            self._add_to_count(txn, SIGNED_COUNT_KEY, added)
 
         self._write(write)
         if prune:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -15,13 +17,50 @@ from consortium.local_cluster import wait_for
 BURST = 2_000
 
 
+@contextmanager
+def connected(
+    on_server: Callable[[Endpoint, Incoming], None],
+    on_client: Callable[[Incoming], None],
+    socket_hwm: int,
+) -> Iterator[tuple[Endpoint, Endpoint]]:
+    """A listening endpoint named "server" (its handler is also given the server) and a client
+    connected to it as peer 0, both closed on leaving."""
+    server_key, client_key = Identity.generate("server"), Identity.generate("client")
+    users = {raw_curve_public_key(client_key.public_key): "client"}
+    holder: list[Endpoint] = []
+    server = Endpoint(
+        "server",
+        server_key,
+        lambda incoming: on_server(holder[0], incoming),
+        listen="tcp://127.0.0.1:*",
+        authorise=users.get,
+        socket_hwm=socket_hwm,
+    )
+    holder.append(server)
+    try:
+        assert server.address is not None
+        client = Endpoint(
+            "client",
+            client_key,
+            on_client,
+            peers={0: PeerAddress(server.address, server_key.public_key)},
+            immediate=False,
+            socket_hwm=socket_hwm,
+        )
+        try:
+            yield server, client
+        finally:
+            client.close()
+    finally:
+        server.close()
+
+
 def test_a_burst_of_sends_wakes_the_network_thread_once_and_every_message_arrives(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The listener answers one request with ``BURST`` replies from its own network thread,
     which cannot empty the outbox until the callback returns: one wake-up byte for the whole
     burst (one per send before the change), and all of the replies reach the client, in order."""
-    server_key, client_key = Identity.generate("server"), Identity.generate("client")
     wakes: list[str] = []
     original_wake = Endpoint._wake
 
@@ -33,10 +72,9 @@ def test_a_burst_of_sends_wakes_the_network_thread_once_and_every_message_arrive
     burst_wakes: list[int] = []
     received: list[bytes] = []
     lock = threading.Lock()
-    server: Endpoint | None = None
 
-    def answer(incoming: Incoming) -> None:
-        assert server is not None and incoming.route is not None
+    def answer(server: Endpoint, incoming: Incoming) -> None:
+        assert incoming.route is not None
         before = wakes.count("server")
         for i in range(BURST):
             server.send(incoming.route, [i.to_bytes(4, "big")])
@@ -46,32 +84,9 @@ def test_a_burst_of_sends_wakes_the_network_thread_once_and_every_message_arrive
         with lock:
             received.extend(incoming.frames)
 
-    users = {raw_curve_public_key(client_key.public_key): "client"}
-    server = Endpoint(
-        "server",
-        server_key,
-        answer,
-        listen="tcp://127.0.0.1:*",
-        authorise=users.get,
-        socket_hwm=4 * BURST,
-    )
-    try:
-        assert server.address is not None
-        client = Endpoint(
-            "client",
-            client_key,
-            collect,
-            peers={0: PeerAddress(server.address, server_key.public_key)},
-            immediate=False,
-            socket_hwm=4 * BURST,
-        )
-        try:
-            assert client.send(0, [b"go"])
-            assert wait_for(lambda: len(received) >= BURST, 30), f"{len(received)} arrived"
-        finally:
-            client.close()
-    finally:
-        server.close()
+    with connected(answer, collect, 4 * BURST) as (_, client):
+        assert client.send(0, [b"go"])
+        assert wait_for(lambda: len(received) >= BURST, 30), f"{len(received)} arrived"
     assert burst_wakes == [1]
     assert received == [i.to_bytes(4, "big") for i in range(BURST)]
 
@@ -79,51 +94,26 @@ def test_a_burst_of_sends_wakes_the_network_thread_once_and_every_message_arrive
 def test_sends_from_many_threads_all_arrive(monkeypatch: pytest.MonkeyPatch) -> None:
     """Four threads sending flat out while the network thread empties the outbox, its loop
     turning often: every message arrives, none is left waiting for a wake-up."""
-    server_key, client_key = Identity.generate("server"), Identity.generate("client")
     got: list[bytes] = []
     lock = threading.Lock()
 
-    def collect(incoming: Incoming) -> None:
+    def collect(_: Endpoint, incoming: Incoming) -> None:
         with lock:
             got.extend(incoming.frames)
 
-    users = {raw_curve_public_key(client_key.public_key): "client"}
     monkeypatch.setattr(endpoint_module, "RECEIVE_BATCH", 16)  # more turns of the loop
-    server = Endpoint(
-        "server",
-        server_key,
-        collect,
-        listen="tcp://127.0.0.1:*",
-        authorise=users.get,
-        socket_hwm=50_000,
-    )
     threads_n, per_thread = 4, 2_500
-    try:
-        assert server.address is not None
-        client = Endpoint(
-            "client",
-            client_key,
-            lambda _: None,
-            peers={0: PeerAddress(server.address, server_key.public_key)},
-            immediate=False,
-            socket_hwm=50_000,
-        )
-        try:
+    with connected(collect, lambda _: None, 50_000) as (_, client):
 
-            def send_all(thread: int) -> None:
-                for i in range(per_thread):
-                    assert client.send(0, [b"%d:%d" % (thread, i)])
+        def send_all(thread: int) -> None:
+            for i in range(per_thread):
+                assert client.send(0, [b"%d:%d" % (thread, i)])
 
-            senders = [threading.Thread(target=send_all, args=(t,)) for t in range(threads_n)]
-            for t in senders:
-                t.start()
-            for t in senders:
-                t.join()
-            assert wait_for(lambda: len(got) >= threads_n * per_thread, 30), f"{len(got)}"
-        finally:
-            client.close()
-    finally:
-        server.close()
-    assert sorted(got) == sorted(
-        b"%d:%d" % (t, i) for t in range(threads_n) for i in range(per_thread)
-    )
+        senders = [threading.Thread(target=send_all, args=(t,)) for t in range(threads_n)]
+        for t in senders:
+            t.start()
+        for t in senders:
+            t.join()
+        assert wait_for(lambda: len(got) >= threads_n * per_thread, 30), f"{len(got)}"
+    expected = [b"%d:%d" % (t, i) for t in range(threads_n) for i in range(per_thread)]
+    assert sorted(got) == sorted(expected)

@@ -21,14 +21,17 @@ from consortium.events.block import Block
 from consortium.events.codec import encode
 from consortium.events.envelope import event_id
 from consortium.rules.state import State
-from consortium.storage.log import FORMAT, META_KEYS
+from consortium.storage.log import (
+    FORMAT,
+    FORMAT_KEY,
+    ID_COUNT_KEY,
+    META_KEYS,
+    SIGNED_COUNT_KEY,
+    STATE_HEIGHT_KEY,
+)
 from consortium.storage.records import INTAKE_DECODER
 from consortium.storage.state_rows import read_table_record, row_key
 
-# The meta records, as storage.log writes them: each an 8-byte big-endian number but the
-# format name and the genesis.
-FORMAT_KEY, GENESIS_KEY, STATE_HEIGHT_KEY = b"format", b"genesis", b"state_height"
-ID_COUNT_KEY, SIGNED_COUNT_KEY = b"event_ids", b"signed_records"
 HEIGHT_KEY_BYTES = 8
 LOCATION_BYTES = 12  # an id record: height (8 bytes) and index in the block (4)
 FINDINGS_PER_DATABASE = 10
