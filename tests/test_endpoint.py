@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import msgspec
 import pytest
 
 from consortium.actors.net import endpoint as endpoint_module
@@ -77,15 +78,15 @@ def test_a_burst_of_sends_wakes_the_network_thread_once_and_every_message_arrive
         assert incoming.route is not None
         before = wakes.count("server")
         for i in range(BURST):
-            server.send(incoming.route, [i.to_bytes(4, "big")])
+            server.send(incoming.route, [b"R", i.to_bytes(4, "big")])
         burst_wakes.append(wakes.count("server") - before)
 
     def collect(incoming: Incoming) -> None:
         with lock:
-            received.extend(incoming.frames)
+            received.append(incoming.frames[1])
 
     with connected(answer, collect, 4 * BURST) as (_, client):
-        assert client.send(0, [b"go"])
+        assert client.send(0, [b"Q", b"go"])
         assert wait_for(lambda: len(received) >= BURST, 30), f"{len(received)} arrived"
     assert burst_wakes == [1]
     assert received == [i.to_bytes(4, "big") for i in range(BURST)]
@@ -99,7 +100,7 @@ def test_sends_from_many_threads_all_arrive(monkeypatch: pytest.MonkeyPatch) -> 
 
     def collect(_: Endpoint, incoming: Incoming) -> None:
         with lock:
-            got.extend(incoming.frames)
+            got.append(incoming.frames[1])
 
     monkeypatch.setattr(endpoint_module, "RECEIVE_BATCH", 16)  # more turns of the loop
     threads_n, per_thread = 4, 2_500
@@ -107,7 +108,7 @@ def test_sends_from_many_threads_all_arrive(monkeypatch: pytest.MonkeyPatch) -> 
 
         def send_all(thread: int) -> None:
             for i in range(per_thread):
-                assert client.send(0, [b"%d:%d" % (thread, i)])
+                assert client.send(0, [b"Q", b"%d:%d" % (thread, i)])
 
         senders = [threading.Thread(target=send_all, args=(t,)) for t in range(threads_n)]
         for t in senders:
@@ -117,3 +118,135 @@ def test_sends_from_many_threads_all_arrive(monkeypatch: pytest.MonkeyPatch) -> 
         assert wait_for(lambda: len(got) >= threads_n * per_thread, 30), f"{len(got)}"
     expected = [b"%d:%d" % (t, i) for t in range(threads_n) for i in range(per_thread)]
     assert sorted(got) == sorted(expected)
+
+
+def _counting_zmq_messages(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many messages each ZeroMQ message received by any endpoint carried, in order."""
+    carried: list[int] = []
+    original = Endpoint._unbatched
+
+    def counted(self: Endpoint, frames: list[bytes]) -> list[list[bytes]]:
+        messages = original(self, frames)
+        carried.append(len(messages))
+        return messages
+
+    monkeypatch.setattr(Endpoint, "_unbatched", counted)
+    return carried
+
+
+def test_a_burst_to_one_peer_travels_in_few_zeromq_messages_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The burst of replies queued while the network thread is busy leaves in batches of at most
+    ``BATCH_MESSAGES`` (one ZeroMQ message per reply before batching), and each reply is handed
+    on alone, in the order sent."""
+    carried = _counting_zmq_messages(monkeypatch)
+    received: list[bytes] = []
+
+    def answer(server: Endpoint, incoming: Incoming) -> None:
+        assert incoming.route is not None
+        for i in range(BURST):
+            server.send(incoming.route, [b"R", i.to_bytes(4, "big")])
+
+    def collect(incoming: Incoming) -> None:
+        assert incoming.frames[0] == b"R" and len(incoming.frames) == 2
+        received.append(incoming.frames[1])
+
+    with connected(answer, collect, 4 * BURST) as (_, client):
+        assert client.send(0, [b"Q", b"go"])
+        assert wait_for(lambda: len(received) >= BURST, 30), f"{len(received)} arrived"
+    assert received == [i.to_bytes(4, "big") for i in range(BURST)]
+    replies = carried[1:]  # the first is the request the server received
+    assert sum(replies) == BURST
+    assert max(replies) == endpoint_module.BATCH_MESSAGES
+    assert len(replies) == -(-BURST // endpoint_module.BATCH_MESSAGES)
+
+
+def test_a_body_of_batch_size_goes_alone_and_keeps_its_place(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A body of ``BATCH_BYTES`` or more is never put in a batch (a batch stays below the frame
+    limit), and the messages queued before and after it still arrive in order."""
+    monkeypatch.setattr(endpoint_module, "BATCH_BYTES", 1_000)
+    carried = _counting_zmq_messages(monkeypatch)
+    bodies = [b"a", b"b", b"x" * 1_000, b"c", b"d"]
+    received: list[bytes] = []
+
+    def answer(server: Endpoint, incoming: Incoming) -> None:
+        assert incoming.route is not None
+        for body in bodies:
+            server.send(incoming.route, [b"R", body])
+
+    with connected(answer, lambda incoming: received.append(incoming.frames[1]), 100) as (
+        _,
+        client,
+    ):
+        assert client.send(0, [b"Q", b"go"])
+        assert wait_for(lambda: len(received) >= len(bodies), 30)
+    assert received == bodies
+    assert carried[1:] == [2, 1, 2]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"\xc1",  # never used in msgpack
+        msgspec.msgpack.encode([[b"Q", b"x"]] * (endpoint_module.BATCH_MESSAGES + 1)),
+        msgspec.msgpack.encode([[b"Q"]]),
+        msgspec.msgpack.encode([[b"Q", b"x", b"y"]]),
+        msgspec.msgpack.encode([["Q", "x"]]),
+        msgspec.msgpack.encode({"Q": b"x"}),
+        b"\x91" * 100_000 + b"\xc0",  # arrays nested 100,000 deep
+        b"\xdd\xff\xff\xff\xff",  # claims 2^32 - 1 entries, holds none
+    ],
+    ids=[
+        "empty",
+        "reserved",
+        "too-many",
+        "one-frame",
+        "three-frames",
+        "strings",
+        "map",
+        "deep",
+        "huge-count",
+    ],
+)
+def test_a_malformed_batch_is_dropped_whole_and_the_endpoint_goes_on(body: bytes) -> None:
+    """A peer's batch that is not an array of at most ``BATCH_MESSAGES`` (kind, body) pairs of
+    bytes delivers nothing, and the next message from that peer arrives as usual."""
+    received: list[list[bytes]] = []
+
+    def collect(_: Endpoint, incoming: Incoming) -> None:
+        received.append(incoming.frames)
+
+    with connected(collect, lambda _: None, 100) as (server, client):
+        assert client.send(0, [endpoint_module.BATCH, body])
+        assert wait_for(lambda: server._dropped == 1, 30)
+        assert client.send(0, [b"Q", b"after"])
+        assert wait_for(lambda: received, 30)
+    assert received == [[b"Q", b"after"]]
+    assert server._dropped == 1
+
+
+def test_a_batch_inside_a_batch_is_handed_on_as_a_message_for_the_receiver_to_judge() -> None:
+    """Batches do not nest: the inner one reaches the handler as a message of kind ``BATCH``,
+    which no handler accepts, instead of being unpacked (no recursion on a peer's say)."""
+    inner = msgspec.msgpack.encode([[b"Q", b"x"], [b"Q", b"y"]])
+    received: list[list[bytes]] = []
+
+    def collect(_: Endpoint, incoming: Incoming) -> None:
+        received.append(incoming.frames)
+
+    with connected(collect, lambda _: None, 100) as (_, client):
+        outer = msgspec.msgpack.encode([[endpoint_module.BATCH, inner], [b"Q", b"z"]])
+        assert client.send(0, [endpoint_module.BATCH, outer])
+        assert wait_for(lambda: len(received) >= 2, 30)
+    assert received == [[endpoint_module.BATCH, inner], [b"Q", b"z"]]
+
+
+@pytest.mark.parametrize("frames", [[], [b"Q"], [b"Q", b"x", b"y"]])
+def test_sending_anything_but_a_kind_and_a_body_is_refused(frames: list[bytes]) -> None:
+    with connected(lambda *_: None, lambda _: None, 100) as (_, client):
+        with pytest.raises(ValueError, match="a kind and a body"):
+            client.send(0, frames)

@@ -9,6 +9,17 @@ each). Every queue is bounded: the outbox by count, each socket by
 its high-water mark (a full one drops: consensus re-sends on its timeouts), and inbound reading
 pauses while ``may_receive()`` is false, so a slow validator pushes back on its senders instead
 of growing memory.
+
+Every message is two frames, a kind and a body. The messages the outbox holds for one socket when
+the thread empties it leave as one ZeroMQ message, in the order they were queued: the kind
+``BATCH`` and a body that is the msgpack array of their (kind, body) pairs, at most
+``BATCH_MESSAGES`` of them and about ``BATCH_BYTES``; a message queued alone leaves as itself.
+A ZeroMQ message costs both ends a poll, Curve's box, a wake-up and, in pyzmq, a Python call per
+frame, whatever its size: on this machine a 150-byte message cost about 100 µs of CPU from send
+to delivery, and so did a 7,500-byte one. A validator's receipts for one block, or a host's
+burst of submissions, thus cost one message rather than one each. The receiver splits a batch
+and hands each message on alone, as if it had come by itself; a batch that does not decode as
+such (or holds more than ``BATCH_MESSAGES``) is dropped whole.
 """
 
 from __future__ import annotations
@@ -19,7 +30,9 @@ import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Annotated
 
+import msgspec
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
@@ -41,6 +54,17 @@ OUTBOX_LIMIT = 50_000
 SOCKET_HWM = 2_000
 THROTTLE_POLL_MS = 5
 RECEIVE_BATCH = 256
+BATCH = b"B"
+"""The kind of a message that carries several (see the module's docstring)."""
+BATCH_MESSAGES = 256
+"""Messages at most in one batch, sent or accepted."""
+BATCH_BYTES = 1 << 20
+"""Bodies' bytes after which a batch being gathered is sent; a body this large goes alone, so a
+batch stays far below the frame limit (``MAX_PEER_MESSAGE_BYTES``)."""
+_BATCH_ENCODER = msgspec.msgpack.Encoder()
+_BATCH_DECODER = msgspec.msgpack.Decoder(
+    Annotated[list[tuple[bytes, bytes]], msgspec.Meta(max_length=BATCH_MESSAGES)]
+)
 _HANDSHAKE_EVENTS = (
     zmq.EVENT_HANDSHAKE_SUCCEEDED
     | zmq.EVENT_HANDSHAKE_FAILED_AUTH
@@ -135,8 +159,10 @@ class Endpoint:
     # ----------------------------------------------------------- any thread
 
     def send(self, target: Target, frames: list[bytes]) -> bool:
-        """Queue ``frames`` for ``target``; False (and dropped) when closed or the outbox is
-        full. Never blocks."""
+        """Queue ``frames`` (a kind and a body) for ``target``; False (and dropped) when closed
+        or the outbox is full. Never blocks."""
+        if len(frames) != 2:
+            raise ValueError(f"a message is a kind and a body, not {len(frames)} frames")
         if self._stopping:
             return False
         try:
@@ -264,7 +290,9 @@ class Endpoint:
             except zmq.Again:
                 return
             user = str(parts[-1].get("User-Id"))
-            self._deliver(Incoming([p.bytes for p in parts[1:]], user, parts[0].bytes))
+            route = parts[0].bytes
+            for frames in self._unbatched([p.bytes for p in parts[1:]]):
+                self._deliver(Incoming(frames, user, route))
             if not self._may_receive():
                 return
 
@@ -274,7 +302,19 @@ class Endpoint:
                 frames = dealer.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            self._deliver(Incoming(frames, peer=index))
+            for one in self._unbatched(frames):
+                self._deliver(Incoming(one, peer=index))
+
+    def _unbatched(self, frames: list[bytes]) -> list[list[bytes]]:
+        """The messages a received ZeroMQ message carries: itself, or a batch's contents."""
+        if len(frames) != 2 or frames[0] != BATCH:
+            return [frames]  # the receiver judges it, as any message that came alone
+        try:
+            pairs = _BATCH_DECODER.decode(frames[1])
+        except msgspec.DecodeError:
+            self._count_drop("a received batch did not decode")
+            return []
+        return [[kind, body] for kind, body in pairs]
 
     def _deliver(self, incoming: Incoming) -> None:
         try:
@@ -327,29 +367,47 @@ class Endpoint:
             pass  # a wake-up is already pending, or we are closing
 
     def _flush_outbox(self) -> None:
+        """Send what the outbox holds, batched per socket in the order it was queued."""
+        gathered: dict[Target, list[tuple[bytes, bytes]]] = {}
+        sizes: dict[Target, int] = {}
         while True:
             try:
-                target, frames = self._outbox.get_nowait()
+                target, (kind, body) = self._outbox.get_nowait()
             except queue.Empty:
-                return
-            if target == BROADCAST:
-                for dealer in self._dealers.values():
-                    self._send(dealer, frames)
-            elif isinstance(target, bytes):
-                if self._router is not None:
-                    self._send(self._router, [target, *frames])
-            elif target in self._dealers:
-                self._send(self._dealers[target], frames)
+                break
+            for one in self._dealers if target == BROADCAST else (target,):
+                if len(body) >= BATCH_BYTES:
+                    if one in gathered:  # keep the order: what came first leaves first
+                        self._send_batch(one, gathered.pop(one))
+                        del sizes[one]
+                    self._send_batch(one, [(kind, body)])
+                    continue
+                batch = gathered.setdefault(one, [])
+                batch.append((kind, body))
+                sizes[one] = sizes.get(one, 0) + len(body)
+                if len(batch) >= BATCH_MESSAGES or sizes[one] >= BATCH_BYTES:
+                    self._send_batch(one, gathered.pop(one))
+                    del sizes[one]
+        for one, batch in gathered.items():
+            self._send_batch(one, batch)
 
-    def _send(self, sock: zmq.Socket[bytes], frames: list[bytes]) -> None:
+    def _send_batch(self, target: Target, batch: list[tuple[bytes, bytes]]) -> None:
+        frames = list(batch[0]) if len(batch) == 1 else [BATCH, _BATCH_ENCODER.encode(batch)]
+        if isinstance(target, bytes):
+            if self._router is not None:
+                self._send(self._router, [target, *frames], len(batch))
+        elif target in self._dealers:
+            self._send(self._dealers[target], frames, len(batch))
+
+    def _send(self, sock: zmq.Socket[bytes], frames: list[bytes], messages: int) -> None:
         try:
             sock.send_multipart(frames, zmq.NOBLOCK)
         except zmq.Again:
-            self._count_drop("peer not connected or too slow")
+            self._count_drop("peer not connected or too slow", messages)
 
-    def _count_drop(self, why: str) -> None:
-        self._dropped += 1
-        if self._dropped % 1000 == 1:
+    def _count_drop(self, why: str, messages: int = 1) -> None:
+        before, self._dropped = self._dropped, self._dropped + messages
+        if before // 1000 != self._dropped // 1000 or before == 0:
             log.info("%s: dropped %d messages so far (%s)", self.name, self._dropped, why)
 
     def _close_sockets(self) -> None:
