@@ -38,6 +38,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from consortium.actors.net.curve import curve_public_key, curve_secret_key
 from consortium.actors.net.zap import ZAP_ENDPOINT, Authorise, zap_reply
+from consortium.events.codec import encode
 from consortium.events.errors import ConsortiumError
 from consortium.events.identity import Identity
 from consortium.events.logs import get_logger
@@ -61,7 +62,6 @@ BATCH_MESSAGES = 256
 BATCH_BYTES = 1 << 20
 """Bodies' bytes after which a batch being gathered is sent; a body this large goes alone, so a
 batch stays far below the frame limit (``MAX_PEER_MESSAGE_BYTES``)."""
-_BATCH_ENCODER = msgspec.msgpack.Encoder()
 _BATCH_DECODER = msgspec.msgpack.Decoder(
     Annotated[list[tuple[bytes, bytes]], msgspec.Meta(max_length=BATCH_MESSAGES)]
 )
@@ -370,6 +370,11 @@ class Endpoint:
         """Send what the outbox holds, batched per socket in the order it was queued."""
         gathered: dict[Target, list[tuple[bytes, bytes]]] = {}
         sizes: dict[Target, int] = {}
+
+        def release(one: Target) -> None:
+            self._send_batch(one, gathered.pop(one))
+            del sizes[one]
+
         while True:
             try:
                 target, (kind, body) = self._outbox.get_nowait()
@@ -378,21 +383,18 @@ class Endpoint:
             for one in self._dealers if target == BROADCAST else (target,):
                 if len(body) >= BATCH_BYTES:
                     if one in gathered:  # keep the order: what came first leaves first
-                        self._send_batch(one, gathered.pop(one))
-                        del sizes[one]
+                        release(one)
                     self._send_batch(one, [(kind, body)])
                     continue
-                batch = gathered.setdefault(one, [])
-                batch.append((kind, body))
+                gathered.setdefault(one, []).append((kind, body))
                 sizes[one] = sizes.get(one, 0) + len(body)
-                if len(batch) >= BATCH_MESSAGES or sizes[one] >= BATCH_BYTES:
-                    self._send_batch(one, gathered.pop(one))
-                    del sizes[one]
+                if len(gathered[one]) >= BATCH_MESSAGES or sizes[one] >= BATCH_BYTES:
+                    release(one)
         for one, batch in gathered.items():
             self._send_batch(one, batch)
 
     def _send_batch(self, target: Target, batch: list[tuple[bytes, bytes]]) -> None:
-        frames = list(batch[0]) if len(batch) == 1 else [BATCH, _BATCH_ENCODER.encode(batch)]
+        frames = list(batch[0]) if len(batch) == 1 else [BATCH, encode(batch)]
         if isinstance(target, bytes):
             if self._router is not None:
                 self._send(self._router, [target, *frames], len(batch))
