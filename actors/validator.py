@@ -86,9 +86,16 @@ class _TransportOutbox:
 class _ActorTimers:
     """The loop's timers: the shared timer thread tells this actor ``FireTimeout``."""
 
-    def __init__(self, timers: TimerService, ref: pykka.ActorRef[Any]) -> None:
+    def __init__(
+        self,
+        timers: TimerService,
+        ref: pykka.ActorRef[Any],
+        wanted: Callable[[Timeout], bool],
+    ) -> None:
         self._timers = timers
         self._ref = ref
+        self._wanted = wanted
+        """The core's ``may_act_on``: stale timeouts are dropped on the timer thread."""
 
     def schedule(self, delay_ms: int, timeout: Timeout) -> None:
         ref = self._ref
@@ -100,7 +107,7 @@ class _ActorTimers:
                 except pykka.ActorDeadError:
                     pass
 
-        self._timers.call_later(delay_ms, tell)
+        self._timers.call_later(delay_ms, tell, lambda: self._wanted(timeout))
 
 
 class ValidatorMetrics(LoopMetrics, Protocol):
@@ -150,7 +157,7 @@ class ValidatorActor(pykka.ThreadingActor):
             consensus,
             settings,
             _TransportOutbox(index, transport),
-            _ActorTimers(timers, self.actor_ref),
+            _ActorTimers(timers, self.actor_ref, lambda t: self.loop.core.may_act_on(t)),
             clock,
             verify,
             shared_executions,

@@ -165,6 +165,13 @@ class ConsensusCore:
         self._progress(now_ms, out)
         return out
 
+    def may_act_on(self, timeout: Timeout) -> bool:
+        """False once ``on_timeout`` would certainly ignore ``timeout``: it belongs to a height
+        this validator has left. The timer thread asks this to drop stale timers before they
+        wake anyone; it reads one integer that only grows, so a read racing a commit errs
+        towards delivering, and ``on_timeout`` still decides."""
+        return timeout.step is Step.STATUS or timeout.height >= self.height
+
     def on_timeout(self, timeout: Timeout, now_ms: int) -> list[Action]:
         out: list[Action] = []
         if timeout.step is Step.STATUS:
