@@ -7,13 +7,13 @@ machine makes the tests slower, never wrong.
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from consortium.actors.timers import TimerService
 from consortium.consensus.actions import Step, Timeout
+from tests.consortium_fixtures import wait_until
 from tests.core_harness import MemoryNetwork
 
 PATIENCE_S = 10.0
@@ -24,15 +24,6 @@ def timers() -> Iterator[TimerService]:
     service = TimerService()
     yield service
     service.stop()
-
-
-def eventually(condition: Callable[[], bool]) -> bool:
-    deadline = time.monotonic() + PATIENCE_S
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.005)
-    return condition()
 
 
 def test_timers_fire_in_deadline_order(timers: TimerService) -> None:
@@ -71,7 +62,7 @@ def test_stale_timers_go_in_one_pass_when_the_earliest_is_stale(timers: TimerSer
     later = threading.Event()
     timers.call_later(60_000, later.set)  # wanted, and far off
     current["height"] = 100
-    assert eventually(lambda: timers.pending() == 1)
+    assert wait_until(lambda: timers.pending() == 1, PATIENCE_S)
     assert fired == []
     assert not later.is_set()
 
@@ -85,8 +76,8 @@ def test_a_stale_verdict_is_taken_once_the_earliest_deadline_passes(
     timers.call_later(30, lambda: fired.append("first"))
     timers.call_later(5_000, lambda: fired.append("stale"), lambda: current["height"] == 0)
     current["height"] = 1
-    assert eventually(lambda: fired == ["first"])
-    assert eventually(lambda: timers.pending() == 0)
+    assert wait_until(lambda: fired == ["first"], PATIENCE_S)
+    assert wait_until(lambda: timers.pending() == 0, PATIENCE_S)
     assert fired == ["first"]
 
 
