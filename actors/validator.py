@@ -45,6 +45,7 @@ from consortium.events.identity import Identity
 from consortium.events.logs import get_logger
 from consortium.events.signing import verify_signature
 from consortium.ledger.execution_memo import ExecutionMemo
+from consortium.ledger.intake_memo import IntakeMemo
 from consortium.ledger.node import NodeSettings
 from consortium.ledger.node_state import open_state
 from consortium.ledger.scrubber import (
@@ -135,6 +136,7 @@ class ValidatorActor(pykka.ThreadingActor):
         shared_executions: ExecutionMemo | None = None,
         scrubbing: ScrubberConfig = SCRUB_BY_DEFAULT,
         metrics: ValidatorMetrics | None = None,
+        shared_intake: IntakeMemo | None = None,
     ) -> None:
         super().__init__()
         self.index = index
@@ -162,6 +164,7 @@ class ValidatorActor(pykka.ThreadingActor):
             verify,
             shared_executions,
             metrics,
+            shared_intake,
         )
 
     def on_start(self) -> None:

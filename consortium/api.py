@@ -41,6 +41,7 @@ from consortium.events.identity import Identity
 from consortium.events.signing import verify_signature
 from consortium.events.verify_memo import VerificationMemo
 from consortium.ledger.execution_memo import ExecutionMemo
+from consortium.ledger.intake_memo import IntakeMemo
 from consortium.ledger.node import LedgerNode, NodeSettings
 from consortium.ledger.queries import QUERIES, NodeStatus
 from consortium.rules.rulebook import RULESET
@@ -194,6 +195,7 @@ class Consortium:
             VerificationMemo().verify if self.config.share_verifications else verify_signature
         )
         self._executions = ExecutionMemo() if self.config.share_executions else None
+        self._intake = IntakeMemo() if self.config.share_verifications else None
         self._validators: dict[int, pykka.ActorRef[Any]] = {}
         self._participants: list[pykka.ActorRef[Any]] = []
         self._subscriptions: list[Subscription] = []
@@ -264,6 +266,7 @@ class Consortium:
             clock=self._clock,
             verify=self._verify,
             shared_executions=self._executions,
+            shared_intake=self._intake,
             metrics=None if self.metrics is None else self.metrics.validator(index),
             scrubbing=self.config.scrubbing,
         )

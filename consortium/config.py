@@ -36,7 +36,9 @@ class ConsortiumConfig:
     timeout_delta_ms: int = 500
     max_clock_drift_ms: int = 5_000
     share_verifications: bool = True
-    """Validators of this process verify each signature once between them (one trust domain)."""
+    """Validators of this process verify each signature once between them (one trust domain),
+    and decode each event once: an event one of them has verified is taken in by the others as
+    it decoded it (``ledger/intake_memo.py``)."""
     share_executions: bool = False
     """Validators of this process holding the same state execute each block once between them.
 

@@ -30,6 +30,7 @@ from consortium.events.merkle import root_from_leaf_hashes
 from consortium.events.results import Code, EventResult
 from consortium.events.signing import Domain, verify_signature
 from consortium.ledger.execution_memo import ExecutionMemo
+from consortium.ledger.intake_memo import IntakeMemo
 from consortium.ledger.liveness import Liveness
 from consortium.ledger.mempool import Mempool
 from consortium.ledger.node_state import open_state
@@ -111,6 +112,7 @@ class LedgerNode:
         settings: NodeSettings,
         verify: Verifier = verify_signature,
         shared_executions: ExecutionMemo | None = None,
+        shared_intake: IntakeMemo | None = None,
     ) -> None:
         self.index = index
         self.genesis = genesis
@@ -119,6 +121,7 @@ class LedgerNode:
         self.settings = settings
         self._verify = verify
         self._shared = shared_executions
+        self._shared_intake = shared_intake
         event_log.intake_kept = settings.intake_records_kept
         self.state, self.log_tree = open_state(
             genesis, ruleset, event_log, settings.state_cache_rows
@@ -175,7 +178,7 @@ class LedgerNode:
                 passed.append(i)
                 room -= 1
             outcomes[i] = problem
-        verified = self._verified_many([envelopes[i] for i in passed])
+        verified = self._verified_many([envelopes[i] for i in passed], [ids[i] for i in passed])
         for i, event in zip(passed, verified, strict=True):
             if isinstance(event, EventResult):
                 outcomes[i] = event
@@ -202,11 +205,20 @@ class LedgerNode:
             return EventResult(Code.OVERLOADED, "the validator's mempool is full; retry later")
         return None
 
-    def _verified_many(self, envelopes: Sequence[bytes]) -> list[DecodedEvent | EventResult]:
+    def _verified_many(
+        self, envelopes: Sequence[bytes], ids: Sequence[bytes]
+    ) -> list[DecodedEvent | EventResult]:
         """Decode each event and verify every signature; each event decoded, or its typed
-        rejection naming the first signature that does not verify."""
+        rejection naming the first signature that does not verify. ``ids[i]`` is the event id
+        of ``envelopes[i]``: an event another validator of this process has verified already
+        (``shared_intake``) is taken as it decoded it."""
         outcomes: list[DecodedEvent | EventResult] = []
-        for envelope_bytes in envelopes:
+        memo = self._shared_intake
+        for envelope_bytes, eid in zip(envelopes, ids, strict=True):
+            known = memo.get(eid) if memo is not None else None
+            if known is not None:
+                outcomes.append(known)
+                continue
             decoded = _decoded(envelope_bytes)
             if isinstance(decoded, EventResult):
                 outcomes.append(decoded)
@@ -215,6 +227,8 @@ class LedgerNode:
             bad = self._first_bad_signer(envelope)
             if bad is None:
                 outcomes.append(event)
+                if memo is not None:
+                    memo.put(eid, event)
             else:
                 detail = f"signature of {bad.hex()[:16]}… does not verify"
                 outcomes.append(EventResult(Code.BAD_SIGNATURE, detail))
@@ -312,7 +326,7 @@ class LedgerNode:
         ids = [event_id(e) for e in block.events]
         decoded = [self.mempool.decoded(eid) for eid in ids]  # verified at intake
         unseen = [i for i, event in enumerate(decoded) if event is None]
-        verified = self._verified_many([block.events[i] for i in unseen])
+        verified = self._verified_many([block.events[i] for i in unseen], [ids[i] for i in unseen])
         for i, event in zip(unseen, verified, strict=True):
             if isinstance(event, EventResult):
                 return f"event {ids[i].hex()[:16]}…: {event.detail}"

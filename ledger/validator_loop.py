@@ -45,6 +45,7 @@ from consortium.events.signing import verify_signature
 from consortium.events.wire import EventGossip, decode_peer_message
 from consortium.ledger.evidence import EvidenceReporter
 from consortium.ledger.execution_memo import ExecutionMemo
+from consortium.ledger.intake_memo import IntakeMemo
 from consortium.ledger.liveness import Liveness
 from consortium.ledger.node import CommitRecord, LedgerNode, NodeSettings
 from consortium.ledger.sign_guard import SignGuard
@@ -122,12 +123,20 @@ class ValidatorLoop:
         verify: Verifier = verify_signature,
         shared_executions: ExecutionMemo | None = None,
         metrics: LoopMetrics | None = None,
+        shared_intake: IntakeMemo | None = None,
     ) -> None:
         self.index = index
         self.log = event_log
         try:
             self.node = LedgerNode(
-                index, genesis, ruleset, event_log, settings, verify, shared_executions
+                index,
+                genesis,
+                ruleset,
+                event_log,
+                settings,
+                verify,
+                shared_executions,
+                shared_intake,
             )
             log_created_ms = event_log.created_ms()
             if log_created_ms is None:

@@ -1,0 +1,53 @@
+"""Events one validator of this process has decoded and verified, offered to the others.
+
+Validators that share a process and share verifications (``share_verifications``) are one trust
+domain, as with ``VerificationMemo``: an event one of them has decoded and whose every
+signature it has verified need not be decoded and verified again by the next, which would only
+repeat the same pure computation on the same bytes. The key is the event id, the SHA-256 of the
+whole envelope, so a hit means the very same bytes; the memo is filled only by a validator's own
+successful decoding and verification, never by anything a message claims. Events that were
+refused are not kept: each validator judges and records those itself. Validators in other
+processes decode and verify everything themselves.
+
+With four validators in one process this saves three of every four decodings and signature
+lookups at intake and in block checks (``README.md``, "Benchmarks", for the measured gain).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from consortium.events.envelope import DecodedEvent
+
+INTAKE_MEMO_EVENTS = 50_000
+"""Events kept: more than one validator's mempool holds (``mempool_capacity``), so an event
+gossiped to every validator of the process is still here when the last one takes it in."""
+
+
+class IntakeMemo:
+    def __init__(self, capacity: int = INTAKE_MEMO_EVENTS) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity is {capacity}; it must be at least 1")
+        self._capacity = capacity
+        self._events: OrderedDict[bytes, DecodedEvent] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def get(self, eid: bytes) -> DecodedEvent | None:
+        """The event with id ``eid`` as a validator of this process decoded and verified it."""
+        event = self._events.get(eid)  # one dict read: atomic, so no lock for the common case
+        if event is not None:
+            self.hits += 1
+        return event
+
+    def put(self, eid: bytes, event: DecodedEvent) -> None:
+        """Keep ``event``, decoded from the envelope whose id is ``eid``, all its signatures
+        verified; the oldest kept event leaves when the memo is full."""
+        with self._lock:
+            self._events[eid] = event
+            while len(self._events) > self._capacity:
+                self._events.popitem(last=False)
