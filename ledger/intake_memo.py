@@ -4,10 +4,11 @@ Validators that share a process and share verifications (``share_verifications``
 domain, as with ``VerificationMemo``: an event one of them has decoded and whose every
 signature it has verified need not be decoded and verified again by the next, which would only
 repeat the same pure computation on the same bytes. The key is the event id, the SHA-256 of the
-whole envelope, so a hit means the very same bytes; the memo is filled only by a validator's own
-successful decoding and verification, never by anything a message claims. Events that were
-refused are not kept: each validator judges and records those itself. Validators in other
-processes decode and verify everything themselves.
+whole envelope, and a hit also compares the envelope's bytes with those kept, so an id given
+with other bytes (by a caller that did not compute it) finds nothing. The memo is filled only by
+a validator's own successful decoding and verification, never by anything a message claims.
+Events that were refused are not kept: each validator judges and records those itself.
+Validators in other processes decode and verify everything themselves.
 
 With four validators in one process this saves three of every four decodings and signature
 lookups at intake and in block checks (``README.md``, "Benchmarks", for the measured gain).
@@ -30,24 +31,26 @@ class IntakeMemo:
         if capacity < 1:
             raise ValueError(f"capacity is {capacity}; it must be at least 1")
         self._capacity = capacity
-        self._events: OrderedDict[bytes, DecodedEvent] = OrderedDict()
+        self._events: OrderedDict[bytes, tuple[bytes, DecodedEvent]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
 
     def __len__(self) -> int:
         return len(self._events)
 
-    def get(self, eid: bytes) -> DecodedEvent | None:
-        """The event with id ``eid`` as a validator of this process decoded and verified it."""
-        event = self._events.get(eid)  # one dict read: atomic, so no lock for the common case
-        if event is not None:
-            self.hits += 1
-        return event
+    def get(self, eid: bytes, envelope: bytes) -> DecodedEvent | None:
+        """The event decoded from ``envelope`` (whose id is ``eid``) as a validator of this
+        process decoded and verified it, if one did."""
+        kept = self._events.get(eid)  # one dict read: atomic, so no lock for the common case
+        if kept is None or kept[0] != envelope:
+            return None
+        self.hits += 1
+        return kept[1]
 
-    def put(self, eid: bytes, event: DecodedEvent) -> None:
-        """Keep ``event``, decoded from the envelope whose id is ``eid``, all its signatures
+    def put(self, eid: bytes, envelope: bytes, event: DecodedEvent) -> None:
+        """Keep ``event``, decoded from ``envelope`` whose id is ``eid``, all its signatures
         verified; the oldest kept event leaves when the memo is full."""
         with self._lock:
-            self._events[eid] = event
+            self._events[eid] = (envelope, event)
             while len(self._events) > self._capacity:
                 self._events.popitem(last=False)

@@ -215,7 +215,7 @@ class LedgerNode:
         outcomes: list[DecodedEvent | EventResult] = []
         memo = self._shared_intake
         for envelope_bytes, eid in zip(envelopes, ids, strict=True):
-            known = memo.get(eid) if memo is not None else None
+            known = memo.get(eid, envelope_bytes) if memo is not None else None
             if known is not None:
                 outcomes.append(known)
                 continue
@@ -228,7 +228,7 @@ class LedgerNode:
             if bad is None:
                 outcomes.append(event)
                 if memo is not None:
-                    memo.put(eid, event)
+                    memo.put(eid, envelope_bytes, event)
             else:
                 detail = f"signature of {bad.hex()[:16]}… does not verify"
                 outcomes.append(EventResult(Code.BAD_SIGNATURE, detail))

@@ -54,10 +54,11 @@ def test_the_memo_keeps_the_newest_events_up_to_its_capacity() -> None:
     ]
     events = [decode_event(e)[1] for e in envelopes]
     for envelope, decoded in zip(envelopes, events, strict=True):
-        memo.put(event_id(envelope), decoded)
+        memo.put(event_id(envelope), envelope, decoded)
     assert len(memo) == 2
-    assert memo.get(event_id(envelopes[0])) is None  # the oldest left
-    assert memo.get(event_id(envelopes[2])) is events[2]
+    assert memo.get(event_id(envelopes[0]), envelopes[0]) is None  # the oldest left
+    assert memo.get(event_id(envelopes[2]), envelopes[2]) is events[2]
+    assert memo.get(event_id(envelopes[2]), envelopes[1]) is None  # an id with other bytes
     assert memo.hits == 1
     with pytest.raises(ValueError, match="at least 1"):
         IntakeMemo(capacity=0)
@@ -92,6 +93,14 @@ def test_a_second_validator_takes_verified_events_and_judges_refused_ones_itself
         assert verifiers[1].calls == 1  # only the forged signature: the rest came from the memo
         assert [r.code for r in logs[1].intake_rejections()] == ["bad_signature", "malformed"]
         assert memo.hits == len(good)
+
+        # An id given with other bytes finds nothing: the forged copy of good[1], under good[1]'s
+        # id, is decoded and verified, and refused.
+        forged_copy = _forged(good[1])
+        outcome = nodes[2].admit(forged_copy, ids[1])
+        assert outcome is not None and outcome.code is Code.BAD_SIGNATURE
+        assert verifiers[2].calls == 1
+        verifiers[2].calls = 0
 
         # A block check takes unseen events from the memo too, and executes them alike.
         block = nodes[0].build_block(1, 0, 0, GENESIS.genesis_time_ms + 1, False)
