@@ -10,34 +10,32 @@ processes verify everything themselves.
 from __future__ import annotations
 
 import hashlib
-import threading
 
+from consortium.events.bounded_memo import BoundedMemo
 from consortium.events.signing import Domain, verify_signature
 
+VERIFICATION_MEMO_SIGNATURES = 50_000
+"""Signatures kept: those of more events than one validator's mempool holds."""
 
-class VerificationMemo:
-    def __init__(self, capacity: int = 50_000) -> None:
-        self._capacity = capacity
-        self._verified: dict[bytes, None] = {}
-        self._lock = threading.Lock()
-        self.hits = 0
+
+class VerificationMemo(BoundedMemo[bytes, bool]):
+    """SHA-256 of (key, signature, domain, chain, body) -> True, for signatures that verified."""
+
+    def __init__(self, capacity: int = VERIFICATION_MEMO_SIGNATURES) -> None:
+        super().__init__(capacity)
 
     def verify(
         self, public_key: bytes, signature: bytes, domain: Domain, chain_id: str, body: bytes
     ) -> bool:
+        """The same answer as ``verify_signature``."""
         key = hashlib.sha256(
             b"".join(
                 (public_key, signature, domain.value, b"\x00", chain_id.encode(), b"\x00", body)
             )
         ).digest()
-        if key in self._verified:
-            self.hits += 1
+        if self.get(key):
             return True
         if not verify_signature(public_key, signature, domain, chain_id, body):
             return False
-        with self._lock:
-            if len(self._verified) >= self._capacity:
-                for old in list(self._verified)[: self._capacity // 2]:
-                    del self._verified[old]
-            self._verified[key] = None
+        self.put(key, True)
         return True

@@ -10,28 +10,15 @@ proposer built) are offered. Validators in other processes execute everything th
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
+from consortium.events.bounded_memo import BoundedMemo
 from consortium.rules.replay import BlockRun
 
+EXECUTION_MEMO_BLOCKS = 32
+"""Blocks kept: every validator of the process checks a block within a few heights of it."""
 
-class ExecutionMemo:
-    def __init__(self, capacity: int = 32) -> None:
-        self._capacity = capacity
-        self._runs: OrderedDict[tuple[bytes, bytes], BlockRun] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
 
-    def get(self, block_hash: bytes, pre_state: bytes) -> BlockRun | None:
-        with self._lock:
-            run = self._runs.get((block_hash, pre_state))
-            if run is not None:
-                self.hits += 1
-            return run
+class ExecutionMemo(BoundedMemo[tuple[bytes, bytes], BlockRun]):
+    """(block hash, digest of the state it ran on) -> the run."""
 
-    def put(self, block_hash: bytes, pre_state: bytes, run: BlockRun) -> None:
-        with self._lock:
-            self._runs[(block_hash, pre_state)] = run
-            while len(self._runs) > self._capacity:
-                self._runs.popitem(last=False)
+    def __init__(self, capacity: int = EXECUTION_MEMO_BLOCKS) -> None:
+        super().__init__(capacity)

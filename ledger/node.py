@@ -178,7 +178,7 @@ class LedgerNode:
                 passed.append(i)
                 room -= 1
             outcomes[i] = problem
-        verified = self._verified_many([envelopes[i] for i in passed], [ids[i] for i in passed])
+        verified = self._verified_many([envelopes[i] for i in passed])
         for i, event in zip(passed, verified, strict=True):
             if isinstance(event, EventResult):
                 outcomes[i] = event
@@ -205,17 +205,14 @@ class LedgerNode:
             return EventResult(Code.OVERLOADED, "the validator's mempool is full; retry later")
         return None
 
-    def _verified_many(
-        self, envelopes: Sequence[bytes], ids: Sequence[bytes]
-    ) -> list[DecodedEvent | EventResult]:
+    def _verified_many(self, envelopes: Sequence[bytes]) -> list[DecodedEvent | EventResult]:
         """Decode each event and verify every signature; each event decoded, or its typed
-        rejection naming the first signature that does not verify. ``ids[i]`` is the event id
-        of ``envelopes[i]``: an event another validator of this process has verified already
-        (``shared_intake``) is taken as it decoded it."""
+        rejection naming the first signature that does not verify. An event another validator
+        of this process has verified already (``shared_intake``) is taken as it decoded it."""
         outcomes: list[DecodedEvent | EventResult] = []
         memo = self._shared_intake
-        for envelope_bytes, eid in zip(envelopes, ids, strict=True):
-            known = memo.get(eid, envelope_bytes) if memo is not None else None
+        for envelope_bytes in envelopes:
+            known = memo.get(envelope_bytes) if memo is not None else None
             if known is not None:
                 outcomes.append(known)
                 continue
@@ -228,7 +225,7 @@ class LedgerNode:
             if bad is None:
                 outcomes.append(event)
                 if memo is not None:
-                    memo.put(eid, envelope_bytes, event)
+                    memo.put(envelope_bytes, event)
             else:
                 detail = f"signature of {bad.hex()[:16]}… does not verify"
                 outcomes.append(EventResult(Code.BAD_SIGNATURE, detail))
@@ -302,7 +299,7 @@ class LedgerNode:
         block = Block(header, envelopes)
         self._runs[block.hash] = run
         if self._shared is not None:
-            self._shared.put(block.hash, self._pre_state(), run)
+            self._shared.put((block.hash, self._pre_state()), run)
         return block
 
     def check_block(self, block: Block) -> str | None:
@@ -319,14 +316,14 @@ class LedgerNode:
         if problem is not None:
             return problem
         pre_state = self._pre_state() if self._shared is not None else b""
-        shared = self._shared.get(block.hash, pre_state) if self._shared is not None else None
+        shared = self._shared.get((block.hash, pre_state)) if self._shared is not None else None
         if shared is not None:
             self._runs[block.hash] = shared
             return None
         ids = [event_id(e) for e in block.events]
         decoded = [self.mempool.decoded(eid) for eid in ids]  # verified at intake
         unseen = [i for i, event in enumerate(decoded) if event is None]
-        verified = self._verified_many([block.events[i] for i in unseen], [ids[i] for i in unseen])
+        verified = self._verified_many([block.events[i] for i in unseen])
         for i, event in zip(unseen, verified, strict=True):
             if isinstance(event, EventResult):
                 return f"event {ids[i].hex()[:16]}…: {event.detail}"
@@ -349,7 +346,7 @@ class LedgerNode:
         if problem is None:
             self._runs[block.hash] = run
             if self._shared is not None:
-                self._shared.put(block.hash, pre_state, run)
+                self._shared.put((block.hash, pre_state), run)
         return problem
 
     def _faulted_block(self, block: Block, fault: ExecutionFault) -> str:

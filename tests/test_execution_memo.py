@@ -14,12 +14,12 @@ from tests.consortium_fixtures import FAST, funded_users, start, wait_until
 def test_memo_is_keyed_by_block_and_pre_state() -> None:
     memo = ExecutionMemo(capacity=2)
     run = object()
-    memo.put(b"block", b"state-a", run)  # type: ignore[arg-type]
-    assert memo.get(b"block", b"state-a") is run
-    assert memo.get(b"block", b"state-b") is None
-    memo.put(b"b2", b"s", run)  # type: ignore[arg-type]
-    memo.put(b"b3", b"s", run)  # type: ignore[arg-type]
-    assert memo.get(b"block", b"state-a") is None  # evicted: capacity is bounded
+    memo.put((b"block", b"state-a"), run)  # type: ignore[arg-type]
+    assert memo.get((b"block", b"state-a")) is run
+    assert memo.get((b"block", b"state-b")) is None
+    memo.put((b"b2", b"s"), run)  # type: ignore[arg-type]
+    memo.put((b"b3", b"s"), run)  # type: ignore[arg-type]
+    assert memo.get((b"block", b"state-a")) is None  # evicted: capacity is bounded
 
 
 def test_validators_agree_with_shared_and_with_independent_execution(tmp_path: Path) -> None:

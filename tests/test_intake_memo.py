@@ -54,11 +54,11 @@ def test_the_memo_keeps_the_newest_events_up_to_its_capacity() -> None:
     ]
     events = [decode_event(e)[1] for e in envelopes]
     for envelope, decoded in zip(envelopes, events, strict=True):
-        memo.put(event_id(envelope), envelope, decoded)
+        memo.put(envelope, decoded)
     assert len(memo) == 2
-    assert memo.get(event_id(envelopes[0]), envelopes[0]) is None  # the oldest left
-    assert memo.get(event_id(envelopes[2]), envelopes[2]) is events[2]
-    assert memo.get(event_id(envelopes[2]), envelopes[1]) is None  # an id with other bytes
+    assert memo.get(envelopes[0]) is None  # the oldest left
+    assert memo.get(bytes(bytearray(envelopes[2]))) is events[2]  # equal bytes, another object
+    assert memo.get(_forged(envelopes[2])) is None
     assert memo.hits == 1
     with pytest.raises(ValueError, match="at least 1"):
         IntakeMemo(capacity=0)
