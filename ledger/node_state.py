@@ -15,6 +15,7 @@ from consortium.events.genesis import Genesis
 from consortium.events.log_tree import LogTree
 from consortium.events.logs import get_logger
 from consortium.rules.engine import Ruleset, genesis_state
+from consortium.rules.lane_worker import lane_worker_for
 from consortium.rules.lthash import LtHash
 from consortium.rules.replay import SETTLE_ROWS, replay_blocks
 from consortium.rules.state import State
@@ -29,12 +30,24 @@ def rebuild_state(genesis: Genesis, ruleset: Ruleset, event_log: EventLog) -> tu
     genesis; each block is held against its header, its table digests at least at the head."""
     state = genesis_state(genesis, ruleset)
     blocks = (s.committed.block for s in event_log.stored_blocks())
-    replay = replay_blocks(state, ruleset, LogTree(), blocks, SETTLE_ROWS)
+    with lane_worker_for(_event_count(event_log)) as lanes:
+        replay = replay_blocks(state, ruleset, LogTree(), blocks, SETTLE_ROWS, lanes)
     if replay.divergence is not None:
         raise LogCorruptError(
             replay.divergence.height, f"replay differs from the header: {replay.divergence.what}"
         )
     return state, replay.log_tree
+
+
+def _event_count(event_log: EventLog) -> int | None:
+    """Events in the log, by its head's header (None if the head cannot be read: the replay
+    will say why)."""
+    if event_log.head_height == 0:
+        return 0
+    try:
+        return event_log.stored_block(event_log.head_height).committed.block.header.log_size
+    except (KeyError, LogCorruptError):
+        return None
 
 
 def open_state(

@@ -193,6 +193,14 @@ class LtHash:
         else:
             self._set(_updated_by_arrays(np, self._value, adding, removing))
 
+    def add_hash(self, other: LtHash) -> None:
+        """Add ``other``'s lanes to these, lane by lane modulo 2^16: the hash of both multisets
+        of rows, so rows summed elsewhere (``rules/lane_worker.py``) join those summed here."""
+        a, b = self._value, other._value
+        even = (a & _EVEN) + (b & _EVEN)
+        odd = ((a >> 16) & _EVEN) + ((b >> 16) & _EVEN)
+        self._set((even & _EVEN) | ((odd & _EVEN) << 16))
+
     def _set(self, value: int) -> None:
         self._value = value
         self._digest = None

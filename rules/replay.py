@@ -20,6 +20,7 @@ from consortium.events.merkle import leaf_hash, root_from_leaf_hashes
 from consortium.events.results import EventResult
 from consortium.rules.engine import Execution, Ruleset, execute_events
 from consortium.rules.faults import ExecutionFault
+from consortium.rules.lane_worker import HAND_OFF_ROWS, LaneWorker
 from consortium.rules.state import Overlay, State
 
 
@@ -169,6 +170,7 @@ def replay_blocks(
     log_tree: LogTree,
     blocks: Iterable[Block],
     unhashed_rows: int = 0,
+    lanes: LaneWorker | None = None,
 ) -> Replay:
     """Apply ``blocks`` to ``state`` in order, from the log tree ``log_tree``; stop at the first
     block whose header the execution does not reproduce.
@@ -182,10 +184,13 @@ def replay_blocks(
     fails. What is lost is only where: a mismatch names the blocks since the last check, and
     ``consortium audit``, which checks every block, names the first that differs. Every other
     header field (events, results, log tree) is still held against each block.
+
+    With ``lanes`` too, every ``HAND_OFF_ROWS`` such rows go to that child process to be summed
+    while this one executes on (``rules/lane_worker.py``); the digests are the same.
     """
     if unhashed_rows <= 0:
         return _replay_each(state, ruleset, log_tree, blocks)
-    return _replay_settling(state, ruleset, log_tree, blocks, unhashed_rows)
+    return _replay_settling(state, ruleset, log_tree, blocks, unhashed_rows, lanes)
 
 
 def _replay_each(
@@ -203,7 +208,12 @@ def _replay_each(
 
 
 def _replay_settling(
-    state: State, ruleset: Ruleset, log_tree: LogTree, blocks: Iterable[Block], unhashed_rows: int
+    state: State,
+    ruleset: Ruleset,
+    log_tree: LogTree,
+    blocks: Iterable[Block],
+    unhashed_rows: int,
+    lanes: LaneWorker | None,
 ) -> Replay:
     first: int | None = None  # the first block adopted since the digests were last held
     header: BlockHeader | None = None
@@ -216,6 +226,8 @@ def _replay_settling(
         state.adopt_unhashed(run.overlay)
         log_tree = run.log_tree
         first = header.height if first is None else first
+        if lanes is not None and lanes.in_use:
+            state.hand_off_unhashed(lanes, HAND_OFF_ROWS)
         if state.unhashed_rows >= unhashed_rows:
             divergence = _digest_divergence(state, header, first)
             if divergence is not None:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from consortium.events.block import TableDigest
 from consortium.events.codec import encode
 from consortium.rules.lthash import Expansions, LtHash
+
+if TYPE_CHECKING:
+    from consortium.rules.lane_worker import LaneWorker, RowBatch
 
 DELETED = object()
 """The value an overlay writes for a removed row."""
@@ -110,6 +113,9 @@ class State(StateView):
         # Rows adopted without their hashes (``adopt_unhashed``): by table, each row's value
         # before the first such write, None if it did not exist.
         self._unhashed: dict[str, dict[bytes, Any]] = {}
+        # Rows adopted without their hashes and handed to a child to sum (``hand_off_unhashed``).
+        self._lanes: LaneWorker | None = None
+        self._handed_off = 0
         # Every read of an execution lands here: binding the store's method skips one call.
         self.get = self._rows.get  # type: ignore[method-assign]
 
@@ -159,15 +165,16 @@ class State(StateView):
 
     def adopt(self, overlay: Overlay, hashes: dict[str, LtHash]) -> None:
         """Make an executed overlay committed, with the hashes computed for it."""
-        if self._unhashed:
+        if self._unhashed or self._lanes is not None:
             raise RuntimeError("hashes computed before rows adopted without them are stale")
         self._rows.adopt(overlay.writes)
         self._hashes = dict(hashes)  # hashes may be shared with other states; never mutated
 
     @property
     def unhashed_rows(self) -> int:
-        """Rows adopted without their hashes since the hashes were last brought up to date."""
-        return sum(len(rows) for rows in self._unhashed.values())
+        """Rows adopted without their hashes since the hashes were last brought up to date,
+        those handed to a child to sum included."""
+        return self._handed_off + sum(len(rows) for rows in self._unhashed.values())
 
     def adopt_unhashed(self, overlay: Overlay) -> None:
         """Make an executed overlay committed and leave its table hashes for later.
@@ -185,19 +192,47 @@ class State(StateView):
                     before[key] = get(name, key)
         self._rows.adopt(overlay.writes)
 
-    def _settle(self) -> None:
-        """Bring the table hashes up to the rows adopted without them: each such row leaves
-        with the bytes it had before and enters with the bytes it has now."""
-        if not self._unhashed:
+    def hand_off_unhashed(self, lanes: LaneWorker, at_least: int) -> None:
+        """Give the rows adopted without their hashes, once there are ``at_least`` of them, to
+        ``lanes`` to sum while this thread goes on executing; the next call that needs the
+        hashes adds its sums. A row changed again later leaves with the value it was handed
+        over with, so the sums of all the batches are the change since the last settle."""
+        rows = sum(len(rows) for rows in self._unhashed.values())
+        if rows < at_least:
             return
+        if self._lanes is not None and self._lanes is not lanes:
+            raise RuntimeError("rows are already with another lane worker")
+        lanes.submit(self._unhashed_elements())
+        self._lanes = lanes
+        self._handed_off += rows
+
+    def _unhashed_elements(self) -> RowBatch:
+        """Each row adopted without its hash, as it left (its value before) and as it entered
+        (its value now), by table; they are then no longer waiting."""
         get = self._rows.get
+        batch: RowBatch = {}
         for name, before in self._unhashed.items():
             removed = [row_element(k, encode(v)) for k, v in before.items() if v is not None]
             added = [row_element(k, encode(v)) for k in before if (v := get(name, k)) is not None]
+            batch[name] = (added, removed)
+        self._unhashed = {}
+        return batch
+
+    def _settle(self) -> None:
+        """Bring the table hashes up to the rows adopted without them: the sums of those handed
+        to a child, then the rest here."""
+        if self._lanes is not None:
+            for name, lanes in self._lanes.sums().items():
+                h = self._hashes[name].copy()
+                h.add_hash(lanes)
+                self._hashes[name] = h
+            self._lanes, self._handed_off = None, 0
+        if not self._unhashed:
+            return
+        for name, (added, removed) in self._unhashed_elements().items():
             h = self._hashes[name].copy()
             h.update(added, removed, self._expansions)
             self._hashes[name] = h
-        self._unhashed = {}
 
     def put_initial(self, table: str, key: bytes, value: object) -> None:
         """Write outside any block: building the genesis state, in memory, only."""

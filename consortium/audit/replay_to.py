@@ -16,6 +16,7 @@ from consortium.events.block import Block
 from consortium.events.errors import ConsortiumError
 from consortium.events.log_tree import LogTree
 from consortium.rules.engine import genesis_state
+from consortium.rules.lane_worker import lane_worker_for
 from consortium.rules.replay import SETTLE_ROWS, replay_blocks
 from consortium.rules.rulebook import RULESET
 from consortium.rules.state import State
@@ -61,7 +62,8 @@ def state_as_of(
                 if progress is not None:
                     progress(reached, total)
 
-        replay = replay_blocks(state, RULESET, LogTree(), blocks(), SETTLE_ROWS)
+        with lane_worker_for(source.claimed_events()) as lanes:
+            replay = replay_blocks(state, RULESET, LogTree(), blocks(), SETTLE_ROWS, lanes)
     if replay.divergence is not None:
         raise ReplayError(
             f"block {replay.divergence.height} does not reproduce its header "
