@@ -174,7 +174,11 @@ class State(StateView):
     def unhashed_rows(self) -> int:
         """Rows adopted without their hashes since the hashes were last brought up to date,
         those handed to a child to sum included."""
-        return self._handed_off + sum(len(rows) for rows in self._unhashed.values())
+        return self._handed_off + self._waiting_rows()
+
+    def _waiting_rows(self) -> int:
+        """Rows adopted without their hashes and not handed off."""
+        return sum(len(rows) for rows in self._unhashed.values())
 
     def adopt_unhashed(self, overlay: Overlay) -> None:
         """Make an executed overlay committed and leave its table hashes for later.
@@ -197,7 +201,7 @@ class State(StateView):
         ``lanes`` to sum while this thread goes on executing; the next call that needs the
         hashes adds its sums. A row changed again later leaves with the value it was handed
         over with, so the sums of all the batches are the change since the last settle."""
-        rows = sum(len(rows) for rows in self._unhashed.values())
+        rows = self._waiting_rows()
         if rows < at_least:
             return
         if self._lanes is not None and self._lanes is not lanes:
