@@ -44,10 +44,8 @@ from consortium.events.genesis import Genesis
 from consortium.events.identity import Identity
 from consortium.events.logs import get_logger
 from consortium.events.signing import verify_signature
-from consortium.ledger.execution_memo import ExecutionMemo
-from consortium.ledger.intake_memo import IntakeMemo
 from consortium.ledger.node import NodeSettings
-from consortium.ledger.node_state import open_state
+from consortium.ledger.process_shares import NOTHING_SHARED, ProcessShares
 from consortium.ledger.scrubber import (
     Damage,
     Pace,
@@ -133,10 +131,9 @@ class ValidatorActor(pykka.ThreadingActor):
         durable: bool = True,
         clock: Clock = wall_clock_ms,
         verify: Verifier = verify_signature,
-        shared_executions: ExecutionMemo | None = None,
+        shared: ProcessShares = NOTHING_SHARED,
         scrubbing: ScrubberConfig = SCRUB_BY_DEFAULT,
         metrics: ValidatorMetrics | None = None,
-        shared_intake: IntakeMemo | None = None,
     ) -> None:
         super().__init__()
         self.index = index
@@ -162,9 +159,8 @@ class ValidatorActor(pykka.ThreadingActor):
             _ActorTimers(timers, self.actor_ref, lambda t: self.loop.core.may_act_on(t)),
             clock,
             verify,
-            shared_executions,
+            shared,
             metrics,
-            shared_intake,
         )
 
     def on_start(self) -> None:
@@ -294,9 +290,7 @@ class ValidatorActor(pykka.ThreadingActor):
         node = self.loop.node
         damaged = node.state
         node.log.mark_state_stale()
-        node.state, node.log_tree = open_state(
-            node.genesis, node.ruleset, node.log, node.settings.state_cache_rows
-        )
+        node.open_state()
         changed = "no row"
         if damage.table is not None:
             keys, count, unreadable = differing_keys(damaged, node.state, damage.table)

@@ -40,9 +40,8 @@ from consortium.events.genesis import Genesis
 from consortium.events.identity import Identity
 from consortium.events.signing import verify_signature
 from consortium.events.verify_memo import VerificationMemo
-from consortium.ledger.execution_memo import ExecutionMemo
-from consortium.ledger.intake_memo import IntakeMemo
 from consortium.ledger.node import LedgerNode, NodeSettings
+from consortium.ledger.process_shares import process_shares
 from consortium.ledger.queries import QUERIES, NodeStatus
 from consortium.rules.rulebook import RULESET
 from consortium.rules.tables import Account, Order, Settlement
@@ -194,8 +193,9 @@ class Consortium:
         self._verify = (
             VerificationMemo().verify if self.config.share_verifications else verify_signature
         )
-        self._executions = ExecutionMemo() if self.config.share_executions else None
-        self._intake = IntakeMemo() if self.config.share_verifications else None
+        self._shared = process_shares(
+            self.config.share_verifications, self.config.share_executions, len(local)
+        )
         self._validators: dict[int, pykka.ActorRef[Any]] = {}
         self._participants: list[pykka.ActorRef[Any]] = []
         self._subscriptions: list[Subscription] = []
@@ -265,8 +265,7 @@ class Consortium:
             durable=self.config.durable,
             clock=self._clock,
             verify=self._verify,
-            shared_executions=self._executions,
-            shared_intake=self._intake,
+            shared=self._shared,
             metrics=None if self.metrics is None else self.metrics.validator(index),
             scrubbing=self.config.scrubbing,
         )

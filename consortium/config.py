@@ -38,7 +38,8 @@ class ConsortiumConfig:
     share_verifications: bool = True
     """Validators of this process verify each signature once between them (one trust domain),
     and decode each event once: an event one of them has verified is taken in by the others as
-    it decoded it (``ledger/intake_memo.py``)."""
+    it decoded it (``ledger/intake_memo.py``). They also expand each changed state row for the
+    table digests once between them (``rules/lthash.py``, ``SharedExpansions``)."""
     share_executions: bool = False
     """Validators of this process holding the same state execute each block once between them.
 

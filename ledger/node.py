@@ -29,11 +29,10 @@ from consortium.events.logs import get_logger
 from consortium.events.merkle import root_from_leaf_hashes
 from consortium.events.results import Code, EventResult
 from consortium.events.signing import Domain, verify_signature
-from consortium.ledger.execution_memo import ExecutionMemo
-from consortium.ledger.intake_memo import IntakeMemo
 from consortium.ledger.liveness import Liveness
 from consortium.ledger.mempool import Mempool
 from consortium.ledger.node_state import open_state
+from consortium.ledger.process_shares import NOTHING_SHARED, ProcessShares
 from consortium.rules.engine import Ruleset
 from consortium.rules.faults import ExecutionFault
 from consortium.rules.replay import BlockRun, header_mismatch, run_block
@@ -111,8 +110,7 @@ class LedgerNode:
         event_log: EventLog,
         settings: NodeSettings,
         verify: Verifier = verify_signature,
-        shared_executions: ExecutionMemo | None = None,
-        shared_intake: IntakeMemo | None = None,
+        shared: ProcessShares = NOTHING_SHARED,
     ) -> None:
         self.index = index
         self.genesis = genesis
@@ -120,12 +118,11 @@ class LedgerNode:
         self.log = event_log
         self.settings = settings
         self._verify = verify
-        self._shared = shared_executions
-        self._shared_intake = shared_intake
+        self._shared_executions = shared.executions
+        self._shared_intake = shared.intake
+        self._shared_expansions = shared.expansions
         event_log.intake_kept = settings.intake_records_kept
-        self.state, self.log_tree = open_state(
-            genesis, ruleset, event_log, settings.state_cache_rows
-        )
+        self.open_state()
         self._runs: dict[bytes, BlockRun] = {}
         self._faulted: set[bytes] = set()
         """Blocks whose execution faulted at the height being decided (see ``check_block``)."""
@@ -135,6 +132,18 @@ class LedgerNode:
         """Set by the validator loop around this node: what the "status" query adds."""
         self.last_append_s = 0.0
         """How long the last commit's log write took (monotonic; for metrics only)."""
+
+    def open_state(self) -> None:
+        """(Re)open the state and log tree at the log's head: at start, and to replace a
+        damaged state. The state keeps its rows' expansions in the process's shared memo when
+        there is one."""
+        self.state, self.log_tree = open_state(
+            self.genesis,
+            self.ruleset,
+            self.log,
+            self.settings.state_cache_rows,
+            self._shared_expansions,
+        )
 
     # ------------------------------------------------------------------ intake
 
@@ -298,8 +307,8 @@ class LedgerNode:
         )
         block = Block(header, envelopes)
         self._runs[block.hash] = run
-        if self._shared is not None:
-            self._shared.put((block.hash, self._pre_state()), run)
+        if self._shared_executions is not None:
+            self._shared_executions.put((block.hash, self._pre_state()), run)
         return block
 
     def check_block(self, block: Block) -> str | None:
@@ -315,8 +324,9 @@ class LedgerNode:
         problem = self._link_problem(header, len(block.events))
         if problem is not None:
             return problem
-        pre_state = self._pre_state() if self._shared is not None else b""
-        shared = self._shared.get((block.hash, pre_state)) if self._shared is not None else None
+        memo = self._shared_executions
+        pre_state = self._pre_state() if memo is not None else b""
+        shared = memo.get((block.hash, pre_state)) if memo is not None else None
         if shared is not None:
             self._runs[block.hash] = shared
             return None
@@ -345,8 +355,8 @@ class LedgerNode:
         problem = header_mismatch(header, run)
         if problem is None:
             self._runs[block.hash] = run
-            if self._shared is not None:
-                self._shared.put((block.hash, pre_state), run)
+            if memo is not None:
+                memo.put((block.hash, pre_state), run)
         return problem
 
     def _faulted_block(self, block: Block, fault: ExecutionFault) -> str:

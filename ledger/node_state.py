@@ -16,7 +16,7 @@ from consortium.events.log_tree import LogTree
 from consortium.events.logs import get_logger
 from consortium.rules.engine import Ruleset, genesis_state
 from consortium.rules.lane_worker import lane_worker_for
-from consortium.rules.lthash import LtHash
+from consortium.rules.lthash import ExpansionCache, LtHash
 from consortium.rules.replay import SETTLE_ROWS, replay_blocks
 from consortium.rules.state import State
 from consortium.storage.errors import LogCorruptError
@@ -51,9 +51,14 @@ def _event_count(event_log: EventLog) -> int | None:
 
 
 def open_state(
-    genesis: Genesis, ruleset: Ruleset, event_log: EventLog, cache_rows: int
+    genesis: Genesis,
+    ruleset: Ruleset,
+    event_log: EventLog,
+    cache_rows: int,
+    expansions: ExpansionCache | None = None,
 ) -> tuple[State, LogTree]:
-    """The validator's state at the log's head, its rows read from the log's LMDB environment."""
+    """The validator's state at the log's head, its rows read from the log's LMDB environment;
+    its rows' expansions are kept in ``expansions`` when validators of the process share them."""
     head = event_log.head_height
     stored = event_log.stored_state()
     hashes = None
@@ -81,7 +86,8 @@ def open_state(
         lanes = rebuilt.table_lanes()
         event_log.replace_state(head, rows, lanes)
         hashes = _hashes(lanes)
-    state = State(ruleset.schema, event_log.state_rows(ruleset.schema, cache_rows), hashes)
+    stored_rows = event_log.state_rows(ruleset.schema, cache_rows)
+    state = State(ruleset.schema, stored_rows, hashes, expansions)
     return state, _log_tree_at_head(event_log)
 
 

@@ -44,10 +44,9 @@ from consortium.events.results import Code, EventResult
 from consortium.events.signing import verify_signature
 from consortium.events.wire import EventGossip, decode_peer_message
 from consortium.ledger.evidence import EvidenceReporter
-from consortium.ledger.execution_memo import ExecutionMemo
-from consortium.ledger.intake_memo import IntakeMemo
 from consortium.ledger.liveness import Liveness
 from consortium.ledger.node import CommitRecord, LedgerNode, NodeSettings
+from consortium.ledger.process_shares import NOTHING_SHARED, ProcessShares
 from consortium.ledger.sign_guard import SignGuard
 from consortium.rules.engine import Ruleset
 from consortium.rules.faults import ExecutionFault
@@ -121,9 +120,8 @@ class ValidatorLoop:
         timers: Timers,
         clock: Clock,
         verify: Verifier = verify_signature,
-        shared_executions: ExecutionMemo | None = None,
+        shared: ProcessShares = NOTHING_SHARED,
         metrics: LoopMetrics | None = None,
-        shared_intake: IntakeMemo | None = None,
     ) -> None:
         self.index = index
         self.log = event_log
@@ -135,8 +133,7 @@ class ValidatorLoop:
                 event_log,
                 settings,
                 verify,
-                shared_executions,
-                shared_intake,
+                shared,
             )
             log_created_ms = event_log.created_ms()
             if log_created_ms is None:

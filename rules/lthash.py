@@ -42,6 +42,9 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from types import ModuleType
+from typing import Protocol
+
+from consortium.events.bounded_memo import BoundedMemo
 
 try:
     import numpy
@@ -60,6 +63,8 @@ _SLOT_BIAS = int.from_bytes(b"\x00\x00\x01\x00" * (LANES // 2), "little")  # 2^1
 _BATCH = (1 << 16) - 1  # rows per batch: a slot holds its lane plus this many rows' lanes
 _ARRAY_BATCH = 256  # rows per numpy sum: 512 KB of lanes, kept within the CPU's caches
 DOMAIN = b"consortium-lth\x00"  # keeps these expansions apart from any other SHAKE-128 use
+EXPANSIONS_KEPT = 4096
+"""Row expansions one table-hash user keeps (``Expansions``): about 9 MB."""
 
 
 def _expand(element: bytes) -> bytes:
@@ -136,7 +141,7 @@ class Expansions:
 
     __slots__ = ("_capacity", "_kept")
 
-    def __init__(self, capacity: int = 4096) -> None:
+    def __init__(self, capacity: int = EXPANSIONS_KEPT) -> None:
         self._capacity = capacity
         # An OrderedDict drops its oldest entry in O(1); a dict's first live entry is found by
         # scanning past every entry deleted before it.
@@ -155,6 +160,46 @@ class Expansions:
         """The expansion of a row being removed, which will not be needed again."""
         expanded = self._kept.pop(element, None)
         return expanded if expanded is not None else _expand(element)
+
+
+class SharedExpansions:
+    """The expansions of rows, kept for every validator of a process that shares verifications.
+
+    Validators of one process that execute the same block each hash the same new rows; SHAKE-128
+    of the same bytes is the same lanes, so the first to expand a row leaves it for the others
+    (measured with four validators: each distinct row was expanded about four times per
+    process). Unlike ``Expansions`` a row leaving one validator's table stays, since the others
+    remove it too; the oldest written leaves first, as in every shared memo. The key is the row's
+    bytes themselves, so a hit is the expansion of exactly those bytes. Only speed depends on
+    what is kept, and it is filled only by this process's own hashing.
+    """
+
+    __slots__ = ("_kept",)
+
+    def __init__(self, capacity: int) -> None:
+        self._kept: BoundedMemo[bytes, bytes] = BoundedMemo(capacity)
+
+    @property
+    def hits(self) -> int:
+        return self._kept.hits
+
+    def entering(self, element: bytes) -> bytes:
+        """The expansion of a row being added or removed, computed once for the process."""
+        expanded = self._kept.get(element)
+        if expanded is None:
+            expanded = _expand(element)
+            self._kept.put(element, expanded)
+        return expanded
+
+    leaving = entering
+
+
+class ExpansionCache(Protocol):
+    """What ``LtHash.update`` takes the expansions of the rows it adds and removes from."""
+
+    def entering(self, element: bytes) -> bytes: ...
+
+    def leaving(self, element: bytes) -> bytes: ...
 
 
 class LtHash:
@@ -179,7 +224,7 @@ class LtHash:
         self,
         added: Iterable[bytes],
         removed: Iterable[bytes],
-        expansions: Expansions | None = None,
+        expansions: ExpansionCache | None = None,
     ) -> None:
         """Add and remove many elements at once: the same digest as one call per element."""
         entering = expansions.entering if expansions is not None else _expand

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from consortium.events.block import TableDigest
 from consortium.events.codec import encode
-from consortium.rules.lthash import Expansions, LtHash
+from consortium.rules.lthash import ExpansionCache, Expansions, LtHash
 
 if TYPE_CHECKING:
     from consortium.rules.lane_worker import LaneWorker, RowBatch
@@ -104,12 +104,14 @@ class State(StateView):
         schema: Mapping[str, type],
         rows: CommittedRows | None = None,
         hashes: Mapping[str, LtHash] | None = None,
+        expansions: ExpansionCache | None = None,
     ) -> None:
         self.schema = dict(sorted(schema.items()))
         self._rows = rows if rows is not None else MemoryRows(self.schema)
         self._hashes = {name: LtHash() for name in self.schema}
         self._hashes.update(hashes or {})
-        self._expansions = Expansions()
+        # Validators of one process that share verifications share one (``SharedExpansions``).
+        self._expansions = expansions if expansions is not None else Expansions()
         # Rows adopted without their hashes (``adopt_unhashed``): by table, each row's value
         # before the first such write, None if it did not exist.
         self._unhashed: dict[str, dict[bytes, Any]] = {}

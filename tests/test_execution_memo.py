@@ -38,7 +38,7 @@ def test_validators_agree_with_shared_and_with_independent_execution(tmp_path: P
             assert wait_until(lambda c=c: len({c.height(i) for i in range(4)}) == 1)
             digests.append({c.state_digest(i) for i in range(4)})
             if shared:
-                assert c._executions is not None and c._executions.hits > 0
+                assert c._shared.executions is not None and c._shared.executions.hits > 0
         finally:
             c.stop()
     assert len(digests[0]) == 1 and len(digests[1]) == 1

@@ -21,6 +21,7 @@ from consortium.events.results import Code
 from consortium.events.signing import Domain, verify_signature
 from consortium.ledger.intake_memo import IntakeMemo
 from consortium.ledger.node import LedgerNode, NodeSettings
+from consortium.ledger.process_shares import ProcessShares
 from consortium.rules.rulebook import RULESET
 from consortium.storage.log import EventLog
 from tests.consortium_fixtures import FAST, funded_users, start
@@ -80,7 +81,9 @@ def test_a_second_validator_takes_verified_events_and_judges_refused_ones_itself
     try:
         verifiers = [CountingVerifier() for _ in logs]
         nodes = [
-            LedgerNode(i, GENESIS, RULESET, log, NodeSettings(), verifiers[i], shared_intake=memo)
+            LedgerNode(
+                i, GENESIS, RULESET, log, NodeSettings(), verifiers[i], ProcessShares(intake=memo)
+            )
             for i, log in enumerate(logs)
         ]
         first = nodes[0].admit_many(batch, ids)
@@ -126,8 +129,8 @@ def test_validators_of_one_process_share_intake_only_when_they_share_verificatio
             ]
             assert all(f.result(20).accepted for f in futures)
             if shared:
-                assert c._intake is not None and c._intake.hits > 0
+                assert c._shared.intake is not None and c._shared.intake.hits > 0
             else:
-                assert c._intake is None
+                assert c._shared.intake is None
         finally:
             c.stop()
