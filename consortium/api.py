@@ -39,7 +39,6 @@ from consortium.events.errors import ConsortiumStopped
 from consortium.events.genesis import Genesis
 from consortium.events.identity import Identity
 from consortium.events.signing import verify_signature
-from consortium.events.verify_memo import VerificationMemo
 from consortium.ledger.node import LedgerNode, NodeSettings
 from consortium.ledger.process_shares import process_shares
 from consortium.ledger.queries import QUERIES, NodeStatus
@@ -190,12 +189,11 @@ class Consortium:
         self.transport: Transport = transport if transport is not None else self.router
         self._clock = clock or wall_clock_ms
         self._timers = TimerService()
-        self._verify = (
-            VerificationMemo().verify if self.config.share_verifications else verify_signature
-        )
         self._shared = process_shares(
             self.config.share_verifications, self.config.share_executions, len(local)
         )
+        memo = self._shared.verifications
+        self._verify = memo.verify if memo is not None else verify_signature
         self._validators: dict[int, pykka.ActorRef[Any]] = {}
         self._participants: list[pykka.ActorRef[Any]] = []
         self._subscriptions: list[Subscription] = []

@@ -39,9 +39,12 @@ class ConsortiumConfig:
     """Validators of this process verify each signature once between them (one trust domain),
     and decode each event once: an event one of them has verified is taken in by the others as
     it decoded it (``ledger/intake_memo.py``). They also expand each changed state row for the
-    table digests once between them (``rules/lthash.py``, ``SharedExpansions``)."""
+    table digests once between them (``rules/lthash.py``, ``SharedExpansions``). A validator
+    alone in its process (a node process) keeps no memo of either: nobody would read it
+    (``ledger/process_shares.py``)."""
     share_executions: bool = False
-    """Validators of this process holding the same state execute each block once between them.
+    """Validators of this process holding the same state execute each block once between them
+    (not a validator alone in its process).
 
     Off by default, so that every validator is a full replica that re-executes every block;
     benchmarks of one trust domain turn it on."""

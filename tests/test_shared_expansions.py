@@ -130,10 +130,13 @@ def test_a_block_checked_by_a_second_validator_expands_nothing_again(
             log.close()
 
 
-def test_only_several_validators_sharing_verifications_share_expansions() -> None:
-    assert process_shares(True, False, 4).expansions is not None
-    assert process_shares(False, False, 4).expansions is None
-    assert process_shares(True, False, 1).expansions is None  # nobody to share with
+def test_only_several_validators_of_one_process_share_anything() -> None:
+    shares = process_shares(True, True, 4)
+    assert None not in (shares.verifications, shares.intake, shares.expansions, shares.executions)
+    alone = process_shares(False, True, 4)
+    assert alone.executions is not None
+    assert (alone.verifications, alone.intake, alone.expansions) == (None, None, None)
+    assert process_shares(True, True, 1) == NOTHING_SHARED  # a node process: nobody to share with
 
 
 def test_validators_sharing_expansions_agree(tmp_path: Path) -> None:
