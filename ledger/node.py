@@ -118,9 +118,7 @@ class LedgerNode:
         self.log = event_log
         self.settings = settings
         self._verify = verify
-        self._shared_executions = shared.executions
-        self._shared_intake = shared.intake
-        self._shared_expansions = shared.expansions
+        self._shared = shared
         event_log.intake_kept = settings.intake_records_kept
         self.open_state()
         self._runs: dict[bytes, BlockRun] = {}
@@ -142,7 +140,7 @@ class LedgerNode:
             self.ruleset,
             self.log,
             self.settings.state_cache_rows,
-            self._shared_expansions,
+            self._shared.expansions,
         )
 
     # ------------------------------------------------------------------ intake
@@ -217,9 +215,10 @@ class LedgerNode:
     def _verified_many(self, envelopes: Sequence[bytes]) -> list[DecodedEvent | EventResult]:
         """Decode each event and verify every signature; each event decoded, or its typed
         rejection naming the first signature that does not verify. An event another validator
-        of this process has verified already (``shared_intake``) is taken as it decoded it."""
+        of this process has verified already (``ProcessShares.intake``) is taken as it decoded
+        it."""
         outcomes: list[DecodedEvent | EventResult] = []
-        memo = self._shared_intake
+        memo = self._shared.intake
         for envelope_bytes in envelopes:
             known = memo.get(envelope_bytes) if memo is not None else None
             if known is not None:
@@ -307,8 +306,8 @@ class LedgerNode:
         )
         block = Block(header, envelopes)
         self._runs[block.hash] = run
-        if self._shared_executions is not None:
-            self._shared_executions.put((block.hash, self._pre_state()), run)
+        if self._shared.executions is not None:
+            self._shared.executions.put((block.hash, self._pre_state()), run)
         return block
 
     def check_block(self, block: Block) -> str | None:
@@ -324,7 +323,7 @@ class LedgerNode:
         problem = self._link_problem(header, len(block.events))
         if problem is not None:
             return problem
-        memo = self._shared_executions
+        memo = self._shared.executions
         pre_state = self._pre_state() if memo is not None else b""
         shared = memo.get((block.hash, pre_state)) if memo is not None else None
         if shared is not None:
