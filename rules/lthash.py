@@ -29,10 +29,10 @@ overflows.
 With numpy installed (the ``fast`` extra) the rows of a batch are summed as one array of 16-bit
 lanes instead, whose arithmetic wraps modulo 2^16 by itself: a table's update costs 0.4 µs per
 row for 20 rows (1.3 for 4, 0.15 for 256) against 2.1 µs (2.9, 1.9) with integers, where one
-row's SHAKE-128 expansion takes 3.5 µs. One numpy call per
-batch, not per row, so the GIL is released once per table per block at most. Both ways give the
-same lanes, byte for byte (tests/test_state.py holds them against each other); which one runs
-is a matter of speed only.
+row's SHAKE-128 expansion takes 3.5 µs. But numpy lets go of the GIL in each of those calls,
+and in a busy process getting it back costs far more than the sum (``_ARRAY_MIN_ROWS``), so only
+updates of many rows are summed as arrays. Both ways give the same lanes, byte for byte
+(tests/test_state.py holds them against each other); which one runs is a matter of speed only.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from itertools import islice
+from itertools import chain, islice
 from types import ModuleType
 from typing import Protocol
 
@@ -62,6 +62,14 @@ _EVEN = int.from_bytes(b"\xff\xff\x00\x00" * (LANES // 2), "little")  # lanes 0,
 _SLOT_BIAS = int.from_bytes(b"\x00\x00\x01\x00" * (LANES // 2), "little")  # 2^16 in each slot
 _BATCH = (1 << 16) - 1  # rows per batch: a slot holds its lane plus this many rows' lanes
 _ARRAY_BATCH = 256  # rows per numpy sum: 512 KB of lanes, kept within the CPU's caches
+_ARRAY_MIN_ROWS = 64
+"""The fewest rows (added and removed together) an update sums with numpy; fewer are summed as
+integers. numpy releases the GIL in every ufunc over more than 500 elements, and a row has 1,024
+lanes, so an update by arrays lets go of it about four times. When other threads of the process
+are busy (several validators in one process), each release waits for one of them to give it
+back. Measured against one spinning thread: 3 rows took 1.0 ms by arrays and 36 µs as
+integers, 64 rows 2.3 ms and 0.6 ms. Alone, arrays are the faster from 3 rows (18 against 32 µs;
+25 against 284 µs at 64), so a big block's tables, where the cost per row adds up, keep them."""
 DOMAIN = b"consortium-lth\x00"  # keeps these expansions apart from any other SHAKE-128 use
 EXPANSIONS_KEPT = 4096
 """Row expansions one table-hash user keeps (``Expansions``): about 9 MB."""
@@ -121,6 +129,20 @@ def _updated_by_arrays(
     while batch := list(islice(adding, _ARRAY_BATCH)):
         lanes += _array_sum(np, batch)
     return int.from_bytes(lanes.astype("<u2", copy=False).tobytes(), "little")
+
+
+def _fewer_than(
+    rows: int, adding: Iterator[bytes], removing: Iterator[bytes]
+) -> tuple[bool, Iterator[bytes], Iterator[bytes]]:
+    """Whether ``removing`` and ``adding`` hold fewer than ``rows`` rows together, and both
+    again, whole. At most ``rows`` are read ahead, so a huge update stays a stream, and
+    ``adding`` only once ``removing`` is spent."""
+    removed_first = list(islice(removing, rows))
+    if len(removed_first) == rows:
+        return False, adding, chain(removed_first, removing)
+    added_first = list(islice(adding, rows - len(removed_first)))
+    small = len(removed_first) + len(added_first) < rows
+    return small, chain(added_first, adding), iter(removed_first)
 
 
 def _array_sum(np: ModuleType, batch: list[bytes]) -> object:
@@ -231,8 +253,13 @@ class LtHash:
         leaving = expansions.leaving if expansions is not None else _expand
         # Removed rows first: a row rewritten with the same bytes must find, then keep, its
         # expansion. ``islice`` takes nothing from ``adding`` until ``removing`` is spent.
-        removing, adding = map(leaving, removed), map(entering, added)
+        removing: Iterator[bytes] = map(leaving, removed)
+        adding: Iterator[bytes] = map(entering, added)
         np = _numpy
+        if np is not None:
+            small, adding, removing = _fewer_than(_ARRAY_MIN_ROWS, adding, removing)
+            if small:
+                np = None
         if np is None:
             self._set(_updated_by_integers(self._value, adding, removing))
         else:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import struct
+from collections.abc import Iterator
 
 import numpy
 import pytest
@@ -25,6 +27,7 @@ def lane_sums(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     """Each LtHash test runs with the integer arithmetic and with numpy's arrays: both must give
     the same lanes. ``_ARRAY_BATCH`` follows ``_BATCH`` where a test sets it."""
     monkeypatch.setattr(lthash, "_numpy", None if request.param == "integers" else numpy)
+    monkeypatch.setattr(lthash, "_ARRAY_MIN_ROWS", 0)  # arrays for every update, however small
     return str(request.param)
 
 
@@ -150,17 +153,18 @@ updates = st.lists(
 )
 
 
-@given(updates, st.sampled_from([1, 2, 5, 256]))
+@given(updates, st.sampled_from([1, 2, 5, 256]), st.sampled_from([0, 1, 3, 64]))
 def test_lthash_numpy_lanes_are_the_integer_lanes_byte_for_byte(
-    steps: list[tuple[list[bytes], list[bytes]]], batch: int
+    steps: list[tuple[list[bytes], list[bytes]]], batch: int, array_min_rows: int
 ) -> None:
     """Any sequence of updates (rows repeated, removed before they were added, batches split
-    anywhere) gives the same lanes both ways, so a validator with numpy and one without agree
-    on every certified digest."""
+    anywhere, small updates summed as integers and big ones as arrays, by any threshold) gives
+    the same lanes both ways, so a validator with numpy and one without agree on every
+    certified digest."""
     by_integers, by_arrays = LtHash(), LtHash()
-    saved = lthash._numpy, lthash._ARRAY_BATCH
+    saved = lthash._numpy, lthash._ARRAY_BATCH, lthash._ARRAY_MIN_ROWS
     try:
-        lthash._ARRAY_BATCH = batch
+        lthash._ARRAY_BATCH, lthash._ARRAY_MIN_ROWS = batch, array_min_rows
         for added, removed in steps:
             lthash._numpy = None
             by_integers.update(added, removed)
@@ -168,7 +172,67 @@ def test_lthash_numpy_lanes_are_the_integer_lanes_byte_for_byte(
             by_arrays.update(added, removed)
             assert by_arrays.to_bytes() == by_integers.to_bytes()
     finally:
-        lthash._numpy, lthash._ARRAY_BATCH = saved
+        lthash._numpy, lthash._ARRAY_BATCH, lthash._ARRAY_MIN_ROWS = saved
+
+
+def test_lthash_sums_small_updates_as_integers_and_big_ones_as_arrays(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """numpy lets go of the GIL in each call, which in a busy process costs more than a small
+    update's sum: fewer than ``_ARRAY_MIN_ROWS`` rows never reach numpy."""
+    monkeypatch.setattr(lthash, "_numpy", numpy)
+    summed_as_arrays: list[int] = []
+    by_arrays = lthash._updated_by_arrays
+
+    def spy(np: object, value: int, adding: Iterator[bytes], removing: Iterator[bytes]) -> int:
+        summed_as_arrays.append(value)
+        return by_arrays(numpy, value, adding, removing)
+
+    monkeypatch.setattr(lthash, "_updated_by_arrays", spy)
+    rows = [b"row %d" % i for i in range(lthash._ARRAY_MIN_ROWS)]
+    h = LtHash()
+    h.update(rows[:-2], rows[-1:])  # one row short of the threshold
+    assert summed_as_arrays == []
+    h.update(rows[1:], rows[:1])  # exactly the threshold
+    assert len(summed_as_arrays) == 1
+    reference = LtHash()
+    monkeypatch.setattr(lthash, "_numpy", None)
+    reference.update(rows[:-2], rows[-1:])
+    reference.update(rows[1:], rows[:1])
+    assert h.to_bytes() == reference.to_bytes()
+
+
+@given(
+    st.lists(st.integers(), max_size=10), st.lists(st.integers(), max_size=10), st.integers(0, 12)
+)
+def test_fewer_than_gives_back_every_row_and_reads_removals_first(
+    added: list[int], removed: list[int], rows: int
+) -> None:
+    """The look-ahead that picks the arithmetic loses no row, reorders none, says "small" only
+    when both sides hold fewer than ``rows`` together, and reads no added row while removed
+    ones are still unread (a kept expansion must leave before the same row enters again)."""
+    pulled: list[str] = []
+
+    def reading(side: str, values: list[int]) -> Iterator[bytes]:
+        for value in values:
+            pulled.append(side)
+            yield str(value).encode()
+
+    small, adding, removing = lthash._fewer_than(
+        rows, reading("added", added), reading("removed", removed)
+    )
+    assert small == (len(added) + len(removed) < rows)
+    assert list(removing) == [str(v).encode() for v in removed]
+    assert list(adding) == [str(v).encode() for v in added]
+    assert pulled == ["removed"] * len(removed) + ["added"] * len(added)
+
+
+def test_fewer_than_reads_a_huge_update_only_as_far_as_it_must() -> None:
+    """An update of endless rows is still a stream: the look-ahead stops at ``rows``."""
+    endless = (b"%d" % i for i in itertools.count())
+    small, _, removing = lthash._fewer_than(64, iter(()), endless)
+    assert not small
+    assert list(itertools.islice(removing, 100)) == [b"%d" % i for i in range(100)]
 
 
 def test_overlay_is_invisible_until_adopted_and_digest_matches_recompute() -> None:
