@@ -316,7 +316,8 @@ class LedgerNode:
         # certificate) with other events. Found by the simulator: such a catch-up answer hit the
         # cached run of the genuine block and the altered events were written to the log.
         leaves = event_leaves(list(block.events))
-        if root_from_leaf_hashes(leaves) != header.events_root:
+        events_root = root_from_leaf_hashes(leaves)
+        if events_root != header.events_root:
             return "the events do not match the header's events root"
         if block.hash in self._runs:
             return None
@@ -348,6 +349,7 @@ class LedgerNode:
                 ids,
                 decoded,
                 leaves,
+                events_root,
             )
         except ExecutionFault as fault:
             return self._faulted_block(block, fault)

@@ -306,15 +306,23 @@ def _block_problem(
     committed = stored.committed
     block = committed.block
     leaves = event_leaves(block.events)
+    events_root = root_from_leaf_hashes(leaves)
     verdict = verdicts.verdict(height, committed)
     report.signatures += verdict.signatures
-    problem = _verdict_problem(verdict, committed, root_from_leaf_hashes(leaves))
+    problem = _verdict_problem(verdict, committed, events_root)
     if problem is not None:
         return problem
     report.quorum_certificates += 1
     header = block.header
     run = run_block(
-        chain.state, RULESET, chain.tree, height, header.time_ms, block.events, leaves=leaves
+        chain.state,
+        RULESET,
+        chain.tree,
+        height,
+        header.time_ms,
+        block.events,
+        leaves=leaves,
+        events_root=events_root,
     )
     problem = _execution_problem(block, run, stored.results)
     if problem is not None:
