@@ -35,6 +35,7 @@ from consortium.ledger.node_state import open_state
 from consortium.ledger.process_shares import NOTHING_SHARED, ProcessShares
 from consortium.rules.engine import Ruleset
 from consortium.rules.faults import ExecutionFault
+from consortium.rules.lthash import ExpansionCache, Expansions
 from consortium.rules.replay import BlockRun, header_mismatch, run_block
 from consortium.rules.schedule import earliest_due
 from consortium.storage.log import INTAKE_KEPT, EventLog
@@ -134,13 +135,12 @@ class LedgerNode:
     def open_state(self) -> None:
         """(Re)open the state and log tree at the log's head: at start, and to replace a
         damaged state. The state keeps its rows' expansions in the process's shared memo when
-        there is one."""
+        there is one, and sums small table updates as the process needs (``ProcessShares``)."""
+        expansions: ExpansionCache | None = self._shared.expansions
+        if expansions is None:
+            expansions = Expansions(array_min_rows=self._shared.array_min_rows)
         self.state, self.log_tree = open_state(
-            self.genesis,
-            self.ruleset,
-            self.log,
-            self.settings.state_cache_rows,
-            self._shared.expansions,
+            self.genesis, self.ruleset, self.log, self.settings.state_cache_rows, expansions
         )
 
     # ------------------------------------------------------------------ intake

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from consortium.events.verify_memo import VerificationMemo
 from consortium.ledger.execution_memo import ExecutionMemo
 from consortium.ledger.intake_memo import IntakeMemo
-from consortium.rules.lthash import EXPANSIONS_KEPT, SharedExpansions
+from consortium.rules.lthash import BUSY_ARRAY_MIN_ROWS, EXPANSIONS_KEPT, SharedExpansions
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,10 @@ class ProcessShares:
     """Events decoded with every signature verified (``share_verifications``)."""
     expansions: SharedExpansions | None = None
     """The table hashes' row expansions (``share_verifications``)."""
+    array_min_rows: int = 0
+    """Not a memo but a property of the process: the fewest rows a table-hash update of its
+    validators sums with numpy. Several validators in one process contend for the GIL, which
+    numpy lets go of (``BUSY_ARRAY_MIN_ROWS``); one alone keeps the arrays for every update."""
 
 
 NOTHING_SHARED = ProcessShares()
@@ -47,11 +51,13 @@ def process_shares(
     """
     if local_validators < 2:
         return NOTHING_SHARED
+    executions = ExecutionMemo() if share_executions else None
     if not share_verifications:
-        return ProcessShares(executions=ExecutionMemo() if share_executions else None)
+        return ProcessShares(executions=executions, array_min_rows=BUSY_ARRAY_MIN_ROWS)
     return ProcessShares(
         verifications=VerificationMemo(),
-        executions=ExecutionMemo() if share_executions else None,
+        executions=executions,
         intake=IntakeMemo(),
-        expansions=SharedExpansions(EXPANSIONS_KEPT * local_validators),
+        expansions=SharedExpansions(EXPANSIONS_KEPT * local_validators, BUSY_ARRAY_MIN_ROWS),
+        array_min_rows=BUSY_ARRAY_MIN_ROWS,
     )

@@ -30,8 +30,8 @@ With numpy installed (the ``fast`` extra) the rows of a batch are summed as one 
 lanes instead, whose arithmetic wraps modulo 2^16 by itself: a table's update costs 0.4 µs per
 row for 20 rows (1.3 for 4, 0.15 for 256) against 2.1 µs (2.9, 1.9) with integers, where one
 row's SHAKE-128 expansion takes 3.5 µs. But numpy lets go of the GIL in each of those calls,
-and in a busy process getting it back costs far more than the sum (``_ARRAY_MIN_ROWS``), so only
-updates of many rows are summed as arrays. Both ways give the same lanes, byte for byte
+and in a busy process getting it back costs far more than the sum (``BUSY_ARRAY_MIN_ROWS``), so
+there only updates of many rows are summed as arrays. Both ways give the same lanes, byte for byte
 (tests/test_state.py holds them against each other); which one runs is a matter of speed only.
 """
 
@@ -62,14 +62,15 @@ _EVEN = int.from_bytes(b"\xff\xff\x00\x00" * (LANES // 2), "little")  # lanes 0,
 _SLOT_BIAS = int.from_bytes(b"\x00\x00\x01\x00" * (LANES // 2), "little")  # 2^16 in each slot
 _BATCH = (1 << 16) - 1  # rows per batch: a slot holds its lane plus this many rows' lanes
 _ARRAY_BATCH = 256  # rows per numpy sum: 512 KB of lanes, kept within the CPU's caches
-_ARRAY_MIN_ROWS = 64
-"""The fewest rows (added and removed together) an update sums with numpy; fewer are summed as
-integers. numpy releases the GIL in every ufunc over more than 500 elements, and a row has 1,024
-lanes, so an update by arrays lets go of it about four times. When other threads of the process
-are busy (several validators in one process), each release waits for one of them to give it
-back. Measured against one spinning thread: 3 rows took 1.0 ms by arrays and 36 µs as
-integers, 64 rows 2.3 ms and 0.6 ms. Alone, arrays are the faster from 3 rows (18 against 32 µs;
-25 against 284 µs at 64), so a big block's tables, where the cost per row adds up, keep them."""
+BUSY_ARRAY_MIN_ROWS = 64
+"""In a process where several validators' threads contend for the GIL, the fewest rows (added
+and removed together) an update sums with numpy; fewer are summed as integers. numpy releases
+the GIL in every ufunc over more than 500 elements, and a row has 1,024 lanes, so an update by
+arrays lets go of it about four times, and each time waits for a busy thread to give it back.
+Measured against one spinning thread: 3 rows took 1.0 ms by arrays and 36 µs as integers, 64
+rows 2.3 ms and 0.6 ms. Alone, arrays are the faster from 3 rows (18 against 32 µs; 25 against
+284 µs at 64), so a big block's tables keep them, and so does a validator alone in its process
+(``Expansions.array_min_rows`` 0), where integers cost about 1% more CPU for no gain."""
 DOMAIN = b"consortium-lth\x00"  # keeps these expansions apart from any other SHAKE-128 use
 EXPANSIONS_KEPT = 4096
 """Row expansions one table-hash user keeps (``Expansions``): about 9 MB."""
@@ -161,10 +162,13 @@ class Expansions:
     2.1 KB, so the default keeps about 9 MB.
     """
 
-    __slots__ = ("_capacity", "_kept")
+    __slots__ = ("_capacity", "_kept", "array_min_rows")
 
-    def __init__(self, capacity: int = EXPANSIONS_KEPT) -> None:
+    def __init__(self, capacity: int = EXPANSIONS_KEPT, array_min_rows: int = 0) -> None:
         self._capacity = capacity
+        # The fewest rows an update sums with numpy (``BUSY_ARRAY_MIN_ROWS``); 0, arrays always,
+        # where no other validator of the process contends for the GIL.
+        self.array_min_rows = array_min_rows
         # An OrderedDict drops its oldest entry in O(1); a dict's first live entry is found by
         # scanning past every entry deleted before it.
         self._kept: OrderedDict[bytes, bytes] = OrderedDict()
@@ -196,10 +200,11 @@ class SharedExpansions:
     what is kept, and it is filled only by this process's own hashing.
     """
 
-    __slots__ = ("_kept",)
+    __slots__ = ("_kept", "array_min_rows")
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, array_min_rows: int = BUSY_ARRAY_MIN_ROWS) -> None:
         self._kept: BoundedMemo[bytes, bytes] = BoundedMemo(capacity)
+        self.array_min_rows = array_min_rows  # sharing: several validators in one process
 
     @property
     def hits(self) -> int:
@@ -218,6 +223,11 @@ class SharedExpansions:
 
 class ExpansionCache(Protocol):
     """What ``LtHash.update`` takes the expansions of the rows it adds and removes from."""
+
+    @property
+    def array_min_rows(self) -> int:
+        """The fewest rows an update sums with numpy (``BUSY_ARRAY_MIN_ROWS``)."""
+        ...
 
     def entering(self, element: bytes) -> bytes: ...
 
@@ -256,8 +266,9 @@ class LtHash:
         removing: Iterator[bytes] = map(leaving, removed)
         adding: Iterator[bytes] = map(entering, added)
         np = _numpy
-        if np is not None:
-            small, adding, removing = _fewer_than(_ARRAY_MIN_ROWS, adding, removing)
+        array_min_rows = expansions.array_min_rows if expansions is not None else 0
+        if np is not None and array_min_rows:
+            small, adding, removing = _fewer_than(array_min_rows, adding, removing)
             if small:
                 np = None
         if np is None:

@@ -143,6 +143,12 @@ class State(StateView):
         self._settle()
         return {name: h.to_bytes() for name, h in self._hashes.items()}
 
+    @property
+    def expansions(self) -> ExpansionCache:
+        """The row expansions this state's table hashes keep: the process's shared ones, or its
+        own; they also say how small updates are summed (``ExpansionCache.array_min_rows``)."""
+        return self._expansions
+
     def row_count(self) -> int:
         return self._rows.count()
 

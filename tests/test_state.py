@@ -12,7 +12,13 @@ import pytest
 from hypothesis import given, strategies as st
 
 from consortium.rules import lthash
-from consortium.rules.lthash import Expansions, LtHash
+from consortium.rules.lthash import (
+    BUSY_ARRAY_MIN_ROWS,
+    ExpansionCache,
+    Expansions,
+    LtHash,
+    SharedExpansions,
+)
 from consortium.rules.rulebook import RULESET
 from consortium.rules.state import Overlay, State
 from consortium.rules.tables import Participant
@@ -27,7 +33,6 @@ def lane_sums(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     """Each LtHash test runs with the integer arithmetic and with numpy's arrays: both must give
     the same lanes. ``_ARRAY_BATCH`` follows ``_BATCH`` where a test sets it."""
     monkeypatch.setattr(lthash, "_numpy", None if request.param == "integers" else numpy)
-    monkeypatch.setattr(lthash, "_ARRAY_MIN_ROWS", 0)  # arrays for every update, however small
     return str(request.param)
 
 
@@ -162,24 +167,29 @@ def test_lthash_numpy_lanes_are_the_integer_lanes_byte_for_byte(
     the same lanes both ways, so a validator with numpy and one without agree on every
     certified digest."""
     by_integers, by_arrays = LtHash(), LtHash()
-    saved = lthash._numpy, lthash._ARRAY_BATCH, lthash._ARRAY_MIN_ROWS
+    kept = Expansions(array_min_rows=array_min_rows)
+    saved = lthash._numpy, lthash._ARRAY_BATCH
     try:
-        lthash._ARRAY_BATCH, lthash._ARRAY_MIN_ROWS = batch, array_min_rows
+        lthash._ARRAY_BATCH = batch
         for added, removed in steps:
             lthash._numpy = None
             by_integers.update(added, removed)
             lthash._numpy = numpy
-            by_arrays.update(added, removed)
+            by_arrays.update(added, removed, kept)
             assert by_arrays.to_bytes() == by_integers.to_bytes()
     finally:
-        lthash._numpy, lthash._ARRAY_BATCH, lthash._ARRAY_MIN_ROWS = saved
+        lthash._numpy, lthash._ARRAY_BATCH = saved
 
 
+@pytest.mark.parametrize(
+    "kept", [Expansions(array_min_rows=BUSY_ARRAY_MIN_ROWS), SharedExpansions(256)]
+)
 def test_lthash_sums_small_updates_as_integers_and_big_ones_as_arrays(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, kept: ExpansionCache
 ) -> None:
-    """numpy lets go of the GIL in each call, which in a busy process costs more than a small
-    update's sum: fewer than ``_ARRAY_MIN_ROWS`` rows never reach numpy."""
+    """numpy lets go of the GIL in each call, which in a process of several busy validators
+    costs more than a small update's sum: there fewer than ``BUSY_ARRAY_MIN_ROWS`` rows never
+    reach numpy. Alone (``array_min_rows`` 0, the default) every update does."""
     monkeypatch.setattr(lthash, "_numpy", numpy)
     summed_as_arrays: list[int] = []
     by_arrays = lthash._updated_by_arrays
@@ -189,12 +199,15 @@ def test_lthash_sums_small_updates_as_integers_and_big_ones_as_arrays(
         return by_arrays(numpy, value, adding, removing)
 
     monkeypatch.setattr(lthash, "_updated_by_arrays", spy)
-    rows = [b"row %d" % i for i in range(lthash._ARRAY_MIN_ROWS)]
+    rows = [b"row %d" % i for i in range(BUSY_ARRAY_MIN_ROWS)]
     h = LtHash()
-    h.update(rows[:-2], rows[-1:])  # one row short of the threshold
+    h.update(rows[:-2], rows[-1:], kept)  # one row short of the threshold
     assert summed_as_arrays == []
-    h.update(rows[1:], rows[:1])  # exactly the threshold
+    h.update(rows[1:], rows[:1], kept)  # exactly the threshold
     assert len(summed_as_arrays) == 1
+    LtHash().update(rows[:1], [], Expansions())  # a validator alone: arrays for one row
+    LtHash().update(rows[:1], [])
+    assert len(summed_as_arrays) == 3
     reference = LtHash()
     monkeypatch.setattr(lthash, "_numpy", None)
     reference.update(rows[:-2], rows[-1:])
