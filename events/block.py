@@ -24,8 +24,16 @@ class TableDigest(
     digest: bytes
 
 
+class _HashSlot:
+    """A slot outside the Struct's fields for ``header_hash`` to keep its answer in: msgspec
+    neither encodes nor compares it, and a decoded or rebuilt header starts without it."""
+
+    __slots__ = ("_hash",)
+    _hash: bytes
+
+
 class BlockHeader(
-    msgspec.Struct, frozen=True, gc=False, array_like=True, forbid_unknown_fields=True
+    _HashSlot, msgspec.Struct, frozen=True, gc=False, array_like=True, forbid_unknown_fields=True
 ):
     chain_id: str
     height: int
@@ -67,7 +75,18 @@ class Block(msgspec.Struct, frozen=True, gc=False, array_like=True, forbid_unkno
 
 
 def header_hash(header: BlockHeader) -> bytes:
-    return hashlib.sha256(encode(header)).digest()
+    """SHA-256 of the header's canonical bytes, computed once per header object.
+
+    Consensus asks for a block's hash on nearly every message of its height (about 40 times
+    per height across four validators of one process), and the log and the node again. Every
+    field is immutable (the header is frozen and holds only str, int, bytes and a tuple of
+    frozen digests), so the first answer stays the answer."""
+    try:
+        return header._hash
+    except AttributeError:
+        digest = hashlib.sha256(encode(header)).digest()
+        msgspec.structs.force_setattr(header, "_hash", digest)
+        return digest
 
 
 class VoteSignature(
