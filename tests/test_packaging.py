@@ -153,6 +153,16 @@ def test_the_wheel_holds_one_typed_top_level_package_with_every_module(wheel: Pa
         assert len([m for m in modules if m.parent == PurePosixPath(subpackage)]) > 1, subpackage
 
 
+def test_the_wheel_declares_its_licence_as_an_spdx_expression(wheel: Path) -> None:
+    """PEP 639: setuptools deprecates the ``license`` table and stops accepting it in 2027, and
+    CI builds with the newest setuptools; the SPDX string is the form that keeps building."""
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        fields = archive.read(metadata).decode().split("\n\n", 1)[0].splitlines()
+    assert "License-Expression: Apache-2.0" in fields
+    assert not [f for f in fields if f.startswith("License:")]
+
+
 def test_the_readme_embedding_example_runs_beside_host_modules_named_like_ours(
     fresh_python: Path, host_dir: Path
 ) -> None:
